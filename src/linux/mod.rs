@@ -1,0 +1,12 @@
+//! Linux primitives the runtime is built from, one concept per module.
+
+pub mod capabilities;
+pub mod cgroups;
+pub mod console;
+pub mod fds;
+pub mod namespaces;
+pub mod rlimits;
+pub mod rootfs;
+pub mod sched;
+pub mod seccomp;
+pub mod user;
