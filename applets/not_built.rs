@@ -3,25 +3,26 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-/// Answer `--help`/`-h` with `help` (exit 0); any real command says "not built yet" (exit 1).
+/// `--help` prints `help` (exit 0); no arguments prints it too (exit 1, as a usage error);
+/// any real command says "not built yet" (exit 1).
 pub fn front(invoked: &str, args: &[OsString], help: &str) -> ExitCode {
-    let first = args.first().and_then(|a| a.to_str()).unwrap_or("");
+    let first = args.first().and_then(|a| a.to_str());
     match first {
-        "--help" | "-h" | "help" | "" if first != "" || args.is_empty() => {
+        None | Some("--help" | "-h" | "help") => {
             println!("{help}");
             println!("\nStatus: not built yet in this version of ocibox.");
-            if args.is_empty() {
+            if first.is_none() {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
             }
         }
-        "--version" | "-v" => {
+        Some("--version" | "-v") => {
             println!("{invoked} (ocibox) version {}", ocibox::VERSION);
             ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!("{invoked}: {first}: not built yet");
+        Some(cmd) => {
+            eprintln!("{invoked}: {cmd}: not built yet");
             ExitCode::from(1)
         }
     }

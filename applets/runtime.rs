@@ -1,7 +1,441 @@
-//! `runc`: the OCI runtime front end.
+//! `runc`: the OCI runtime front end. The command line is runc 1.1's; the work is in
+//! `ocibox::container`.
+
+use argh::FromArgs;
+use ocibox::container::{self, create::CreateOptions, run::RunOptions, state::State, Status};
+use ocibox::logging;
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[derive(FromArgs)]
+/// Open Container Initiative runtime (ocibox). runc is a command line client for running
+/// applications packaged according to the OCI format.
+struct Runc {
+    /// enable debug logging
+    #[argh(switch)]
+    debug: bool,
+    /// set the log file to write runtime logs to (default is stderr)
+    #[argh(option)]
+    log: Option<PathBuf>,
+    /// set the log format ('text' (default), or 'json')
+    #[argh(option, default = "logging::Format::Text")]
+    log_format: logging::Format,
+    /// root directory for storage of container state (this should be located in tmpfs)
+    #[argh(option)]
+    root: Option<PathBuf>,
+    /// path to the criu binary used for checkpoint and restore (not supported)
+    #[argh(option)]
+    criu: Option<String>,
+    /// enable systemd cgroup support, expects cgroupsPath to be of form "slice:prefix:name"
+    #[argh(switch)]
+    systemd_cgroup: bool,
+    /// ignore cgroup permission errors ('true', 'false', or 'auto')
+    #[argh(option)]
+    rootless: Option<String>,
+    /// print the version
+    #[argh(switch, short = 'v')]
+    version: bool,
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Create(CreateCmd),
+    Start(StartCmd),
+    Run(RunCmd),
+    State(StateCmd),
+    List(ListCmd),
+    Kill(KillCmd),
+    Delete(DeleteCmd),
+    Spec(SpecCmd),
+}
+
+#[derive(FromArgs)]
+/// create a container
+#[argh(subcommand, name = "create")]
+struct CreateCmd {
+    /// path to the root of the bundle directory, defaults to the current directory
+    #[argh(option, short = 'b', default = "PathBuf::from(\".\")")]
+    bundle: PathBuf,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[argh(option)]
+    console_socket: Option<PathBuf>,
+    /// specify the file to write the process id to
+    #[argh(option)]
+    pid_file: Option<PathBuf>,
+    /// do not use pivot root to jail process inside rootfs
+    #[argh(switch)]
+    no_pivot: bool,
+    /// do not create a new session keyring for the container
+    #[argh(switch)]
+    no_new_keyring: bool,
+    /// pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[argh(option, default = "0")]
+    preserve_fds: u32,
+    /// the container id
+    #[argh(positional)]
+    id: String,
+}
+
+#[derive(FromArgs)]
+/// create and run a container
+#[argh(subcommand, name = "run")]
+struct RunCmd {
+    /// path to the root of the bundle directory, defaults to the current directory
+    #[argh(option, short = 'b', default = "PathBuf::from(\".\")")]
+    bundle: PathBuf,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[argh(option)]
+    console_socket: Option<PathBuf>,
+    /// detach from the container's process
+    #[argh(switch, short = 'd')]
+    detach: bool,
+    /// do not delete the container after it exits
+    #[argh(switch)]
+    keep: bool,
+    /// specify the file to write the process id to
+    #[argh(option)]
+    pid_file: Option<PathBuf>,
+    /// do not use pivot root to jail process inside rootfs
+    #[argh(switch)]
+    no_pivot: bool,
+    /// do not create a new session keyring for the container
+    #[argh(switch)]
+    no_new_keyring: bool,
+    /// pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[argh(option, default = "0")]
+    preserve_fds: u32,
+    /// the container id
+    #[argh(positional)]
+    id: String,
+}
+
+#[derive(FromArgs)]
+/// executes the user defined process in a created container
+#[argh(subcommand, name = "start")]
+struct StartCmd {
+    /// the container id
+    #[argh(positional)]
+    id: String,
+}
+
+#[derive(FromArgs)]
+/// output the state of a container
+#[argh(subcommand, name = "state")]
+struct StateCmd {
+    /// the container id
+    #[argh(positional)]
+    id: String,
+}
+
+#[derive(FromArgs)]
+/// lists containers started by runc with the given root
+#[argh(subcommand, name = "list")]
+struct ListCmd {
+    /// select one of: table or json (default: "table")
+    #[argh(option, short = 'f', default = "String::from(\"table\")")]
+    format: String,
+    /// display only container IDs
+    #[argh(switch, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(FromArgs)]
+/// kill sends the specified signal (default: SIGTERM) to the container's init process
+#[argh(subcommand, name = "kill")]
+struct KillCmd {
+    /// send the specified signal to all processes inside the container
+    #[argh(switch, short = 'a')]
+    all: bool,
+    /// the container id
+    #[argh(positional)]
+    id: String,
+    /// the signal: a name (KILL, SIGKILL) or a number
+    #[argh(positional, default = "String::from(\"SIGTERM\")")]
+    signal: String,
+}
+
+#[derive(FromArgs)]
+/// delete any resources held by the container often used with detached containers
+#[argh(subcommand, name = "delete")]
+struct DeleteCmd {
+    /// forcibly deletes the container if it is still running (uses SIGKILL)
+    #[argh(switch, short = 'f')]
+    force: bool,
+    /// the container id
+    #[argh(positional)]
+    id: String,
+}
+
+#[derive(FromArgs)]
+/// create a new specification file
+#[argh(subcommand, name = "spec")]
+struct SpecCmd {
+    /// path to the root of the bundle directory
+    #[argh(option, short = 'b')]
+    bundle: Option<PathBuf>,
+    /// generate a configuration for a rootless container
+    #[argh(switch)]
+    rootless: bool,
+}
+
+/// urfave/cli (runc's parser) accepts `--flag=value` and `-flag`; argh wants `--flag value`.
+fn normalize(args: Vec<OsString>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut rest = false;
+    for a in args {
+        let s = a.to_string_lossy().into_owned();
+        if rest {
+            out.push(s);
+            continue;
+        }
+        if s == "--" {
+            rest = true;
+            out.push(s);
+        } else if let Some((k, v)) = s.strip_prefix("--").and_then(|t| t.split_once('=')) {
+            out.push(format!("--{k}"));
+            out.push(v.to_string());
+        } else if s.len() > 2
+            && s.starts_with('-')
+            && !s.starts_with("--")
+            && s[1..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        {
+            out.push(format!("-{s}"));
+        } else {
+            out.push(s);
+        }
+    }
+    out
+}
+
 pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
-    crate::not_built::front(invoked, &args, "runc")
+    let args = normalize(args);
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cli = match Runc::from_args(&[invoked], &strs) {
+        Ok(c) => c,
+        Err(early) => {
+            let ok = early.status.is_ok();
+            if ok {
+                println!("{}", early.output);
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{}", early.output);
+            return ExitCode::from(1);
+        }
+    };
+    logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    // checkpoint/restore is not built; the flag is accepted for compatibility.
+    let _ = &cli.criu;
+    if cli.version {
+        println!("runc version {}", ocibox::VERSION);
+        println!("commit: ocibox-{}", ocibox::VERSION);
+        println!("spec: {}", ocibox::OCI_VERSION);
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        eprintln!("{invoked}: no command given; see {invoked} --help");
+        return ExitCode::from(1);
+    };
+    let root = cli.root.clone().unwrap_or_else(|| {
+        PathBuf::from(if invoked == "runc" {
+            "/run/runc"
+        } else {
+            "/run/ocibox"
+        })
+    });
+    let rootless = matches!(cli.rootless.as_deref(), Some("true"))
+        // SAFETY: geteuid cannot fail.
+        || (matches!(cli.rootless.as_deref(), None | Some("auto")) && unsafe { libc::geteuid() } != 0);
+    let g = Globals {
+        root,
+        systemd_cgroup: cli.systemd_cgroup,
+        rootless,
+    };
+    let name = command_name(&command);
+    match dispatch(&g, command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let msg = match name {
+                "create" | "run" => format!("runc {name} failed: {e:#}"),
+                _ => format!("{e:#}"),
+            };
+            logging::error(&msg);
+            if logging::logs_to_file() {
+                eprintln!("{msg}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+struct Globals {
+    root: PathBuf,
+    systemd_cgroup: bool,
+    rootless: bool,
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Create(_) => "create",
+        Command::Start(_) => "start",
+        Command::Run(_) => "run",
+        Command::State(_) => "state",
+        Command::List(_) => "list",
+        Command::Kill(_) => "kill",
+        Command::Delete(_) => "delete",
+        Command::Spec(_) => "spec",
+    }
+}
+
+fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
+    if g.systemd_cgroup {
+        anyhow::ensure!(
+            std::path::Path::new("/run/systemd/system").exists(),
+            "systemd cgroup driver: systemd is not running on this host"
+        );
+    }
+    match command {
+        Command::Create(c) => {
+            container::create::create(CreateOptions {
+                root: g.root.clone(),
+                id: c.id,
+                bundle: c.bundle,
+                console_socket: c.console_socket,
+                console_fd: None,
+                pid_file: c.pid_file,
+                no_pivot: c.no_pivot,
+                no_new_keyring: c.no_new_keyring,
+                preserve_fds: c.preserve_fds,
+                systemd_cgroup: g.systemd_cgroup,
+                rootless: g.rootless,
+            })?;
+            Ok(0)
+        }
+        Command::Run(c) => {
+            let code = container::run::run(RunOptions {
+                create: CreateOptions {
+                    root: g.root.clone(),
+                    id: c.id,
+                    bundle: c.bundle,
+                    console_socket: c.console_socket,
+                    console_fd: None,
+                    pid_file: c.pid_file,
+                    no_pivot: c.no_pivot,
+                    no_new_keyring: c.no_new_keyring,
+                    preserve_fds: c.preserve_fds,
+                    systemd_cgroup: g.systemd_cgroup,
+                    rootless: g.rootless,
+                },
+                detach: c.detach,
+                keep: c.keep,
+            })?;
+            Ok(u8::try_from(code).unwrap_or(255))
+        }
+        Command::Start(c) => {
+            container::start::start(&g.root, &c.id)?;
+            Ok(0)
+        }
+        Command::State(c) => {
+            let st = State::load(&g.root, &c.id)?;
+            let s = st.oci_state(st.status(&g.root));
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            Ok(0)
+        }
+        Command::List(c) => list(g, &c),
+        Command::Kill(c) => {
+            let sig = container::kill::parse_signal(&c.signal)?;
+            container::kill::kill(&g.root, &c.id, sig, c.all)?;
+            Ok(0)
+        }
+        Command::Delete(c) => {
+            container::delete::delete(&g.root, &c.id, c.force)?;
+            Ok(0)
+        }
+        Command::Spec(c) => {
+            let dir = c.bundle.unwrap_or_else(|| PathBuf::from("."));
+            let path = dir.join("config.json");
+            anyhow::ensure!(
+                !path.exists(),
+                "File {} exists. Remove it first",
+                path.display()
+            );
+            let text = ocibox::spec::to_pretty_tabs(&ocibox::spec::default_spec(c.rootless))?;
+            std::fs::write(&path, text)
+                .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+            Ok(0)
+        }
+    }
+}
+
+fn list(g: &Globals, c: &ListCmd) -> anyhow::Result<u8> {
+    let mut states = Vec::new();
+    for id in container::state::list_ids(&g.root)? {
+        if let Ok(st) = State::load(&g.root, &id) {
+            let status: Status = st.status(&g.root);
+            states.push(st.oci_state(status));
+        }
+    }
+    if c.quiet {
+        for s in &states {
+            println!("{}", s.id);
+        }
+        return Ok(0);
+    }
+    match c.format.as_str() {
+        "json" => println!("{}", serde_json::to_string(&states)?),
+        "table" => {
+            let rows: Vec<[String; 6]> = states
+                .iter()
+                .map(|s| {
+                    [
+                        s.id.clone(),
+                        s.pid.to_string(),
+                        s.status.to_string(),
+                        s.bundle.display().to_string(),
+                        s.created.clone(),
+                        if s.owner.is_empty() {
+                            "root".into()
+                        } else {
+                            s.owner.clone()
+                        },
+                    ]
+                })
+                .collect();
+            print_table(
+                &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+                &rows,
+            );
+        }
+        other => anyhow::bail!("invalid format option {other:?}"),
+    }
+    Ok(0)
+}
+
+/// Go's tabwriter as runc sets it up: min width 12, padding 3, spaces.
+fn print_table(header: &[&str; 6], rows: &[[String; 6]]) {
+    let mut widths = header.map(|h| h.len());
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i == 5 {
+                s.push_str(cell);
+            } else {
+                let w = (widths[i] + 3).max(12);
+                s.push_str(&format!("{cell:<w$}"));
+            }
+        }
+        println!("{s}");
+    };
+    line(*header);
+    for r in rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]].map(|s| s.as_str()));
+    }
 }

@@ -1,1 +1,171 @@
-//! TODO
+//! Lifecycle hooks: run at the points the runtime-spec names, state JSON on stdin,
+//! `timeout` honoured (the hook is killed when it runs over).
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{Hook, Hooks};
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The hook points of the runtime-spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Point {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl Point {
+    pub fn name(self) -> &'static str {
+        match self {
+            Point::Prestart => "prestart",
+            Point::CreateRuntime => "createRuntime",
+            Point::CreateContainer => "createContainer",
+            Point::StartContainer => "startContainer",
+            Point::Poststart => "poststart",
+            Point::Poststop => "poststop",
+        }
+    }
+
+    pub fn select(self, hooks: &Hooks) -> &[Hook] {
+        let list = match self {
+            Point::Prestart => hooks.prestart(),
+            Point::CreateRuntime => hooks.create_runtime(),
+            Point::CreateContainer => hooks.create_container(),
+            Point::StartContainer => hooks.start_container(),
+            Point::Poststart => hooks.poststart(),
+            Point::Poststop => hooks.poststop(),
+        };
+        list.as_deref().unwrap_or_default()
+    }
+}
+
+/// Run every hook of `point` in order; the first failure stops the rest.
+pub fn run(hooks: Option<&Hooks>, point: Point, state_json: &[u8]) -> Result<()> {
+    let Some(hooks) = hooks else { return Ok(()) };
+    for (i, hook) in point.select(hooks).iter().enumerate() {
+        run_one(hook, state_json)
+            .with_context(|| format!("error running {} hook #{i}", point.name()))?;
+    }
+    Ok(())
+}
+
+/// Run one hook: `path` with `args` (args[0] is argv[0]) and exactly `env`.
+pub fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
+    let path = hook.path();
+    let mut cmd = Command::new(path);
+    let args = hook.args().as_deref().unwrap_or_default();
+    if let Some((arg0, rest)) = args.split_first() {
+        cmd.arg0(arg0).args(rest);
+    }
+    cmd.env_clear();
+    for kv in hook.env().as_deref().unwrap_or_default() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("exec {}", path.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is fine: ignore EPIPE.
+        let _ = stdin.write_all(state_json);
+    }
+    // Drain output in threads so a chatty hook cannot block on a full pipe.
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.by_ref().take(64 << 10).read_to_end(&mut buf);
+                let _ = std::io::copy(&mut r, &mut std::io::sink());
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let deadline = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let status = loop {
+        if let Some(st) = child.try_wait().context("wait for hook")? {
+            break st;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("timeout after {} seconds", hook.timeout().unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if !status.success() {
+        bail!(
+            "{status}, stdout: {}, stderr: {}",
+            String::from_utf8_lossy(&stdout).trim_end(),
+            String::from_utf8_lossy(&stderr).trim_end()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::HookBuilder;
+
+    fn hook(script: &str, timeout: Option<i64>) -> Hook {
+        let mut b = HookBuilder::default()
+            .path("/bin/sh")
+            .args(vec!["sh".to_string(), "-c".to_string(), script.to_string()])
+            .env(vec!["X=1".to_string()]);
+        if let Some(t) = timeout {
+            b = b.timeout(t);
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn hook_gets_state_and_env() {
+        let dir = std::env::temp_dir().join(format!("ocibox-hook-{}", std::process::id()));
+        let out = dir.with_extension("out");
+        let script = format!("cat > {}; echo \"$X\" >> {}", out.display(), out.display());
+        run_one(&hook(&script, None), b"{\"id\":\"x\"}").unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        assert_eq!(got, "{\"id\":\"x\"}1\n");
+    }
+
+    #[test]
+    fn failure_and_timeout_are_errors() {
+        let e = run_one(&hook("echo bad >&2; exit 3", None), b"").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("exit status: 3") && msg.contains("bad"),
+            "{msg}"
+        );
+        let t = Instant::now();
+        let e = run_one(&hook("sleep 10", Some(1)), b"").unwrap_err();
+        assert!(format!("{e:#}").contains("timeout"));
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+}

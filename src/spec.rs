@@ -102,7 +102,9 @@ fn drop_unknown_capabilities(v: &mut Value, warnings: &mut Vec<String>) {
                 let name = c.as_str().unwrap_or("");
                 let known = serde_json::from_value::<Capability>(c.clone()).is_ok();
                 if !known {
-                    warnings.push(format!("ignoring unknown or unavailable capabilities: [{name}] in {set}"));
+                    warnings.push(format!(
+                        "ignoring unknown or unavailable capabilities: [{name}] in {set}"
+                    ));
                 }
                 known
             });
@@ -147,7 +149,10 @@ fn validate(cfg: &Config) -> Result<()> {
     if root.path().as_os_str().is_empty() {
         bail!("root.path is empty");
     }
-    let process = spec.process().as_ref().context("process must be specified")?;
+    let process = spec
+        .process()
+        .as_ref()
+        .context("process must be specified")?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("args must not be empty");
     }
@@ -357,13 +362,20 @@ mod tests {
     #[test]
     fn time_offsets_are_read() {
         let c = cfg(|v| {
-            v["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time"}));
             v["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 5, "nanosecs": 7}});
         })
         .unwrap();
         assert_eq!(
             c.time_offsets,
-            vec![TimeOffset { clock: "monotonic".into(), secs: 5, nanosecs: 7 }]
+            vec![TimeOffset {
+                clock: "monotonic".into(),
+                secs: 5,
+                nanosecs: 7
+            }]
         );
     }
 }

@@ -1,0 +1,81 @@
+//! `delete`: remove a stopped container (or, with force, stop it first): cgroups, state
+//! directory, then poststop hooks.
+
+use super::state::{container_dir, State};
+use super::status::Status;
+use crate::hooks::{self, Point};
+use anyhow::{bail, Result};
+use nix::sys::signal::Signal;
+use std::path::Path;
+use std::time::Duration;
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    super::validate_id(id)?;
+    let st = match State::load(root, id) {
+        Ok(st) => st,
+        Err(e) => {
+            // A create that was cut off may leave a directory without state.json.
+            let dir = container_dir(root, id);
+            if dir.exists() && !dir.join(super::state::STATE_FILE).exists() {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Ok(());
+            }
+            if force && format!("{e}") == "container does not exist" {
+                return Ok(());
+            }
+            return Err(e);
+        }
+    };
+    match st.status(root) {
+        Status::Stopped => destroy(root, &st),
+        Status::Created => {
+            super::kill::signal_all(&st, Signal::SIGKILL, Status::Created)?;
+            super::kill::wait_gone(st.pid, Duration::from_secs(10));
+            destroy(root, &st)
+        }
+        status @ (Status::Running | Status::Paused | Status::Creating) => {
+            if !force {
+                bail!("cannot delete container {id} that is not stopped: {status}");
+            }
+            if status == Status::Paused {
+                if let Some(cg) = &st.cgroup {
+                    let _ = cg.thaw();
+                }
+            }
+            super::kill::signal_all(&st, Signal::SIGKILL, status)?;
+            if !super::kill::wait_gone(st.pid, Duration::from_secs(10)) {
+                bail!("container init {} still alive after SIGKILL", st.pid);
+            }
+            destroy(root, &st)
+        }
+    }
+}
+
+/// Remove what the container left: remaining processes, cgroups, the state directory;
+/// then run the poststop hooks (their failure is reported after the cleanup is done).
+pub fn destroy(root: &Path, st: &State) -> Result<()> {
+    let mut first_err = None;
+    if let Some(cg) = &st.cgroup {
+        if let Ok(pids) = cg.pids() {
+            for p in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), Signal::SIGKILL);
+            }
+        }
+        if let Err(e) = cg.destroy() {
+            first_err.get_or_insert(e);
+        }
+    }
+    if let Err(e) = std::fs::remove_dir_all(st.dir(root)) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            first_err.get_or_insert(e.into());
+        }
+    }
+    let state = serde_json::to_vec(&st.oci_state(Status::Stopped))?;
+    if let Err(e) = hooks::run(st.config.hooks().as_ref(), Point::Poststop, &state) {
+        first_err.get_or_insert(e);
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

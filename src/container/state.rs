@@ -1,0 +1,174 @@
+//! The container's state directory `<root>/<id>/`: `state.json` and `exec.fifo`.
+//!
+//! state.json is written atomically (temp file + rename) so a reader never sees half of it.
+
+use super::status::{is_same_process, Status};
+use crate::linux::cgroups;
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// What ocibox keeps about a container between invocations.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    /// The container's init process as the host sees it.
+    pub pid: i32,
+    /// Its start time, so that a recycled pid is never taken for the container.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 with nanoseconds.
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub config: Spec,
+    pub cgroup: Option<cgroups::Manager>,
+    #[serde(default)]
+    pub rootless: bool,
+    #[serde(default)]
+    pub systemd_cgroup: bool,
+}
+
+/// The OCI state (`runc state`, hooks' stdin).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OciState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
+    pub owner: String,
+}
+
+pub fn container_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+impl State {
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        container_dir(root, &self.id)
+    }
+
+    /// Load `<root>/<id>/state.json`; "container does not exist" when there is none.
+    pub fn load(root: &Path, id: &str) -> Result<State> {
+        super::validate_id(id)?;
+        let path = container_dir(root, id).join(STATE_FILE);
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("container does not exist")
+            }
+            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+        };
+        serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))
+    }
+
+    /// Write state.json atomically.
+    pub fn save(&self, root: &Path) -> Result<()> {
+        let dir = self.dir(root);
+        let tmp = dir.join(".state.json.tmp");
+        let data = serde_json::to_vec(self).context("serialize state")?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("create {}", tmp.display()))?;
+        f.write_all(&data)
+            .and_then(|_| f.sync_data())
+            .with_context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join(STATE_FILE))
+            .with_context(|| format!("rename {} into place", tmp.display()))
+    }
+
+    /// True while the init process is the one we started.
+    pub fn is_alive(&self) -> bool {
+        is_same_process(self.pid, self.pid_start_time)
+    }
+
+    /// created (blocked on the exec fifo), running, paused or stopped.
+    pub fn status(&self, root: &Path) -> Status {
+        if !self.is_alive() {
+            return Status::Stopped;
+        }
+        if self.dir(root).join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if let Some(cg) = &self.cgroup {
+            if cg.is_frozen().unwrap_or(false) {
+                return Status::Paused;
+            }
+        }
+        Status::Running
+    }
+
+    pub fn oci_state(&self, status: Status) -> OciState {
+        OciState {
+            oci_version: self.config.version().clone(),
+            id: self.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            annotations: self.annotations.clone(),
+            owner: self.owner.clone(),
+        }
+    }
+}
+
+/// Make the root directory (0700, like runc) and the container's own directory (0711).
+/// Fails when the container already exists.
+pub fn make_container_dir(root: &Path, id: &str) -> Result<PathBuf> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .with_context(|| format!("create root directory {}", root.display()))?;
+    let dir = container_dir(root, id);
+    match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("container with id exists: {id}")
+        }
+        Err(e) => Err(e).with_context(|| format!("create {}", dir.display())),
+    }
+}
+
+/// Every container id under root, sorted, skipping entries that are not containers.
+pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+        Err(e) => return Err(e).with_context(|| format!("read {}", root.display())),
+    };
+    for e in entries.flatten() {
+        if e.path().join(STATE_FILE).exists() {
+            if let Some(name) = e.file_name().to_str() {
+                ids.push(name.to_string());
+            }
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}

@@ -1,0 +1,67 @@
+//! The runtime ⇄ init channel: length-prefixed JSON messages over a stream socketpair.
+//! A stream (not seqpacket) so a large config.json is never limited by socket buffers.
+
+use super::message::Message;
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+/// A message bigger than this is refused (a config.json is limited to 32 MiB).
+const MAX_MESSAGE: usize = 64 << 20;
+
+pub struct Channel {
+    sock: UnixStream,
+}
+
+impl Channel {
+    pub fn new(sock: UnixStream) -> Channel {
+        Channel { sock }
+    }
+
+    pub fn socket(&self) -> &UnixStream {
+        &self.sock
+    }
+
+    /// Hang up: the peer sees end-of-file; later sends fail.
+    pub fn close(&mut self) {
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+    }
+
+    pub fn send(&mut self, m: &Message) -> Result<()> {
+        let body = serde_json::to_vec(m).context("encode init message")?;
+        let len = u32::try_from(body.len()).context("init message too large")?;
+        let mut frame = Vec::with_capacity(body.len() + 4);
+        frame.extend_from_slice(&len.to_le_bytes());
+        frame.extend_from_slice(&body);
+        self.sock.write_all(&frame).context("write to init channel")
+    }
+
+    /// The next message, or None when the peer closed the channel.
+    pub fn recv(&mut self) -> Result<Option<Message>> {
+        let mut len = [0u8; 4];
+        match self.sock.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e).context("read from init channel"),
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_MESSAGE {
+            bail!("init message of {len} bytes exceeds the limit");
+        }
+        let mut body = vec![0u8; len];
+        self.sock
+            .read_exact(&mut body)
+            .context("read from init channel")?;
+        let m = serde_json::from_slice(&body).context("decode init message")?;
+        Ok(Some(m))
+    }
+
+    /// Receive a message that must be there.
+    pub fn expect(&mut self, what: &str) -> Result<Message> {
+        match self.recv()? {
+            Some(Message::Error { message }) => bail!("{message}"),
+            Some(m) => Ok(m),
+            None => bail!("init channel closed while waiting for {what}"),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! What the runtime and the container init say to each other, in order:
+//!
+//! ```text
+//! runtime → init   Bootstrap
+//! init → runtime   NeedIdMaps          (new user namespace: the runtime writes the maps)
+//! runtime → init   IdMapsWritten
+//! init → runtime   Pid                 (the container process, as the host sees it)
+//! init → runtime   RunHooks            (mounts done: prestart + createRuntime now)
+//! runtime → init   HooksDone
+//! init → runtime   Ready               (before dropping privileges)
+//! runtime → init   Continue            (cgroup resources applied)
+//! init closes the channel              (blocked on exec.fifo, or about to exec)
+//! ```
+//! Either side may send `Error` instead and stop.
+
+use crate::linux::namespaces::Request;
+use crate::spec::TimeOffset;
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Mode {
+    /// A new container (`create` / `run`): rootfs set up, blocks on exec.fifo.
+    Create,
+    /// A new process in a running container (`exec`): joins its namespaces.
+    Exec,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bootstrap {
+    pub mode: Mode,
+    pub id: String,
+    pub spec: Spec,
+    pub time_offsets: Vec<TimeOffset>,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub namespaces: Vec<Request>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Fds 3..3+preserve_fds are passed to the container process.
+    pub preserve_fds: u32,
+    /// Added to the process environment (LISTEN_FDS, LISTEN_PID).
+    pub extra_env: Vec<String>,
+    /// A connected console socket, when process.terminal is set.
+    pub console_fd: Option<RawFd>,
+    /// An O_PATH descriptor of `<state>/exec.fifo` (create mode).
+    pub fifo_fd: Option<RawFd>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Message {
+    Bootstrap(Box<Bootstrap>),
+    NeedIdMaps,
+    IdMapsWritten,
+    Pid {
+        pid: i32,
+    },
+    RunHooks,
+    /// The OCI state JSON for the createContainer and startContainer hooks.
+    HooksDone {
+        state: String,
+    },
+    Ready,
+    Continue,
+    Error {
+        message: String,
+    },
+}

@@ -1,0 +1,191 @@
+//! The runtime's side of the init: spawn the sealed init, put it in its cgroups, send the
+//! bootstrap and answer the init's requests until it hangs up.
+
+use super::channel::Channel;
+use super::message::{Bootstrap, Message};
+use super::{INIT_ARGV0, INIT_FD_ENV};
+use crate::linux::cgroups::Manager;
+use crate::linux::namespaces;
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::LinuxIdMapping;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Instant;
+
+/// Set only by the start-latency benchmark, to measure what the CVE-2019-5736 protection
+/// costs. Never set it in production: the container could then overwrite the host binary.
+pub const UNSAFE_NO_SEAL_ENV: &str = "_OCIBOX_BENCH_UNSAFE_NO_EXE_SEAL";
+
+/// What the runtime does at each step the init asks for.
+pub struct Callbacks<'a> {
+    /// The container process is known (host pid); remember it for cleanup.
+    pub on_pid: &'a mut dyn FnMut(i32) -> Result<()>,
+    /// Mounts are done: run prestart + createRuntime hooks; returns the state JSON for the
+    /// container's own hooks.
+    pub run_hooks: &'a mut dyn FnMut(i32) -> Result<String>,
+    /// Init is ready to drop privileges: apply cgroup resources.
+    pub on_ready: &'a mut dyn FnMut(i32) -> Result<()>,
+}
+
+pub struct IdMaps<'a> {
+    pub uids: &'a [LinuxIdMapping],
+    pub gids: &'a [LinuxIdMapping],
+    pub deny_setgroups: bool,
+}
+
+/// Start an init for `b` and drive it until it hangs up. Returns the container pid.
+/// Descriptors named in the bootstrap (console socket, exec fifo) must be open here and
+/// are passed to the init at the same numbers.
+pub fn run_init(
+    mut b: Bootstrap,
+    cgroup: Option<&Manager>,
+    id_maps: Option<IdMaps>,
+    cb: Callbacks,
+) -> Result<i32> {
+    let (ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
+    // Pass descriptors to the init without CLOEXEC; they are closed here after spawn.
+    let child_sock = dup_inheritable(theirs.as_raw_fd())?;
+    let mut passed = vec![child_sock];
+    if let Some(fd) = b.console_fd {
+        let d = dup_inheritable(fd)?;
+        b.console_fd = Some(d.as_raw_fd());
+        passed.push(d);
+    }
+    if let Some(fd) = b.fifo_fd {
+        let d = dup_inheritable(fd)?;
+        b.fifo_fd = Some(d.as_raw_fd());
+        passed.push(d);
+    }
+    drop(theirs);
+    let exe = init_executable()?;
+    let mut cmd = Command::new(exe.path());
+    cmd.arg0(INIT_ARGV0)
+        .env_clear()
+        .env(INIT_FD_ENV, passed[0].as_raw_fd().to_string());
+    let mut stage1 = cmd.spawn().context("start the container init")?;
+    drop(passed);
+    drop(exe);
+    let stage1_pid = stage1.id() as i32;
+    let mut chan = Channel::new(ours);
+    let result = drive(&mut chan, stage1_pid, b, cgroup, id_maps, cb);
+    if result.is_err() {
+        let _ = stage1.kill();
+    }
+    let _ = stage1.wait();
+    result
+}
+
+fn drive(
+    chan: &mut Channel,
+    stage1_pid: i32,
+    b: Bootstrap,
+    cgroup: Option<&Manager>,
+    id_maps: Option<IdMaps>,
+    cb: Callbacks,
+) -> Result<i32> {
+    // The cgroup is joined before the init can fork anything.
+    if let Some(cg) = cgroup {
+        cg.apply(stage1_pid)
+            .context("join the container's cgroups")?;
+    }
+    chan.send(&Message::Bootstrap(Box::new(b)))?;
+    let mut pid = None;
+    let mut ready = false;
+    loop {
+        let Some(msg) = chan.recv()? else { break };
+        match msg {
+            Message::NeedIdMaps => {
+                let m = id_maps
+                    .as_ref()
+                    .context("the init made a user namespace but no id mappings are set")?;
+                namespaces::write_id_maps(stage1_pid, m.uids, m.gids, m.deny_setgroups)?;
+                chan.send(&Message::IdMapsWritten)?;
+            }
+            Message::Pid { pid: p } => {
+                (cb.on_pid)(p)?;
+                pid = Some(p);
+            }
+            Message::RunHooks => {
+                let p = pid.context("hooks requested before the container pid is known")?;
+                let state = (cb.run_hooks)(p)?;
+                chan.send(&Message::HooksDone { state })?;
+            }
+            Message::Ready => {
+                let p = pid.context("ready before the container pid is known")?;
+                (cb.on_ready)(p)?;
+                chan.send(&Message::Continue)?;
+                ready = true;
+            }
+            Message::Error { message } => bail!("{message}"),
+            other => bail!("unexpected message from init: {other:?}"),
+        }
+    }
+    match (pid, ready) {
+        (Some(p), true) => Ok(p),
+        _ => bail!("container init exited before it was ready"),
+    }
+}
+
+fn dup_inheritable(fd: RawFd) -> Result<OwnedFd> {
+    let d = nix::unistd::dup(fd).context("dup a descriptor for the init")?;
+    // SAFETY: dup returned a fresh descriptor (without CLOEXEC) that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(d) })
+}
+
+/// The binary the init runs from. Normally a sealed in-memory copy of ourselves
+/// (CVE-2019-5736): a process in the container that reaches /proc/<init>/exe finds a
+/// sealed memfd it cannot write, never the host's binary.
+enum InitExe {
+    /// The descriptor keeps the memfd alive until the init has exec'd it.
+    Sealed {
+        _fd: OwnedFd,
+        path: String,
+    },
+    Plain,
+}
+
+impl InitExe {
+    fn path(&self) -> &str {
+        match self {
+            InitExe::Sealed { path, .. } => path,
+            InitExe::Plain => "/proc/self/exe",
+        }
+    }
+}
+
+fn init_executable() -> Result<InitExe> {
+    if std::env::var_os(UNSAFE_NO_SEAL_ENV).is_some() {
+        return Ok(InitExe::Plain);
+    }
+    let t = Instant::now();
+    let fd = sealed_copy_of_self()?;
+    crate::logging::debug(&format!(
+        "sealed copy of the runtime binary made in {:?}",
+        t.elapsed()
+    ));
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    Ok(InitExe::Sealed { _fd: fd, path })
+}
+
+fn sealed_copy_of_self() -> Result<OwnedFd> {
+    let mut src = std::fs::File::open("/proc/self/exe").context("open /proc/self/exe")?;
+    let name = c"ocibox-init";
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; the result is checked.
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("memfd_create for the sealed init");
+    }
+    // SAFETY: memfd_create returned a fresh descriptor that we own.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut dst = std::fs::File::from(owned);
+    std::io::copy(&mut src, &mut dst).context("copy the runtime binary into a memfd")?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: F_ADD_SEALS on a memfd we own, with constant flags.
+    if unsafe { libc::fcntl(dst.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("seal the init memfd");
+    }
+    Ok(OwnedFd::from(dst))
+}

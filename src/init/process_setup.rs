@@ -1,0 +1,331 @@
+//! Init stage 2: the container process sets itself up and execs the user's program.
+//!
+//! The order follows runc's standard init: rootfs (with the prestart/createRuntime hooks
+//! run by the runtime and createContainer hooks run here before pivot_root), console,
+//! hostname, sysctl, read-only and masked paths, rlimits and scheduling, no_new_privs,
+//! Ready/Continue with the runtime, seccomp (when no_new_privs is off it needs
+//! CAP_SYS_ADMIN, so before the user switch), user and capabilities, cwd, fds, then
+//! exec.fifo, seccomp (with no_new_privs: as late as possible), startContainer hooks, execve.
+
+use super::channel::Channel;
+use super::message::{Bootstrap, Message, Mode};
+use crate::hooks::{self, Point};
+use crate::linux::namespaces::Kind;
+use crate::linux::{capabilities, console, fds, rlimits, rootfs, sched, seccomp, user};
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{Process, Spec};
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
+    let spec = &b.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .context("process must be specified")?;
+    nix::unistd::setsid().context("setsid")?;
+    // SAFETY: the runtime handed these descriptors to the init; nothing else owns them.
+    let console_sock = b.console_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    // SAFETY: as above.
+    let fifo = b.fifo_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    for fd in [b.console_fd, b.fifo_fd].into_iter().flatten() {
+        set_cloexec(fd);
+    }
+
+    if let Some(adj) = process.oom_score_adj() {
+        sched::set_oom_score_adj(adj)?;
+    }
+    let seccomp_program = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(seccomp::compile(s).context("compile seccomp profile")?),
+        None => None,
+    };
+
+    let mut hook_state = None;
+    if b.mode == Mode::Create {
+        if !b.no_new_keyring {
+            join_session_keyring(&b.id);
+        }
+        hook_state = Some(setup_rootfs(chan, &b, spec)?);
+    } else {
+        // exec: the process is already in the container's mount namespace.
+        nix::unistd::chdir("/").context("chdir to the container root")?;
+    }
+
+    if process.terminal() == Some(true) {
+        let sock = console_sock
+            .as_ref()
+            .context("process.terminal is set but no console socket was given")?;
+        let (master, slave_path) = console::open_pty_in_container()?;
+        console::send_console_fd(sock.as_fd(), master.as_fd())?;
+        drop(master);
+        if b.mode == Mode::Create {
+            rootfs::mount_console(&slave_path)?;
+        }
+        let slave = nix::fcntl::open(
+            &slave_path,
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("open console {}", slave_path.display()))?;
+        // SAFETY: open returned a fresh descriptor we now own.
+        let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+        console::make_controlling_terminal_and_dup(slave.as_fd())?;
+    }
+    drop(console_sock);
+
+    if b.mode == Mode::Create {
+        if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+            nix::unistd::sethostname(h).with_context(|| format!("set hostname {h:?}"))?;
+        }
+        if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+            set_domainname(d)?;
+        }
+        if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+            write_sysctls(sysctl)?;
+        }
+        rootfs::finalize_rootfs(spec)?;
+    }
+
+    if let Some(r) = process.rlimits() {
+        rlimits::apply_rlimits(r)?;
+    }
+    if let Some(p) = process.io_priority() {
+        sched::set_io_priority(p)?;
+    }
+    if let Some(s) = process.scheduler() {
+        sched::set_scheduler(s)?;
+    }
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        sched::set_personality(p)?;
+    }
+    let nnp = process.no_new_privileges() == Some(true);
+    if nnp {
+        sched::set_no_new_privileges()?;
+    }
+
+    chan.send(&Message::Ready)?;
+    match chan.expect("the runtime to continue")? {
+        Message::Continue => {}
+        other => bail!("unexpected {other:?} while waiting to continue"),
+    }
+
+    if !nnp {
+        if let Some(p) = &seccomp_program {
+            seccomp::install(p).context("install seccomp filter")?;
+        }
+    }
+    switch_user(process, spec)?;
+    apply_umask(process);
+    nix::unistd::chdir(process.cwd())
+        .with_context(|| format!("chdir to cwd ({:?}) set in config.json", process.cwd()))?;
+
+    let env = process_env(process, &b.extra_env);
+    let args = process.args().clone().unwrap_or_default();
+    let program = lookup_program(&args[0], &env)?;
+    let preserved_top = 2 + b.preserve_fds as RawFd;
+    fds::close_fds_above(preserved_top)?;
+
+    // Closing the channel tells `create` that the container is created.
+    chan.close();
+    if let Some(fifo) = fifo {
+        wait_for_start(fifo.as_fd())?;
+    }
+    if nnp {
+        if let Some(p) = &seccomp_program {
+            seccomp::install(p).context("install seccomp filter")?;
+        }
+    }
+    if let Some(state) = hook_state.as_deref() {
+        let running = state.replace("\"status\":\"created\"", "\"status\":\"running\"");
+        hooks::run(
+            spec.hooks().as_ref(),
+            Point::StartContainer,
+            running.as_bytes(),
+        )?;
+    }
+    exec(&program, &args, &env)
+}
+
+/// Mounts and pivot_root; the runtime's hooks and the createContainer hooks run just
+/// before the pivot, as the runtime-spec puts them.
+fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, spec: &Spec) -> Result<String> {
+    let has = |k: Kind| b.namespaces.iter().any(|r| r.kind == k);
+    if !has(Kind::Mount) {
+        bail!("a mount namespace is required to set up the container's root filesystem");
+    }
+    let opts = rootfs::RootfsOptions {
+        rootfs: &b.rootfs,
+        no_pivot: b.no_pivot,
+        new_cgroup_ns: b
+            .namespaces
+            .iter()
+            .any(|r| r.kind == Kind::Cgroup && r.path.is_none()),
+        in_user_ns: has(Kind::User),
+    };
+    let mut hook_state = String::new();
+    let mut before_pivot = || -> Result<()> {
+        chan.send(&Message::RunHooks)?;
+        match chan.expect("prestart hooks")? {
+            Message::HooksDone { state } => hook_state = state,
+            other => bail!("unexpected {other:?} while waiting for hooks"),
+        }
+        hooks::run(
+            spec.hooks().as_ref(),
+            Point::CreateContainer,
+            hook_state.as_bytes(),
+        )
+    };
+    rootfs::prepare_rootfs(spec, &opts, &mut before_pivot)?;
+    Ok(hook_state)
+}
+
+fn switch_user(process: &Process, spec: &Spec) -> Result<()> {
+    let u = process.user();
+    let in_userns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        });
+    // setgroups is denied in a user namespace whose gid map was written without privilege.
+    let setgroups_allowed = !in_userns
+        || std::fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() == "allow")
+            .unwrap_or(true);
+    let mut gids: Vec<u32> = u.additional_gids().clone().unwrap_or_default();
+    // Supplementary groups of the user from /etc/group, as runc does for a plain uid.
+    if let Ok(found) = user::lookup_user(Path::new("/"), &u.uid().to_string()) {
+        for g in found.sgids {
+            if !gids.contains(&g) {
+                gids.push(g);
+            }
+        }
+    }
+    if let Some(caps) = process.capabilities() {
+        capabilities::drop_bounding(caps)?;
+    }
+    user::apply_user(u.uid(), u.gid(), &gids, setgroups_allowed)?;
+    if let Some(caps) = process.capabilities() {
+        capabilities::set_after_setuid(caps)?;
+    }
+    Ok(())
+}
+
+fn apply_umask(process: &Process) {
+    let mask = process.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        mask as libc::mode_t,
+    ));
+}
+
+/// The process environment, plus HOME when missing (runc sets it from /etc/passwd).
+fn process_env(process: &Process, extra: &[String]) -> Vec<String> {
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    env.extend(extra.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = user::lookup_user(Path::new("/"), &process.user().uid().to_string())
+            .map(|u| u.home)
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "/".to_string());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// Resolve args[0] against the process's PATH, as Go's exec.LookPath does for runc.
+fn lookup_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    if arg0.contains('/') {
+        return Ok(PathBuf::from(arg0));
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("");
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(arg0);
+        if is_executable(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    bail!("exec: {arg0:?}: executable file not found in $PATH")
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Block until `start` opens the fifo for reading, then tell it we are going.
+fn wait_for_start(fifo: BorrowedFd) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let fd = nix::fcntl::open(
+        path.as_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("open exec fifo")?;
+    // SAFETY: open returned a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::unistd::write(&fd, b"0").context("write to exec fifo")?;
+    Ok(())
+}
+
+fn exec(program: &Path, args: &[String], env: &[String]) -> Result<u8> {
+    let c = |s: &str| CString::new(s).with_context(|| format!("NUL byte in {s:?}"));
+    let prog = c(&program.to_string_lossy())?;
+    let argv = args.iter().map(|a| c(a)).collect::<Result<Vec<_>>>()?;
+    let envp = env.iter().map(|e| c(e)).collect::<Result<Vec<_>>>()?;
+    let err = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
+    bail!("exec {:?}: {err}", program)
+}
+
+fn write_sysctls(sysctl: &std::collections::HashMap<String, String>) -> Result<()> {
+    for (k, v) in sysctl {
+        if k.contains("..") || k.starts_with('/') {
+            bail!("invalid sysctl name {k:?}");
+        }
+        let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
+        std::fs::write(&path, v).with_context(|| format!("write sysctl {k}={v}"))?;
+    }
+    Ok(())
+}
+
+fn set_domainname(d: &str) -> Result<()> {
+    // SAFETY: setdomainname reads exactly len bytes from a valid buffer.
+    let rc = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("set domainname {d:?}"));
+    }
+    Ok(())
+}
+
+/// A fresh session keyring named after the container, so it does not share the host's.
+/// Failure is not fatal: some kernels or seccomp profiles deny keyctl (runc ignores ENOSYS).
+fn join_session_keyring(id: &str) {
+    let Ok(name) = CString::new(format!("_ses.{id}")) else {
+        return;
+    };
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING takes a NUL-terminated name that outlives the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            name.as_ptr(),
+        );
+    }
+}
+
+fn set_cloexec(fd: RawFd) {
+    let _ = nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+}
