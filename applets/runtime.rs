@@ -51,6 +51,64 @@ enum Command {
     Kill(KillCmd),
     Delete(DeleteCmd),
     Spec(SpecCmd),
+    Exec(ExecCmd),
+}
+
+#[derive(FromArgs)]
+/// execute new process inside the container
+#[argh(subcommand, name = "exec")]
+struct ExecCmd {
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[argh(option)]
+    console_socket: Option<PathBuf>,
+    /// current working directory in the container
+    #[argh(option)]
+    cwd: Option<PathBuf>,
+    /// set environment variables
+    #[argh(option, short = 'e')]
+    env: Vec<String>,
+    /// allocate a pseudo-TTY
+    #[argh(switch, short = 't')]
+    tty: bool,
+    /// UID (format: <uid>[:<gid>])
+    #[argh(option, short = 'u')]
+    user: Option<String>,
+    /// additional gids
+    #[argh(option, short = 'g')]
+    additional_gids: Vec<u32>,
+    /// path to the process.json
+    #[argh(option, short = 'p')]
+    process: Option<PathBuf>,
+    /// detach from the container's process
+    #[argh(switch, short = 'd')]
+    detach: bool,
+    /// specify the file to write the process id to
+    #[argh(option)]
+    pid_file: Option<PathBuf>,
+    /// set the asm process label for the process commonly used with selinux
+    #[argh(option)]
+    process_label: Option<String>,
+    /// set the apparmor profile for the process
+    #[argh(option)]
+    apparmor: Option<String>,
+    /// set the no new privileges value for the process
+    #[argh(switch)]
+    no_new_privs: bool,
+    /// add a capability to the bounding set for the process
+    #[argh(option, short = 'c')]
+    cap: Vec<String>,
+    /// pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[argh(option, default = "0")]
+    preserve_fds: u32,
+    /// allow exec in a paused container
+    #[argh(switch)]
+    ignore_paused: bool,
+    /// the container id
+    #[argh(positional)]
+    id: String,
+    /// the command and its arguments
+    #[argh(positional, greedy)]
+    command: Vec<String>,
 }
 
 #[derive(FromArgs)]
@@ -182,31 +240,80 @@ struct SpecCmd {
     rootless: bool,
 }
 
+/// Flags of `exec` that take a value (to find where the container id is).
+const EXEC_VALUE_FLAGS: &[&str] = &[
+    "--console-socket",
+    "--cwd",
+    "--env",
+    "-e",
+    "--user",
+    "-u",
+    "--additional-gids",
+    "-g",
+    "--process",
+    "-p",
+    "--pid-file",
+    "--process-label",
+    "--apparmor",
+    "--cap",
+    "-c",
+    "--preserve-fds",
+    "--cgroup",
+];
+
 /// urfave/cli (runc's parser) accepts `--flag=value` and `-flag`; argh wants `--flag value`.
+/// Everything after `exec`'s container id is the user's command and is left alone.
 fn normalize(args: Vec<OsString>) -> Vec<String> {
-    let mut out = Vec::with_capacity(args.len());
-    let mut rest = false;
+    let mut out: Vec<String> = Vec::with_capacity(args.len() + 1);
+    let mut in_exec = false;
+    let mut expect_value = false;
+    let mut verbatim = false;
+    let mut after_id = false;
     for a in args {
         let s = a.to_string_lossy().into_owned();
-        if rest {
-            out.push(s);
+        if verbatim {
+            // `exec ID -- cmd`: the user's own separator is already ours.
+            if !(after_id && s == "--") {
+                out.push(s);
+            }
+            after_id = false;
             continue;
         }
         if s == "--" {
-            rest = true;
+            verbatim = true;
             out.push(s);
-        } else if let Some((k, v)) = s.strip_prefix("--").and_then(|t| t.split_once('=')) {
-            out.push(format!("--{k}"));
-            out.push(v.to_string());
+            continue;
+        }
+        let mut norm = Vec::new();
+        if let Some((k, v)) = s.strip_prefix("--").and_then(|t| t.split_once('=')) {
+            norm.push(format!("--{k}"));
+            norm.push(v.to_string());
         } else if s.len() > 2
             && s.starts_with('-')
             && !s.starts_with("--")
             && s[1..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
         {
-            out.push(format!("-{s}"));
+            norm.push(format!("-{s}"));
         } else {
-            out.push(s);
+            norm.push(s.clone());
         }
+        if in_exec && !expect_value && !s.starts_with('-') {
+            // The container id: the command follows, verbatim.
+            out.push(s);
+            out.push("--".to_string());
+            verbatim = true;
+            after_id = true;
+            continue;
+        }
+        expect_value = in_exec && norm.len() == 1 && EXEC_VALUE_FLAGS.contains(&norm[0].as_str());
+        if !in_exec && s == "exec" {
+            in_exec = true;
+        }
+        out.extend(norm);
+    }
+    // `exec ID --` with nothing after it: drop the marker we added.
+    if out.last().is_some_and(|l| l == "--") && verbatim {
+        out.pop();
     }
     out
 }
@@ -259,7 +366,7 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let msg = match name {
-                "create" | "run" => format!("runc {name} failed: {e:#}"),
+                "create" | "run" | "exec" => format!("runc {name} failed: {e:#}"),
                 _ => format!("{e:#}"),
             };
             logging::error(&msg);
@@ -287,6 +394,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Kill(_) => "kill",
         Command::Delete(_) => "delete",
         Command::Spec(_) => "spec",
+        Command::Exec(_) => "exec",
     }
 }
 
@@ -331,6 +439,34 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
                 },
                 detach: c.detach,
                 keep: c.keep,
+            })?;
+            Ok(u8::try_from(code).unwrap_or(255))
+        }
+        Command::Exec(c) => {
+            if c.process.is_none() && c.command.is_empty() {
+                anyhow::bail!("exec: a command or --process is required");
+            }
+            let code = container::exec::exec(container::exec::ExecOptions {
+                root: g.root.clone(),
+                id: c.id,
+                process_file: c.process,
+                overrides: container::exec::Overrides {
+                    args: c.command,
+                    tty: c.tty,
+                    cwd: c.cwd,
+                    env: c.env,
+                    user: c.user,
+                    additional_gids: c.additional_gids,
+                    caps: c.cap,
+                    no_new_privs: c.no_new_privs,
+                    apparmor: c.apparmor,
+                    process_label: c.process_label,
+                },
+                console_socket: c.console_socket,
+                pid_file: c.pid_file,
+                detach: c.detach,
+                preserve_fds: c.preserve_fds,
+                ignore_paused: c.ignore_paused,
             })?;
             Ok(u8::try_from(code).unwrap_or(255))
         }
@@ -437,5 +573,48 @@ fn print_table(header: &[&str; 6], rows: &[[String; 6]]) {
     line(*header);
     for r in rows {
         line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]].map(|s| s.as_str()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    fn n(args: &[&str]) -> Vec<String> {
+        normalize(args.iter().map(Into::into).collect())
+    }
+
+    #[test]
+    fn urfave_forms_become_argh_forms() {
+        assert_eq!(
+            n(&["--root=/x", "create", "-bundle", "/b", "id"]),
+            ["--root", "/x", "create", "--bundle", "/b", "id"]
+        );
+        assert_eq!(n(&["kill", "-a", "id", "9"]), ["kill", "-a", "id", "9"]);
+    }
+
+    #[test]
+    fn exec_command_is_left_alone() {
+        assert_eq!(
+            n(&[
+                "exec",
+                "-e",
+                "A=1",
+                "--cwd=/tmp",
+                "id",
+                "ls",
+                "-la",
+                "--x=y"
+            ]),
+            ["exec", "-e", "A=1", "--cwd", "/tmp", "id", "--", "ls", "-la", "--x=y"]
+        );
+        assert_eq!(
+            n(&["exec", "-t", "id", "--", "sh"]),
+            ["exec", "-t", "id", "--", "sh"]
+        );
+        assert_eq!(
+            n(&["exec", "-p", "p.json", "id"]),
+            ["exec", "-p", "p.json", "id"]
+        );
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
+pub mod foreground;
 pub mod kill;
 pub mod run;
 pub mod start;

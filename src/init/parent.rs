@@ -70,10 +70,18 @@ pub fn run_init(
     let stage1_pid = stage1.id() as i32;
     let mut chan = Channel::new(ours);
     let result = drive(&mut chan, stage1_pid, b, cgroup, id_maps, cb);
-    if result.is_err() {
-        let _ = stage1.kill();
+    match result {
+        // Without a fork, stage 1 is the container process itself: it must keep running
+        // (and is reaped by whoever waits for the container).
+        Ok(pid) if pid == stage1_pid => {}
+        Ok(_) => {
+            let _ = stage1.wait();
+        }
+        Err(_) => {
+            let _ = stage1.kill();
+            let _ = stage1.wait();
+        }
     }
-    let _ = stage1.wait();
     result
 }
 

@@ -1,0 +1,222 @@
+//! `exec`: a new process in a running container. It joins every namespace and the cgroup
+//! of the container's init and gets the container's process settings unless overridden.
+
+use super::foreground::Foreground;
+use super::state::State;
+use super::status::Status;
+use super::tty_relay::Relay;
+use crate::init::message::{Bootstrap, Mode};
+use crate::init::parent::{self, Callbacks};
+use crate::linux::{console, namespaces};
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{Capability, Process, Spec};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// What `runc exec` flags change in the container's process spec.
+#[derive(Default)]
+pub struct Overrides {
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    /// uid[:gid]
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
+}
+
+pub struct ExecOptions {
+    pub root: PathBuf,
+    pub id: String,
+    /// `--process FILE` (`-` for stdin) instead of building from the container's process.
+    pub process_file: Option<PathBuf>,
+    pub overrides: Overrides,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+pub fn exec(opts: ExecOptions) -> Result<i32> {
+    let st = State::load(&opts.root, &opts.id)?;
+    match st.status(&opts.root) {
+        Status::Running | Status::Created => {}
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
+        s => bail!("cannot exec in a {s} container"),
+    }
+    let process = match &opts.process_file {
+        Some(p) => load_process(p)?,
+        None => build_process(&st.config, &opts.overrides)?,
+    };
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("args must not be empty");
+    }
+    let terminal = process.terminal() == Some(true);
+    let mut spec: Spec = st.config.clone();
+    spec.set_process(Some(process));
+
+    let fg = if opts.detach {
+        None
+    } else {
+        Some(Foreground::prepare()?)
+    };
+    let mut console_ours: Option<OwnedFd> = None;
+    let console = match (terminal, &opts.console_socket, opts.detach) {
+        (true, Some(path), _) => Some(console::connect_console_socket(path)?),
+        (true, None, false) => {
+            let (a, b) = std::os::unix::net::UnixStream::pair().context("console socketpair")?;
+            console_ours = Some(OwnedFd::from(a));
+            Some(OwnedFd::from(b))
+        }
+        (true, None, true) => {
+            bail!("cannot allocate tty if runc will detach without setting console socket")
+        }
+        (false, Some(_), _) => {
+            bail!("cannot use console socket if runc will not detach or allocate tty")
+        }
+        (false, None, _) => None,
+    };
+    let spec_ns = namespaces::requests_from_spec(&spec);
+    let joins = namespaces::requests_to_join(st.pid, &spec_ns);
+    let b = Bootstrap {
+        mode: Mode::Exec,
+        id: opts.id.clone(),
+        spec,
+        time_offsets: Vec::new(),
+        bundle: st.bundle.clone(),
+        rootfs: st.rootfs.clone(),
+        namespaces: joins,
+        no_pivot: false,
+        no_new_keyring: true,
+        preserve_fds: opts.preserve_fds,
+        extra_env: Vec::new(),
+        console_fd: console.as_ref().map(|f| f.as_raw_fd()),
+        fifo_fd: None,
+    };
+    if !st.is_alive() {
+        bail!("cannot exec in a stopped container");
+    }
+    let pid = parent::run_init(
+        b,
+        st.cgroup.as_ref(),
+        None,
+        Callbacks {
+            on_pid: &mut |_| Ok(()),
+            run_hooks: &mut |_| bail!("exec runs no hooks"),
+            on_ready: &mut |_| Ok(()),
+        },
+    )?;
+    drop(console);
+    if let Some(pf) = &opts.pid_file {
+        super::create::write_pid_file(pf, pid)?;
+    }
+    let Some(fg) = fg else { return Ok(0) };
+    let relay = match console_ours {
+        Some(sock) => Some(Relay::start(console::recv_console_fd(sock.as_fd())?)?),
+        None => None,
+    };
+    fg.wait(pid, relay)
+}
+
+fn load_process(path: &Path) -> Result<Process> {
+    let text = if path == Path::new("-") {
+        let mut s = Vec::new();
+        std::io::stdin()
+            .take(crate::spec::MAX_CONFIG_BYTES)
+            .read_to_end(&mut s)
+            .context("read process from stdin")?;
+        s
+    } else {
+        let meta = std::fs::metadata(path).with_context(|| format!("stat {}", path.display()))?;
+        if meta.len() > crate::spec::MAX_CONFIG_BYTES {
+            bail!("{}: too large", path.display());
+        }
+        std::fs::read(path).with_context(|| format!("read {}", path.display()))?
+    };
+    serde_json::from_slice(&text).with_context(|| format!("parse process {}", path.display()))
+}
+
+/// The container's process with runc exec's overrides applied.
+pub fn build_process(spec: &Spec, o: &Overrides) -> Result<Process> {
+    let mut p = spec.process().clone().context("container has no process")?;
+    p.set_args(Some(o.args.clone()));
+    p.set_terminal(Some(o.tty));
+    if let Some(cwd) = &o.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if !o.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        for kv in &o.env {
+            let key = kv.split('=').next().unwrap_or("");
+            env.retain(|e| e.split('=').next() != Some(key));
+            env.push(kv.clone());
+        }
+        p.set_env(Some(env));
+    }
+    let mut user = p.user().clone();
+    if let Some(u) = &o.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((a, b)) => (a, Some(b)),
+            None => (u.as_str(), None),
+        };
+        user.set_uid(
+            uid.parse()
+                .with_context(|| format!("invalid --user uid {uid:?}"))?,
+        );
+        if let Some(g) = gid {
+            user.set_gid(
+                g.parse()
+                    .with_context(|| format!("invalid --user gid {g:?}"))?,
+            );
+        }
+    }
+    if !o.additional_gids.is_empty() {
+        user.set_additional_gids(Some(o.additional_gids.clone()));
+    }
+    p.set_user(user);
+    if !o.caps.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &o.caps {
+            let c: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
+                .with_context(|| format!("unknown capability {name:?}"))?;
+            for set in [
+                caps.bounding().clone(),
+                caps.effective().clone(),
+                caps.permitted().clone(),
+                caps.ambient().clone(),
+            ]
+            .iter()
+            .enumerate()
+            {
+                let mut s = set.1.clone().unwrap_or_default();
+                s.insert(c);
+                match set.0 {
+                    0 => caps.set_bounding(Some(s)),
+                    1 => caps.set_effective(Some(s)),
+                    2 => caps.set_permitted(Some(s)),
+                    _ => caps.set_ambient(Some(s)),
+                };
+            }
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if o.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(a) = &o.apparmor {
+        p.set_apparmor_profile(Some(a.clone()));
+    }
+    if let Some(l) = &o.process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
+    Ok(p)
+}
