@@ -103,6 +103,14 @@ fn query_device_programs(cgroup: &OwnedFd) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
+/// How many device programs are attached to the cgroup2 directory `dir`.
+pub fn attached_device_programs(dir: &Path) -> Result<usize> {
+    let cgroup: OwnedFd = std::fs::File::open(dir)
+        .with_context(|| format!("open cgroup {}", dir.display()))?
+        .into();
+    Ok(query_device_programs(&cgroup)?.len())
+}
+
 /// Attach `prog` to the cgroup2 directory `dir`, replacing any device programs already there.
 pub fn attach_device_program(dir: &Path, prog: &OwnedFd) -> Result<()> {
     let cgroup: OwnedFd = std::fs::File::open(dir)

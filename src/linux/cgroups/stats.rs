@@ -259,6 +259,12 @@ pub fn v1_blkio(dir: &Path, s: &mut Blkio) -> Result<()> {
     // and runc falls back to the throttle files.
     let serviced = read("blkio.io_serviced_recursive")?;
     if serviced.is_empty() {
+        let bfq = read("blkio.bfq.io_serviced_recursive")?;
+        if !bfq.is_empty() {
+            s.io_serviced_recursive = bfq;
+            s.io_service_bytes_recursive = read("blkio.bfq.io_service_bytes_recursive")?;
+            return Ok(());
+        }
         s.io_service_bytes_recursive = read("blkio.throttle.io_service_bytes_recursive")?;
         s.io_serviced_recursive = read("blkio.throttle.io_serviced_recursive")?;
         if s.io_serviced_recursive.is_empty() {
