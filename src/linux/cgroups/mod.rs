@@ -10,7 +10,7 @@
 //! `v2_resources` (writing linux.resources), `convert` (v1↔v2 values), `device_rules` and `bpf`
 //! (devices: v1 lines, v2 eBPF program), `stats` (runc's events --stats shape), `oom`.
 
-mod bpf;
+pub mod bpf;
 pub mod cgroup_path;
 pub mod convert;
 pub mod device_rules;
