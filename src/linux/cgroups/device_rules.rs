@@ -77,6 +77,39 @@ impl Rule {
     }
 }
 
+/// The device cgroup rules runc derives from a spec: the spec's own
+/// `linux.resources.devices`, then an allow rule for every `linux.devices` entry, then runc's
+/// default allowed devices (mknod of anything; null, zero, full, random, urandom, tty, ptmx,
+/// /dev/pts/*, /dev/net/tun). Later rules win.
+pub fn runc_device_rules(
+    resources: &[LinuxDeviceCgroup],
+    devices: &[oci_spec::runtime::LinuxDevice],
+) -> Vec<LinuxDeviceCgroup> {
+    let mk = |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(t));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_string()));
+        r
+    };
+    use LinuxDeviceType::{B, C};
+    let mut out = resources.to_vec();
+    for d in devices {
+        out.push(mk(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    out.push(mk(C, None, None, "m"));
+    out.push(mk(B, None, None, "m"));
+    for (major, minor) in [(1, 3), (1, 8), (1, 7), (5, 0), (1, 5), (1, 9)] {
+        out.push(mk(C, Some(major), Some(minor), "rwm"));
+    }
+    out.push(mk(C, Some(136), None, "rwm"));
+    out.push(mk(C, Some(5), Some(2), "rwm"));
+    out.push(mk(C, Some(10), Some(200), "rwm"));
+    out
+}
+
 pub fn parse_rules(devs: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
     devs.iter().map(Rule::from_spec).collect()
 }
@@ -309,6 +342,26 @@ mod tests {
                 imm: 0
             }
         );
+    }
+
+    #[test]
+    fn runc_defaults_follow_the_spec_rules() {
+        let spec: Vec<LinuxDeviceCgroup> =
+            serde_json::from_str(r#"[{"allow":false,"access":"rwm"}]"#).unwrap();
+        let devs: Vec<oci_spec::runtime::LinuxDevice> =
+            serde_json::from_str(r#"[{"path":"/dev/fuse","type":"c","major":10,"minor":229}]"#)
+                .unwrap();
+        let lines: Vec<String> = parse_rules(&runc_device_rules(&spec, &devs))
+            .unwrap()
+            .iter()
+            .map(Rule::v1_line)
+            .collect();
+        assert_eq!(lines[0], "a *:* rwm");
+        assert_eq!(lines[1], "c 10:229 rwm");
+        assert!(lines.contains(&"c 1:3 rwm".to_string()));
+        assert!(lines.contains(&"c 136:* rwm".to_string()));
+        assert!(lines.contains(&"b *:* m".to_string()));
+        assert_eq!(lines.len(), 2 + 11);
     }
 
     #[test]

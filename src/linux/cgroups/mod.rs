@@ -9,6 +9,15 @@
 //! syntax), `v1` / `v2` (directories, joining, freezer, pids, removal), `v1_resources` /
 //! `v2_resources` (writing linux.resources), `convert` (v1↔v2 values), `device_rules` and `bpf`
 //! (devices: v1 lines, v2 eBPF program), `stats` (runc's events --stats shape), `oom`.
+//!
+//! Not done (yet), on purpose and said plainly:
+//! - the systemd driver: `--systemd-cgroup` gives a clear error (no D-Bus client);
+//! - device rule updates on v1 are "deny all, then the rules", not runc's minimal transitions,
+//!   so a running container may briefly see every device denied during `update`;
+//! - like runc, `destroy` removes the container's own directories (and any below them), not
+//!   parent directories an absolute cgroupsPath implied;
+//! - stats leave cpuset, PSI and memory event counts empty; cpu shares→weight uses runc 1.1's
+//!   linear formula.
 
 pub mod bpf;
 pub mod cgroup_path;
