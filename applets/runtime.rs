@@ -52,6 +52,125 @@ enum Command {
     Delete(DeleteCmd),
     Spec(SpecCmd),
     Exec(ExecCmd),
+    Ps(PsCmd),
+    Events(EventsCmd),
+    Pause(PauseCmd),
+    Resume(ResumeCmd),
+    Update(UpdateCmd),
+    Features(FeaturesCmd),
+}
+
+#[derive(FromArgs)]
+/// ps displays the processes running inside a container
+#[argh(subcommand, name = "ps")]
+struct PsCmd {
+    /// select one of: table or json (default: "table")
+    #[argh(option, short = 'f', default = "String::from(\"table\")")]
+    format: String,
+    /// the container id
+    #[argh(positional)]
+    id: String,
+    /// arguments passed to ps (default -ef)
+    #[argh(positional, greedy)]
+    ps_args: Vec<String>,
+}
+
+#[derive(FromArgs)]
+/// display container events such as OOM notifications, cpu, memory, and IO usage statistics
+#[argh(subcommand, name = "events")]
+struct EventsCmd {
+    /// set the stats collection interval (default 5s)
+    #[argh(option, default = "String::from(\"5s\")")]
+    interval: String,
+    /// display the container's stats then exit
+    #[argh(switch)]
+    stats: bool,
+    /// the container id
+    #[argh(positional)]
+    id: String,
+}
+
+#[derive(FromArgs)]
+/// pause suspends all processes inside the container
+#[argh(subcommand, name = "pause")]
+struct PauseCmd {
+    /// the container id
+    #[argh(positional)]
+    id: String,
+}
+
+#[derive(FromArgs)]
+/// resumes all processes that have been previously paused
+#[argh(subcommand, name = "resume")]
+struct ResumeCmd {
+    /// the container id
+    #[argh(positional)]
+    id: String,
+}
+
+#[derive(FromArgs)]
+/// show the enabled features
+#[argh(subcommand, name = "features")]
+struct FeaturesCmd {}
+
+#[derive(FromArgs)]
+/// update container resource constraints
+#[argh(subcommand, name = "update")]
+struct UpdateCmd {
+    /// path to a file containing the resources to update or '-' to read from the standard input
+    #[argh(option, short = 'r')]
+    resources: Option<PathBuf>,
+    /// specifies per cgroup weight, range is from 10 to 1000
+    #[argh(option)]
+    blkio_weight: Option<u16>,
+    /// CPU CFS period to be used for hardcapping (in usecs)
+    #[argh(option)]
+    cpu_period: Option<u64>,
+    /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
+    #[argh(option)]
+    cpu_quota: Option<i64>,
+    /// CPU shares (relative weight vs. other containers)
+    #[argh(option)]
+    cpu_share: Option<u64>,
+    /// CPU realtime period to be used for hardcapping (in usecs)
+    #[argh(option)]
+    cpu_rt_period: Option<u64>,
+    /// CPU realtime hardcap limit (in usecs)
+    #[argh(option)]
+    cpu_rt_runtime: Option<i64>,
+    /// CPU(s) to use
+    #[argh(option)]
+    cpuset_cpus: Option<String>,
+    /// memory node(s) to use
+    #[argh(option)]
+    cpuset_mems: Option<String>,
+    /// kernel memory limit (ignored, as by runc)
+    #[argh(option)]
+    kernel_memory: Option<String>,
+    /// kernel memory limit for tcp buffer (ignored, as by runc)
+    #[argh(option)]
+    kernel_memory_tcp: Option<String>,
+    /// memory limit (in bytes)
+    #[argh(option)]
+    memory: Option<String>,
+    /// memory reservation or soft_limit (in bytes)
+    #[argh(option)]
+    memory_reservation: Option<String>,
+    /// total memory usage (memory + swap); set '-1' to enable unlimited swap
+    #[argh(option)]
+    memory_swap: Option<String>,
+    /// maximum number of pids allowed in the container
+    #[argh(option)]
+    pids_limit: Option<i64>,
+    /// the string of Intel RDT/CAT L3 cache schema (not supported)
+    #[argh(option)]
+    l3_cache_schema: Option<String>,
+    /// the string of Intel RDT/MBA memory bandwidth schema (not supported)
+    #[argh(option)]
+    mem_bw_schema: Option<String>,
+    /// the container id
+    #[argh(positional)]
+    id: String,
 }
 
 #[derive(FromArgs)]
@@ -240,7 +359,7 @@ struct SpecCmd {
     rootless: bool,
 }
 
-/// Flags of `exec` that take a value (to find where the container id is).
+/// Flags of `exec` and `ps` that take a value (to find where the container id is).
 const EXEC_VALUE_FLAGS: &[&str] = &[
     "--console-socket",
     "--cwd",
@@ -262,7 +381,8 @@ const EXEC_VALUE_FLAGS: &[&str] = &[
 ];
 
 /// urfave/cli (runc's parser) accepts `--flag=value` and `-flag`; argh wants `--flag value`.
-/// Everything after `exec`'s container id is the user's command and is left alone.
+/// Everything after the container id of `exec` (the command) and `ps` (ps's arguments)
+/// is left alone.
 fn normalize(args: Vec<OsString>) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(args.len() + 1);
     let mut in_exec = false;
@@ -306,7 +426,7 @@ fn normalize(args: Vec<OsString>) -> Vec<String> {
             continue;
         }
         expect_value = in_exec && norm.len() == 1 && EXEC_VALUE_FLAGS.contains(&norm[0].as_str());
-        if !in_exec && s == "exec" {
+        if !in_exec && (s == "exec" || s == "ps") {
             in_exec = true;
         }
         out.extend(norm);
@@ -395,6 +515,12 @@ fn command_name(c: &Command) -> &'static str {
         Command::Delete(_) => "delete",
         Command::Spec(_) => "spec",
         Command::Exec(_) => "exec",
+        Command::Ps(_) => "ps",
+        Command::Events(_) => "events",
+        Command::Pause(_) => "pause",
+        Command::Resume(_) => "resume",
+        Command::Update(_) => "update",
+        Command::Features(_) => "features",
     }
 }
 
@@ -469,6 +595,65 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
                 ignore_paused: c.ignore_paused,
             })?;
             Ok(u8::try_from(code).unwrap_or(255))
+        }
+        Command::Ps(c) => {
+            let pids = container::ps::pids(&g.root, &c.id)?;
+            match c.format.as_str() {
+                "json" => println!("{}", serde_json::to_string(&pids)?),
+                "table" => print!("{}", container::ps::table(&pids, &c.ps_args)?),
+                other => anyhow::bail!("invalid format option {other:?}"),
+            }
+            Ok(0)
+        }
+        Command::Events(c) => {
+            let interval = container::events::parse_duration(&c.interval)?;
+            anyhow::ensure!(
+                !interval.is_zero(),
+                "duration interval must be greater than 0"
+            );
+            container::events::events(&g.root, &c.id, c.stats, interval)?;
+            Ok(0)
+        }
+        Command::Pause(c) => {
+            container::pause::pause(&g.root, &c.id)?;
+            Ok(0)
+        }
+        Command::Resume(c) => {
+            container::pause::resume(&g.root, &c.id)?;
+            Ok(0)
+        }
+        Command::Features(_) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&ocibox::features::features())?
+            );
+            Ok(0)
+        }
+        Command::Update(c) => {
+            if c.l3_cache_schema.is_some() || c.mem_bw_schema.is_some() {
+                anyhow::bail!("Intel RDT is not supported by ocibox");
+            }
+            let _ = (&c.kernel_memory, &c.kernel_memory_tcp);
+            container::update::update(
+                &g.root,
+                &c.id,
+                &container::update::UpdateFlags {
+                    resources: c.resources,
+                    blkio_weight: c.blkio_weight,
+                    cpu_period: c.cpu_period,
+                    cpu_quota: c.cpu_quota,
+                    cpu_share: c.cpu_share,
+                    cpu_rt_period: c.cpu_rt_period,
+                    cpu_rt_runtime: c.cpu_rt_runtime,
+                    cpuset_cpus: c.cpuset_cpus,
+                    cpuset_mems: c.cpuset_mems,
+                    memory: c.memory,
+                    memory_reservation: c.memory_reservation,
+                    memory_swap: c.memory_swap,
+                    pids_limit: c.pids_limit,
+                },
+            )?;
+            Ok(0)
         }
         Command::Start(c) => {
             container::start::start(&g.root, &c.id)?;

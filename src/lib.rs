@@ -3,6 +3,7 @@
 //! Nothing here parses command lines; the front ends in `applets/` do that and call in.
 
 pub mod container;
+pub mod features;
 pub mod hooks;
 pub mod init;
 pub mod linux;

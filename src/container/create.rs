@@ -164,7 +164,7 @@ pub fn create(opts: CreateOptions) -> Result<State> {
         deny_setgroups: unsafe { libc::geteuid() } != 0,
     });
     let hooks = spec.hooks().clone();
-    let resources = linux.resources().clone();
+    let resources = container_resources(&linux, opts.rootless);
     let mut pid_seen = None;
     let pid = parent::run_init(
         b,
@@ -219,6 +219,24 @@ pub fn create(opts: CreateOptions) -> Result<State> {
     cleanup.cgroup = None;
     cleanup.dir = None;
     Ok(st)
+}
+
+/// The spec's resources with runc's default device rules added (a rootless container
+/// cannot use the devices cgroup, so it keeps the spec's as they are).
+fn container_resources(
+    linux: &oci_spec::runtime::Linux,
+    rootless: bool,
+) -> Option<oci_spec::runtime::LinuxResources> {
+    let mut r = linux.resources().clone().unwrap_or_default();
+    if rootless {
+        return linux.resources().clone();
+    }
+    let rules = crate::linux::cgroups::device_rules::runc_device_rules(
+        r.devices().as_deref().unwrap_or_default(),
+        linux.devices().as_deref().unwrap_or_default(),
+    );
+    r.set_devices(Some(rules));
+    Some(r)
 }
 
 fn open_path(p: &Path) -> Result<OwnedFd> {

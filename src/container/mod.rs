@@ -2,14 +2,18 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod foreground;
 pub mod kill;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod start;
 pub mod state;
 pub mod status;
 pub mod tty_relay;
+pub mod update;
 
 pub use state::State;
 pub use status::Status;
