@@ -193,7 +193,7 @@ pub fn create(opts: CreateOptions) -> Result<State> {
         },
     );
     cleanup.pid = pid_seen;
-    let pid = pid?;
+    let pid = pid.context("unable to start container process")?;
     let pid_start_time =
         process_start_time(pid).context("the container process died during create")?;
     let st = State {
