@@ -498,6 +498,37 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
     }
 }
 
+impl RunCmd {
+    /// The create half of `run`.
+    fn into_create(self) -> CreateCmd {
+        CreateCmd {
+            bundle: self.bundle,
+            console_socket: self.console_socket,
+            pid_file: self.pid_file,
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+            id: self.id,
+        }
+    }
+}
+
+fn create_options(g: &Globals, c: CreateCmd) -> CreateOptions {
+    CreateOptions {
+        root: g.root.clone(),
+        id: c.id,
+        bundle: c.bundle,
+        console_socket: c.console_socket,
+        console_fd: None,
+        pid_file: c.pid_file,
+        no_pivot: c.no_pivot,
+        no_new_keyring: c.no_new_keyring,
+        preserve_fds: c.preserve_fds,
+        systemd_cgroup: g.systemd_cgroup,
+        rootless: g.rootless,
+    }
+}
+
 struct Globals {
     root: PathBuf,
     systemd_cgroup: bool,
@@ -533,38 +564,15 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
     }
     match command {
         Command::Create(c) => {
-            container::create::create(CreateOptions {
-                root: g.root.clone(),
-                id: c.id,
-                bundle: c.bundle,
-                console_socket: c.console_socket,
-                console_fd: None,
-                pid_file: c.pid_file,
-                no_pivot: c.no_pivot,
-                no_new_keyring: c.no_new_keyring,
-                preserve_fds: c.preserve_fds,
-                systemd_cgroup: g.systemd_cgroup,
-                rootless: g.rootless,
-            })?;
+            container::create::create(create_options(g, c))?;
             Ok(0)
         }
         Command::Run(c) => {
+            let (detach, keep) = (c.detach, c.keep);
             let code = container::run::run(RunOptions {
-                create: CreateOptions {
-                    root: g.root.clone(),
-                    id: c.id,
-                    bundle: c.bundle,
-                    console_socket: c.console_socket,
-                    console_fd: None,
-                    pid_file: c.pid_file,
-                    no_pivot: c.no_pivot,
-                    no_new_keyring: c.no_new_keyring,
-                    preserve_fds: c.preserve_fds,
-                    systemd_cgroup: g.systemd_cgroup,
-                    rootless: g.rootless,
-                },
-                detach: c.detach,
-                keep: c.keep,
+                create: create_options(g, c.into_create()),
+                detach,
+                keep,
             })?;
             Ok(u8::try_from(code).unwrap_or(255))
         }

@@ -43,16 +43,23 @@ fn pid_namespace_makes_the_process_pid_1() {
 fn user_uid_gid_additional_gids_umask_and_home() {
     let b = sh("id -u; id -g; id -G; umask; echo $HOME; touch /tmp/f && stat -c %a /tmp/f");
     let (code, out, err) = run_in(&b, |c| {
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000, 3000], "umask": 63});
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [2000, 3000], "umask": 63});
     });
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1000");
     assert_eq!(lines[1], "1000");
     let groups: Vec<&str> = lines[2].split(' ').collect();
-    assert!(groups.contains(&"2000") && groups.contains(&"3000"), "{out}");
+    assert!(
+        groups.contains(&"2000") && groups.contains(&"3000"),
+        "{out}"
+    );
     assert_eq!(lines[3], "0077");
-    assert_eq!(lines[4], "/home/tester", "HOME from the container's /etc/passwd");
+    assert_eq!(
+        lines[4], "/home/tester",
+        "HOME from the container's /etc/passwd"
+    );
     assert_eq!(lines[5], "600");
 }
 
@@ -100,7 +107,12 @@ fn mounts_masked_readonly_paths_and_readonly_root() {
     });
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("tmpfs /scratch tmpfs rw,nosuid") && lines[0].contains("size=1024k") && lines[0].contains("mode=700"), "{out}");
+    assert!(
+        lines[0].starts_with("tmpfs /scratch tmpfs rw,nosuid")
+            && lines[0].contains("size=1024k")
+            && lines[0].contains("mode=700"),
+        "{out}"
+    );
     assert_eq!(lines[1], "from-host", "{out}");
     assert_eq!(lines[2], "0", "masked file reads empty");
     assert_eq!(lines[3], "0", "masked dir is empty");
@@ -114,7 +126,10 @@ fn mount_destination_symlink_cannot_escape_the_rootfs() {
     let marker_dir = TempDir::new("escape-target");
     std::os::unix::fs::symlink(marker_dir.path(), b.rootfs().join("escape")).unwrap();
     let (code, out, err) = run_in(&b, |c| {
-        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/escape", "type": "tmpfs", "source": "tmpfs"}));
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/escape", "type": "tmpfs", "source": "tmpfs"}));
     });
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("no-marker"), "{out}");
@@ -148,9 +163,12 @@ fn sysctl_is_written_in_the_container() {
 
 #[test]
 fn network_namespace_has_loopback_up_and_nothing_else() {
-    let (code, out, err) = run_in(&sh("ls /sys/class/net; cat /sys/class/net/lo/operstate"), |c| {
-        c["linux"]["readonlyPaths"] = json!([]);
-    });
+    let (code, out, err) = run_in(
+        &sh("ls /sys/class/net; cat /sys/class/net/lo/operstate"),
+        |c| {
+            c["linux"]["readonlyPaths"] = json!([]);
+        },
+    );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "lo", "{out}");
@@ -168,18 +186,31 @@ fn user_namespace_with_mappings() {
         .unwrap();
     assert!(out.success());
     let (code, out, err) = run_in(&b, |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         // Remove what a user namespace cannot mount.
-        c["mounts"] = json!(c["mounts"].as_array().unwrap().iter().filter(|m| m["type"] != "cgroup" && m["type"] != "sysfs").cloned().collect::<Vec<_>>());
+        c["mounts"] = json!(c["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["type"] != "cgroup" && m["type"] != "sysfs")
+            .cloned()
+            .collect::<Vec<_>>());
     });
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "0");
-    assert!(lines[1].split_whitespace().eq(["0", "100000", "65536"]), "{out}");
+    assert!(
+        lines[1].split_whitespace().eq(["0", "100000", "65536"]),
+        "{out}"
+    );
     assert_eq!(lines[2], "0");
-    let host_uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(b.rootfs().join("tmp/x")).unwrap());
+    let host_uid =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(b.rootfs().join("tmp/x")).unwrap());
     assert_eq!(host_uid, 100000);
 }
 
@@ -194,7 +225,10 @@ fn cgroup_and_time_namespaces() {
     });
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].parse::<u32>().unwrap() >= 5, "every hierarchy is rooted at /: {out}");
+    assert!(
+        lines[0].parse::<u32>().unwrap() >= 5,
+        "every hierarchy is rooted at /: {out}"
+    );
     assert!(lines[1].parse::<u64>().unwrap() >= 86_400_000, "{out}");
 }
 
@@ -224,11 +258,17 @@ fn joining_another_containers_namespace_by_path() {
 
 #[test]
 fn hooks_run_at_their_points_with_state_on_stdin() {
-    let b = sh("cat /hooklog/createContainer.json >/dev/null 2>&1 && echo in-container-hook-ran; exit 0");
+    let b = sh(
+        "cat /hooklog/createContainer.json >/dev/null 2>&1 && echo in-container-hook-ran; exit 0",
+    );
     let log = TempDir::new("hooklog");
     let logp = log.path().to_str().unwrap().to_string();
     let hook = |name: &str, log_in_container: bool| {
-        let dir = if log_in_container { "/hooklog".to_string() } else { logp.clone() };
+        let dir = if log_in_container {
+            "/hooklog".to_string()
+        } else {
+            logp.clone()
+        };
         json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {dir}/{name}.json; echo {name} >> {dir}/order")]})
     };
     let (code, out, err) = run_in(&b, |c| {
@@ -246,8 +286,19 @@ fn hooks_run_at_their_points_with_state_on_stdin() {
     assert_eq!(out, "in-container-hook-ran\n");
     let order = std::fs::read_to_string(log.path().join("order")).unwrap();
     let order: Vec<&str> = order.lines().collect();
-    assert_eq!(order[..4], ["prestart", "createRuntime", "createContainer", "startContainer"]);
-    assert!(order.contains(&"poststart") && order.last() == Some(&"poststop"), "{order:?}");
+    assert_eq!(
+        order[..4],
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer"
+        ]
+    );
+    assert!(
+        order.contains(&"poststart") && order.last() == Some(&"poststop"),
+        "{order:?}"
+    );
     let st: serde_json::Value =
         serde_json::from_slice(&std::fs::read(log.path().join("prestart.json")).unwrap()).unwrap();
     assert_eq!(st["status"], "creating");
@@ -298,7 +349,14 @@ fn preserve_fds_and_listen_fds_pass_through() {
     let outfile = b.path().join("fd3.out");
     let f = std::fs::File::create(&outfile).unwrap();
     let raw = std::os::fd::AsRawFd::as_raw_fd(&f);
-    let mut cmd = rt.command(&["run", "--preserve-fds", "1", "-b", b.path().to_str().unwrap(), &id]);
+    let mut cmd = rt.command(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "-b",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     // SAFETY (test): dup2 in the child before exec only.
     unsafe {
         cmd.pre_exec(move || {
@@ -324,12 +382,16 @@ fn container_is_placed_in_the_cgroups_path_and_it_is_removed() {
     rt.create(&id, &b);
     let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
     for ctrl in ["memory", "pids", "cpu", "devices", "freezer"] {
-        let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}{path}/cgroup.procs")).unwrap();
+        let procs =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}{path}/cgroup.procs")).unwrap();
         assert!(procs.lines().any(|l| l == pid), "{ctrl}: {procs}");
     }
     rt.ok(&["delete", "--force", &id]);
     for ctrl in ["memory", "pids", "cpu", "devices", "freezer"] {
-        assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/{ctrl}{path}")).exists(), "{ctrl}");
+        assert!(
+            !std::path::Path::new(&format!("/sys/fs/cgroup/{ctrl}{path}")).exists(),
+            "{ctrl}"
+        );
     }
     let _ = std::fs::remove_dir("/sys/fs/cgroup/memory/ocibox-test");
 }
@@ -344,7 +406,11 @@ fn the_container_cannot_write_the_runtime_binary() {
     rt.create(&id, &b);
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(exe.to_string_lossy().starts_with("/memfd:"), "{}", exe.display());
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:"),
+        "{}",
+        exe.display()
+    );
     let w = std::fs::OpenOptions::new()
         .write(true)
         .open(format!("/proc/{pid}/exe"))

@@ -26,7 +26,13 @@ fn exec_joins_the_container_and_returns_the_status() {
     let b = Bundle::new(&["sleep", "1000"]);
     b.edit(|c| c["hostname"] = json!("exec-host"));
     let id = running(&rt, &b);
-    let out = rt.run(&["exec", &id, "sh", "-c", "hostname; echo $$; ls /proc | grep -c '^[0-9]'; exit 4"]);
+    let out = rt.run(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; echo $$; ls /proc | grep -c '^[0-9]'; exit 4",
+    ]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -34,7 +40,21 @@ fn exec_joins_the_container_and_returns_the_status() {
     assert_ne!(lines[0], "1");
     assert_eq!(lines[2], "3", "sleep, sh and ls: {text}");
     // Overrides: env, cwd, user, additional gids.
-    let out = rt.run(&["exec", "--env", "X=42", "--cwd", "/tmp", "--user", "1000:1000", "-g", "2000", &id, "sh", "-c", "echo $X; pwd; id -u; id -G"]);
+    let out = rt.run(&[
+        "exec",
+        "--env",
+        "X=42",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1000",
+        "-g",
+        "2000",
+        &id,
+        "sh",
+        "-c",
+        "echo $X; pwd; id -u; id -G",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "42\n/tmp\n1000\n1000 2000\n");
     // --process with a JSON file.
@@ -44,25 +64,47 @@ fn exec_joins_the_container_and_returns_the_status() {
     assert_eq!(stdout(&out), "from-json\n", "{}", stderr(&out));
     // --detach with a pid file.
     let pf = b.path().join("exec.pid");
-    rt.ok(&["exec", "-d", "--pid-file", pf.to_str().unwrap(), &id, "sleep", "100"]);
+    rt.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pf.to_str().unwrap(),
+        &id,
+        "sleep",
+        "100",
+    ]);
     let pid: i32 = std::fs::read_to_string(&pf).unwrap().parse().unwrap();
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(cg.contains(&id), "exec'd process joins the container cgroup: {cg}");
+    assert!(
+        cg.contains(&id),
+        "exec'd process joins the container cgroup: {cg}"
+    );
     let pids: Vec<i32> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
     assert!(pids.contains(&pid) && pids.len() == 2, "{pids:?}");
     let table = rt.ok(&["ps", &id]);
-    assert!(table.starts_with("UID") && table.contains("sleep 100"), "{table}");
+    assert!(
+        table.starts_with("UID") && table.contains("sleep 100"),
+        "{table}"
+    );
     let table = rt.ok(&["ps", &id, "-o", "pid,comm"]);
     assert!(table.lines().count() == 3, "{table}");
     let bad = rt.run(&["exec", &id, "no-such-cmd"]);
     assert!(!bad.status.success());
-    assert!(stderr(&bad).contains("executable file not found"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("executable file not found"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[test]
 fn pause_and_resume_freeze_the_container() {
     let rt = Runtime::new();
-    let b = Bundle::new(&["sh", "-c", "while true; do date +%s%N > /tmp/tick; sleep 0.02; done"]);
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "while true; do date +%s%N > /tmp/tick; sleep 0.02; done",
+    ]);
     let id = running(&rt, &b);
     std::thread::sleep(Duration::from_millis(200));
     rt.ok(&["pause", &id]);
@@ -70,7 +112,11 @@ fn pause_and_resume_freeze_the_container() {
     let tick = b.rootfs().join("tmp/tick");
     let before = std::fs::read_to_string(&tick).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(before, std::fs::read_to_string(&tick).unwrap(), "frozen processes do not run");
+    assert_eq!(
+        before,
+        std::fs::read_to_string(&tick).unwrap(),
+        "frozen processes do not run"
+    );
     let ex = rt.run(&["exec", &id, "true"]);
     assert!(stderr(&ex).contains("paused"), "{}", stderr(&ex));
     assert!(!rt.run(&["pause", &id]).status.success());
@@ -98,18 +144,39 @@ fn resources_are_written_and_updated() {
         });
     });
     rt.create(&id, &b);
-    assert_eq!(cgroup_file(&path, "memory", "memory.limit_in_bytes"), "67108864");
-    assert_eq!(cgroup_file(&path, "memory", "memory.soft_limit_in_bytes"), "33554432");
+    assert_eq!(
+        cgroup_file(&path, "memory", "memory.limit_in_bytes"),
+        "67108864"
+    );
+    assert_eq!(
+        cgroup_file(&path, "memory", "memory.soft_limit_in_bytes"),
+        "33554432"
+    );
     assert_eq!(cgroup_file(&path, "memory", "memory.swappiness"), "10");
     assert_eq!(cgroup_file(&path, "cpu", "cpu.shares"), "512");
     assert_eq!(cgroup_file(&path, "cpu", "cpu.cfs_quota_us"), "50000");
     assert_eq!(cgroup_file(&path, "cpuset", "cpuset.cpus"), "0");
     assert_eq!(cgroup_file(&path, "pids", "pids.max"), "42");
     let devices = cgroup_file(&path, "devices", "devices.list");
-    assert!(devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"), "{devices}");
+    assert!(
+        devices.contains("c 1:3 rwm") && !devices.contains("a *:* rwm"),
+        "{devices}"
+    );
     rt.ok(&["start", &id]);
-    rt.ok(&["update", "--memory", "128M", "--pids-limit", "100", "--cpu-quota", "20000", &id]);
-    assert_eq!(cgroup_file(&path, "memory", "memory.limit_in_bytes"), "134217728");
+    rt.ok(&[
+        "update",
+        "--memory",
+        "128M",
+        "--pids-limit",
+        "100",
+        "--cpu-quota",
+        "20000",
+        &id,
+    ]);
+    assert_eq!(
+        cgroup_file(&path, "memory", "memory.limit_in_bytes"),
+        "134217728"
+    );
     assert_eq!(cgroup_file(&path, "pids", "pids.max"), "100");
     assert_eq!(cgroup_file(&path, "cpu", "cpu.cfs_quota_us"), "20000");
     let r = b.path().join("res.json");
@@ -117,14 +184,34 @@ fn resources_are_written_and_updated() {
     rt.ok(&["update", "--resources", r.to_str().unwrap(), &id]);
     assert_eq!(cgroup_file(&path, "pids", "pids.max"), "7");
     // The pids limit is enforced.
-    let out = rt.run(&["exec", &id, "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done; wait"]);
-    assert!(stderr(&out).contains("fork") || !out.status.success(), "{}", stderr(&out));
-    let stats: serde_json::Value = serde_json::from_str(&rt.ok(&["events", "--stats", &id])).unwrap();
+    let out = rt.run(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done; wait",
+    ]);
+    assert!(
+        stderr(&out).contains("fork") || !out.status.success(),
+        "{}",
+        stderr(&out)
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&rt.ok(&["events", "--stats", &id])).unwrap();
     assert_eq!(stats["type"], "stats");
     assert_eq!(stats["id"], id.as_str());
-    assert!(stats["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{stats}");
-    assert!(stats["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{stats}");
-    assert!(stats["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{stats}");
+    assert!(
+        stats["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert!(
+        stats["data"]["pids"]["current"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    assert!(
+        stats["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
     rt.ok(&["delete", "-f", &id]);
     assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory{path}")).exists());
     let _ = std::fs::remove_dir("/sys/fs/cgroup/memory/ocibox-res");
@@ -149,7 +236,12 @@ fn events_stream_reports_stats_and_oom() {
     let text = stdout(&out);
     let kinds: Vec<String> = text
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert!(kinds.iter().any(|k| k == "stats"), "{text}");
     assert!(kinds.iter().any(|k| k == "oom"), "{text}");
@@ -161,7 +253,10 @@ fn features_are_truthful_json() {
     let rt = Runtime::new();
     let f: serde_json::Value = serde_json::from_str(&rt.ok(&["features"])).unwrap();
     assert_eq!(f["ociVersionMin"], "1.0.0");
-    assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
+    assert!(f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("time")));
     assert_eq!(f["linux"]["cgroup"]["systemd"], false);
 }
 
@@ -171,7 +266,13 @@ fn systemd_cgroup_driver_is_a_clear_error_here() {
     let b = Bundle::new(&["true"]);
     let id = unique("sysd");
     let out = rt
-        .command(&["--systemd-cgroup", "create", "-b", b.path().to_str().unwrap(), &id])
+        .command(&[
+            "--systemd-cgroup",
+            "create",
+            "-b",
+            b.path().to_str().unwrap(),
+            &id,
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

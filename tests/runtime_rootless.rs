@@ -33,25 +33,55 @@ fn unprivileged_user_runs_busybox() {
         .status()
         .unwrap();
     assert!(st.success());
-    let out = as_user(&["runc", "spec", "--rootless", "--bundle", bundle.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = as_user(&[
+        "runc",
+        "spec",
+        "--rootless",
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let cfg_path = bundle.join("config.json");
-    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
     assert_eq!(cfg["linux"]["uidMappings"][0]["hostID"], UID);
     cfg["process"]["terminal"] = serde_json::json!(false);
-    cfg["process"]["args"] = serde_json::json!(["sh", "-c", "id -u; cat /proc/self/uid_map; echo ok > /tmp/w; cat /tmp/w"]);
+    cfg["process"]["args"] = serde_json::json!([
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; echo ok > /tmp/w; cat /tmp/w"
+    ]);
     std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
     let id = unique("rl");
-    let out = as_user(&["runc", "--root", state.to_str().unwrap(), "run", "-b", bundle.to_str().unwrap(), &id])
-        .output()
-        .unwrap();
-    let _ = as_user(&["runc", "--root", state.to_str().unwrap(), "delete", "-f", &id]).status();
+    let out = as_user(&[
+        "runc",
+        "--root",
+        state.to_str().unwrap(),
+        "run",
+        "-b",
+        bundle.to_str().unwrap(),
+        &id,
+    ])
+    .output()
+    .unwrap();
+    let _ = as_user(&[
+        "runc",
+        "--root",
+        state.to_str().unwrap(),
+        "delete",
+        "-f",
+        &id,
+    ])
+    .status();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "0");
-    assert!(lines[1].split_whitespace().eq(["0", &UID.to_string(), "1"]), "{text}");
+    assert!(
+        lines[1].split_whitespace().eq(["0", &UID.to_string(), "1"]),
+        "{text}"
+    );
     assert_eq!(lines[2], "ok");
 }

@@ -23,6 +23,23 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
+/// No cgroup directory is left below /<tag> in any hierarchy; then remove /<tag> itself.
+fn assert_no_cgroups_under(tag: &str) {
+    for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let base = ctrl.path().join(tag);
+        if base.exists() {
+            let left: Vec<_> = std::fs::read_dir(&base)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.path())
+                .collect();
+            assert!(left.is_empty(), "cgroups left: {left:?}");
+            let _ = std::fs::remove_dir(&base);
+        }
+    }
+}
+
 #[test]
 fn two_hundred_create_start_delete_cycles_leave_nothing() {
     let rt = Runtime::new();
@@ -30,7 +47,10 @@ fn two_hundred_create_start_delete_cycles_leave_nothing() {
     let tag = unique("cyc");
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{tag}")));
     let fds_before = fd_count();
-    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
     for i in 0..200 {
         let id = format!("{tag}-{i}");
         b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{tag}/{i}")));
@@ -48,16 +68,16 @@ fn two_hundred_create_start_delete_cycles_leave_nothing() {
             rt.ok(&["delete", &id]);
         }
     }
-    assert_eq!(std::fs::read_dir(rt.root.path()).unwrap().count(), 0, "state dirs left");
-    for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let base = ctrl.path().join(&tag);
-        if base.exists() {
-            let left: Vec<_> = std::fs::read_dir(&base).unwrap().flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect();
-            assert!(left.is_empty(), "cgroups left: {left:?}");
-            let _ = std::fs::remove_dir(&base);
-        }
-    }
-    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    assert_eq!(
+        std::fs::read_dir(rt.root.path()).unwrap().count(),
+        0,
+        "state dirs left"
+    );
+    assert_no_cgroups_under(&tag);
+    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
     assert_eq!(mounts_before, mounts_after, "mounts leaked");
     assert_eq!(fds_before, fd_count(), "descriptors leaked");
     assert!(processes_mentioning(&tag).is_empty());
@@ -84,7 +104,10 @@ fn a_hundred_limited_containers_four_at_a_time_leave_no_cgroup() {
                 bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{tag}/{id}")));
                 rt.create(&id, &bundle);
                 rt.ok(&["start", &id]);
-                let mem = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{tag}/{id}/memory.limit_in_bytes")).unwrap();
+                let mem = std::fs::read_to_string(format!(
+                    "/sys/fs/cgroup/memory/{tag}/{id}/memory.limit_in_bytes"
+                ))
+                .unwrap();
                 assert_eq!(mem.trim(), "33554432");
                 rt.ok(&["delete", "--force", &id]);
             }
@@ -93,12 +116,5 @@ fn a_hundred_limited_containers_four_at_a_time_leave_no_cgroup() {
     for w in workers {
         w.join().unwrap();
     }
-    for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let base = ctrl.path().join(&tag);
-        if base.exists() {
-            let left: Vec<_> = std::fs::read_dir(&base).unwrap().flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect();
-            assert!(left.is_empty(), "cgroups left: {left:?}");
-            let _ = std::fs::remove_dir(&base);
-        }
-    }
+    assert_no_cgroups_under(&tag);
 }
