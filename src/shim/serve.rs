@@ -63,7 +63,7 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
         .add_listener(LISTENER_FD)
         .context("use the listener on fd 3")?
         .register_service(create_task(svc))
-        .set_thread_count_default(1)
+        .set_thread_count_default(2)
         .set_thread_count_min(1)
         .set_thread_count_max(MAX_WORKERS);
     server.start().context("start the ttrpc server")?;
