@@ -14,6 +14,7 @@ use containerd_shim_protos::ttrpc::Server;
 
 use super::events::Publisher;
 use super::reaper::Reaper;
+use super::start::socket_path;
 use super::task_service::{ShimContext, TaskService};
 use super::ShimArgs;
 
@@ -70,8 +71,6 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
     let _ = rx.recv();
     // Let the Shutdown reply leave before the process goes.
     std::thread::sleep(Duration::from_millis(20));
-    if let Ok(addr) = std::fs::read_to_string(bundle.join("address")) {
-        let _ = std::fs::remove_file(addr.trim().trim_start_matches("unix://"));
-    }
+    let _ = std::fs::remove_file(socket_path(&args.address, &args.namespace, &args.id));
     std::process::exit(0);
 }
