@@ -121,9 +121,10 @@ fn forward_loop(rx: Receiver<(SystemTime, Event)>, addr: Option<String>, ns: Str
             if let Some(c) = &client {
                 let mut md = HashMap::new();
                 md.insert(NAMESPACE_KEY.to_string(), vec![ns.clone()]);
-                let mut ctx = Context::default();
-                ctx.metadata = md;
-                ctx.timeout_nano = 5_000_000_000;
+                let ctx = Context {
+                    metadata: md,
+                    timeout_nano: 5_000_000_000,
+                };
                 match c.forward(ctx, &req) {
                     Ok(_) => break,
                     // containerd answered: an error status will not change by retrying.
