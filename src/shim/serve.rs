@@ -41,6 +41,10 @@ fn log_to_fifo() {
 /// Serves until Shutdown.
 pub fn serve(args: &ShimArgs) -> Result<()> {
     log_to_fifo();
+    // One malloc arena: a shim's threads allocate little, and an arena per thread would
+    // cost more resident memory than everything else the daemon holds.
+    // SAFETY: mallopt takes two integers; called before any other thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         return Err(std::io::Error::last_os_error()).context("become child subreaper");
