@@ -2,6 +2,8 @@
 //! runtime root, and guards that clean up whatever a test made, also when it fails.
 #![allow(dead_code)]
 
+pub mod containerd;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,142 @@
+//! The event publisher: task lifecycle events sent to containerd with
+//! `containerd.services.events.ttrpc.v1.Events/Forward` on `TTRPC_ADDRESS`, in order, from
+//! one thread, reconnecting when containerd restarts.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
+};
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim_protos::protobuf::{Message, MessageField};
+use containerd_shim_protos::shim::event::Envelope;
+use containerd_shim_protos::shim::events::ForwardRequest;
+use containerd_shim_protos::ttrpc::context::Context;
+use containerd_shim_protos::{Client, EventsClient};
+
+/// The metadata key containerd reads the namespace from on ttrpc.
+pub const NAMESPACE_KEY: &str = "containerd-namespace-ttrpc";
+/// How long one event is retried while containerd is away.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// A task event: its topic and its message.
+pub enum Event {
+    Create(TaskCreate),
+    Start(TaskStart),
+    Exit(TaskExit),
+    Delete(TaskDelete),
+    ExecAdded(TaskExecAdded),
+    ExecStarted(TaskExecStarted),
+    Paused(TaskPaused),
+    Resumed(TaskResumed),
+    Oom(TaskOOM),
+}
+
+impl Event {
+    /// The topic and the Any the envelope carries.
+    fn encode(&self) -> (&'static str, &'static str, Vec<u8>) {
+        let (topic, name, bytes) = match self {
+            Event::Create(e) => ("/tasks/create", "TaskCreate", e.write_to_bytes()),
+            Event::Start(e) => ("/tasks/start", "TaskStart", e.write_to_bytes()),
+            Event::Exit(e) => ("/tasks/exit", "TaskExit", e.write_to_bytes()),
+            Event::Delete(e) => ("/tasks/delete", "TaskDelete", e.write_to_bytes()),
+            Event::ExecAdded(e) => ("/tasks/exec-added", "TaskExecAdded", e.write_to_bytes()),
+            Event::ExecStarted(e) => ("/tasks/exec-started", "TaskExecStarted", e.write_to_bytes()),
+            Event::Paused(e) => ("/tasks/paused", "TaskPaused", e.write_to_bytes()),
+            Event::Resumed(e) => ("/tasks/resumed", "TaskResumed", e.write_to_bytes()),
+            Event::Oom(e) => ("/tasks/oom", "TaskOOM", e.write_to_bytes()),
+        };
+        (topic, name, bytes.unwrap_or_default())
+    }
+}
+
+/// A timestamp for `t`.
+pub fn timestamp(t: SystemTime) -> Timestamp {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut ts = Timestamp::new();
+    ts.seconds = d.as_secs() as i64;
+    ts.nanos = d.subsec_nanos() as i32;
+    ts
+}
+
+/// Hands events to the publishing thread; cheap to clone.
+#[derive(Clone)]
+pub struct Publisher {
+    tx: Sender<(SystemTime, Event)>,
+}
+
+impl Publisher {
+    /// Starts the publishing thread for `namespace`, sending to `ttrpc_address` (a socket
+    /// path, with or without `unix://`). With no address the events are dropped.
+    pub fn start(ttrpc_address: Option<String>, namespace: String) -> anyhow::Result<Publisher> {
+        let (tx, rx) = channel();
+        std::thread::Builder::new()
+            .name("events".into())
+            .stack_size(256 * 1024)
+            .spawn(move || forward_loop(rx, ttrpc_address, namespace))?;
+        Ok(Publisher { tx })
+    }
+
+    pub fn publish(&self, e: Event) {
+        let _ = self.tx.send((SystemTime::now(), e));
+    }
+}
+
+fn connect(addr: &str) -> Option<EventsClient> {
+    let path = addr.strip_prefix("unix://").unwrap_or(addr);
+    Client::connect(&format!("unix://{path}"))
+        .ok()
+        .map(EventsClient::new)
+}
+
+fn forward_loop(rx: Receiver<(SystemTime, Event)>, addr: Option<String>, ns: String) {
+    let mut client: Option<EventsClient> = None;
+    for (when, event) in rx {
+        let Some(addr) = addr.as_deref() else {
+            continue;
+        };
+        let (topic, name, bytes) = event.encode();
+        let mut req = ForwardRequest::new();
+        req.envelope = MessageField::some(Envelope {
+            timestamp: MessageField::some(timestamp(when)),
+            namespace: ns.clone(),
+            topic: topic.to_string(),
+            event: MessageField::some(Any {
+                type_url: format!("containerd.events.{name}"),
+                value: bytes,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let started = SystemTime::now();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            if client.is_none() {
+                client = connect(addr);
+            }
+            if let Some(c) = &client {
+                let mut md = HashMap::new();
+                md.insert(NAMESPACE_KEY.to_string(), vec![ns.clone()]);
+                let ctx = Context {
+                    metadata: md,
+                    timeout_nano: 5_000_000_000,
+                };
+                match c.forward(ctx, &req) {
+                    Ok(_) => break,
+                    // containerd answered: an error status will not change by retrying.
+                    Err(containerd_shim_protos::ttrpc::Error::RpcStatus(_)) => break,
+                    Err(_) => client = None,
+                }
+            }
+            if started.elapsed().unwrap_or_default() > RETRY_FOR {
+                break;
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! One process of the task (the container's init, or an exec): its state machine, with the
+//! legal transitions in one place, and its exit, which waiters block on.
+
+use std::sync::{Condvar, Mutex};
+use std::time::SystemTime;
+
+use anyhow::{bail, Result};
+use containerd_shim_protos::types::task::Status as TaskStatus;
+
+use super::reaper::lock;
+use super::stdio::{ProcessIo, StdioPaths};
+
+/// The states of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+    Deleted,
+}
+
+/// What can be done to a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Pause,
+    Resume,
+    Exit,
+    Delete,
+}
+
+/// The one table of legal transitions.
+pub fn transition(from: Status, op: Op) -> Result<Status> {
+    use Op::*;
+    use Status::*;
+    Ok(match (from, op) {
+        (Created, Start) => Running,
+        (Running, Pause) => Paused,
+        (Paused, Resume) => Running,
+        (Created | Running | Paused, Exit) => Stopped,
+        (Stopped, Exit) => Stopped,
+        (Created | Stopped, Delete) => Deleted,
+        (s, o) => bail!("cannot {o:?} a process that is {s:?}"),
+    })
+}
+
+impl Status {
+    pub fn to_task(self) -> TaskStatus {
+        match self {
+            Status::Created => TaskStatus::CREATED,
+            Status::Running => TaskStatus::RUNNING,
+            Status::Paused => TaskStatus::PAUSED,
+            Status::Stopped | Status::Deleted => TaskStatus::STOPPED,
+        }
+    }
+}
+
+/// The mutable part of a process.
+#[derive(Debug)]
+pub struct State {
+    pub status: Status,
+    pub pid: u32,
+    pub exit_status: u32,
+    pub exited_at: Option<SystemTime>,
+    /// Start is in flight: an exit seen meanwhile is held until Start has reported.
+    pub starting: bool,
+    /// An exit held back while starting.
+    pub pending_exit: Option<u32>,
+}
+
+/// A process of the task.
+pub struct Process {
+    /// "" for the container's init, else the exec id.
+    pub exec_id: String,
+    pub stdio: StdioPaths,
+    /// The exec's process spec (JSON), for `runtime exec --process`.
+    pub spec: Option<Vec<u8>>,
+    pub state: Mutex<State>,
+    exited: Condvar,
+    pub io: Mutex<Option<ProcessIo>>,
+}
+
+impl Process {
+    pub fn new(exec_id: &str, stdio: StdioPaths, spec: Option<Vec<u8>>) -> Process {
+        Process {
+            exec_id: exec_id.to_string(),
+            stdio,
+            spec,
+            state: Mutex::new(State {
+                status: Status::Created,
+                pid: 0,
+                exit_status: 0,
+                exited_at: None,
+                starting: false,
+                pending_exit: None,
+            }),
+            exited: Condvar::new(),
+            io: Mutex::new(None),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        lock(&self.state).pid
+    }
+
+    pub fn status(&self) -> Status {
+        lock(&self.state).status
+    }
+
+    /// Applies `op` if legal.
+    pub fn apply(&self, op: Op) -> Result<()> {
+        let mut s = lock(&self.state);
+        s.status = transition(s.status, op)?;
+        Ok(())
+    }
+
+    /// Records the exit and wakes every waiter. Returns false if it had already exited.
+    pub fn set_exited(&self, code: u32) -> bool {
+        let mut s = lock(&self.state);
+        if s.exited_at.is_some() {
+            return false;
+        }
+        s.status = Status::Stopped;
+        s.exit_status = code;
+        s.exited_at = Some(SystemTime::now());
+        self.exited.notify_all();
+        true
+    }
+
+    /// Blocks until the process has exited; returns the exit status and time.
+    pub fn wait(&self) -> (u32, SystemTime) {
+        let mut s = lock(&self.state);
+        loop {
+            if let Some(t) = s.exited_at {
+                return (s.exit_status, t);
+            }
+            s = self.exited.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions() {
+        assert_eq!(
+            transition(Status::Created, Op::Start).unwrap(),
+            Status::Running
+        );
+        assert_eq!(
+            transition(Status::Running, Op::Pause).unwrap(),
+            Status::Paused
+        );
+        assert!(transition(Status::Running, Op::Delete).is_err());
+        assert!(transition(Status::Stopped, Op::Start).is_err());
+        assert_eq!(
+            transition(Status::Paused, Op::Exit).unwrap(),
+            Status::Stopped
+        );
+    }
+
+    #[test]
+    fn wait_returns_after_exit() {
+        let p = std::sync::Arc::new(Process::new("", StdioPaths::default(), None));
+        let q = p.clone();
+        let t = std::thread::spawn(move || q.wait().0);
+        assert!(p.set_exited(137));
+        assert!(!p.set_exited(1));
+        assert_eq!(t.join().unwrap(), 137);
+    }
+}

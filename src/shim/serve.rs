@@ -1,0 +1,80 @@
+//! The serving daemon: the process `start` launched with the listening socket on fd 3.
+//! It is the subreaper of its containers, serves the task API concurrently until
+//! Shutdown, and writes its few log lines to the bundle's `log` FIFO.
+
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::mpsc::channel;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use containerd_shim_protos::create_task;
+use containerd_shim_protos::ttrpc::Server;
+
+use super::events::Publisher;
+use super::reaper::Reaper;
+use super::start::socket_path;
+use super::task_service::{ShimContext, TaskService};
+use super::ShimArgs;
+
+/// The listening socket `start` hands over.
+const LISTENER_FD: i32 = 3;
+/// Request workers per connection: Wait holds one for a process's whole life.
+const MAX_WORKERS: usize = 64;
+
+/// Points stderr at the bundle's `log` FIFO (containerd reads it); without one, stays
+/// /dev/null.
+fn log_to_fifo() {
+    // Read-write: the open never blocks and a restarting containerd never makes us EPIPE.
+    if let Ok(f) = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("log")
+    {
+        // SAFETY: dup2 onto stderr of an fd we own; no pointers involved.
+        unsafe { libc::dup2(f.as_raw_fd(), 2) };
+    }
+}
+
+/// Serves until Shutdown.
+pub fn serve(args: &ShimArgs) -> Result<()> {
+    log_to_fifo();
+    // One malloc arena: a shim's threads allocate little, and an arena per thread would
+    // cost more resident memory than everything else the daemon holds.
+    // SAFETY: mallopt takes two integers; called before any other thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("become child subreaper");
+    }
+    // First thread-spawning call: SIGCHLD is blocked before any other thread exists.
+    let reaper = Reaper::start()?;
+    let publisher = Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), args.namespace.clone())?;
+    let bundle = args.bundle_dir()?;
+    let (tx, rx) = channel();
+    let svc = TaskService::new(
+        ShimContext {
+            id: args.id.clone(),
+            namespace: args.namespace.clone(),
+            bundle: bundle.clone(),
+        },
+        reaper,
+        publisher,
+        tx,
+    );
+    let mut server = Server::new()
+        .add_listener(LISTENER_FD)
+        .context("use the listener on fd 3")?
+        .register_service(create_task(svc))
+        .set_thread_count_default(2)
+        .set_thread_count_min(1)
+        .set_thread_count_max(MAX_WORKERS);
+    server.start().context("start the ttrpc server")?;
+    let _ = rx.recv();
+    // Let the Shutdown reply leave before the process goes.
+    std::thread::sleep(Duration::from_millis(20));
+    let _ = std::fs::remove_file(socket_path(&args.address, &args.namespace, &args.id));
+    std::process::exit(0);
+}

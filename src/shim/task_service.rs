@@ -1,0 +1,774 @@
+//! The task v2 service (`containerd.task.v2.Task`): one container per shim, its init
+//! process and its exec processes, driven through the runtime; exits arrive from the
+//! reaper, events go to the publisher.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use containerd_shim_protos::api::{
+    CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse,
+    DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest, PauseRequest,
+    PidsRequest, PidsResponse, ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest,
+    StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse, UpdateTaskRequest,
+    WaitRequest, WaitResponse,
+};
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
+};
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::{Message, MessageField};
+use containerd_shim_protos::shim::oci::ProcessDetails;
+use containerd_shim_protos::shim::shim::CheckpointTaskRequest;
+use containerd_shim_protos::ttrpc::{self, Code, TtrpcContext};
+use containerd_shim_protos::types::task::ProcessInfo;
+use containerd_shim_protos::Task;
+
+use super::console_socket::ConsoleSocket;
+use super::events::{timestamp, Event, Publisher};
+use super::options::RuntimeOptions;
+use super::process::{Op, Process, Status};
+use super::reaper::{lock, Reaper};
+use super::rootfs_mounts::{mount_rootfs, unmount_rootfs};
+use super::runtime_client::{ProcessStdio, Runtime};
+use super::stdio::{ProcessIo, StdioPaths};
+
+/// How long Delete waits for a process's output to be copied out.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(5);
+/// Process specs, resources and pid files are read with this limit.
+const MAX_FILE: usize = 1 << 20;
+
+/// Who this shim is.
+pub struct ShimContext {
+    pub id: String,
+    pub namespace: String,
+    pub bundle: PathBuf,
+}
+
+struct Container {
+    id: String,
+    bundle: PathBuf,
+    runtime: Runtime,
+    opts: RuntimeOptions,
+    init: Arc<Process>,
+    execs: Mutex<HashMap<String, Arc<Process>>>,
+}
+
+/// The task service.
+pub struct TaskService {
+    ctx: ShimContext,
+    reaper: Arc<Reaper>,
+    publisher: Publisher,
+    container: Mutex<Option<Arc<Container>>>,
+    shutdown: Mutex<Sender<()>>,
+}
+
+fn status(code: Code, msg: impl Into<String>) -> ttrpc::Error {
+    ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.into()))
+}
+
+fn internal(e: anyhow::Error) -> ttrpc::Error {
+    status(Code::UNKNOWN, format!("{e:#}"))
+}
+
+fn read_pid_file(path: &Path) -> Result<u32> {
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("read pid file {}", path.display()))?;
+    if s.len() > MAX_FILE {
+        anyhow::bail!("pid file {} is too large", path.display());
+    }
+    s.trim()
+        .parse()
+        .with_context(|| format!("parse pid file {}", path.display()))
+}
+
+impl TaskService {
+    pub fn new(
+        ctx: ShimContext,
+        reaper: Arc<Reaper>,
+        publisher: Publisher,
+        shutdown: Sender<()>,
+    ) -> Arc<TaskService> {
+        let svc = Arc::new(TaskService {
+            ctx,
+            reaper: reaper.clone(),
+            publisher,
+            container: Mutex::new(None),
+            shutdown: Mutex::new(shutdown),
+        });
+        let weak = Arc::downgrade(&svc);
+        reaper.set_listener(Box::new(move |pid| {
+            if let Some(s) = weak.upgrade() {
+                s.on_exit(pid);
+            }
+        }));
+        svc
+    }
+
+    fn container(&self, id: &str) -> ttrpc::Result<Arc<Container>> {
+        match lock(&self.container).as_ref() {
+            Some(c) if c.id == id => Ok(c.clone()),
+            _ => Err(status(
+                Code::NOT_FOUND,
+                format!("container {id}: not found"),
+            )),
+        }
+    }
+
+    fn process(&self, id: &str, exec_id: &str) -> ttrpc::Result<(Arc<Container>, Arc<Process>)> {
+        let c = self.container(id)?;
+        if exec_id.is_empty() {
+            let p = c.init.clone();
+            return Ok((c, p));
+        }
+        let p = lock(&c.execs).get(exec_id).cloned();
+        match p {
+            Some(p) => Ok((c, p)),
+            None => Err(status(
+                Code::NOT_FOUND,
+                format!("process {exec_id} in container {id}: not found"),
+            )),
+        }
+    }
+
+    /// The reaper saw `pid` exit: if it is one of ours, take the exit and report it.
+    fn on_exit(&self, pid: i32) {
+        let Some(c) = lock(&self.container).clone() else {
+            return;
+        };
+        let found = if c.init.pid() as i32 == pid {
+            Some(c.init.clone())
+        } else {
+            lock(&c.execs)
+                .values()
+                .find(|p| p.pid() as i32 == pid)
+                .cloned()
+        };
+        if let Some(p) = found {
+            if let Some(code) = self.reaper.take(pid) {
+                self.process_exited(&c, &p, code);
+            }
+        }
+    }
+
+    /// Records an exit; held back while the process's Start is still reporting.
+    fn process_exited(&self, c: &Container, p: &Process, code: u32) {
+        let mut s = lock(&p.state);
+        if s.starting {
+            s.pending_exit = Some(code);
+            return;
+        }
+        drop(s);
+        self.report_exit(c, p, code);
+    }
+
+    fn report_exit(&self, c: &Container, p: &Process, code: u32) {
+        // The state lock is held while publishing so Exit is ordered after Start.
+        let s = lock(&p.state);
+        let pid = s.pid;
+        drop(s);
+        if !p.set_exited(code) {
+            return;
+        }
+        let s = lock(&p.state);
+        self.publisher.publish(Event::Exit(TaskExit {
+            container_id: c.id.clone(),
+            id: if p.exec_id.is_empty() {
+                c.id.clone()
+            } else {
+                p.exec_id.clone()
+            },
+            pid,
+            exit_status: code,
+            exited_at: MessageField::some(timestamp(s.exited_at.unwrap_or_else(SystemTime::now))),
+            ..Default::default()
+        }));
+    }
+
+    /// Learned `pid` for `p`: take an exit that came before we knew it.
+    fn claim_early_exit(&self, c: &Container, p: &Process, pid: u32) {
+        if let Some(code) = self.reaper.take(pid as i32) {
+            self.process_exited(c, p, code);
+        }
+    }
+
+    fn do_create(&self, req: &CreateTaskRequest) -> Result<u32> {
+        let bundle = PathBuf::from(&req.bundle);
+        let opts = match req.options.as_ref() {
+            Some(any) if !any.type_url.is_empty() => RuntimeOptions::from_any(any)?,
+            _ => RuntimeOptions::load_start_options(&bundle)?,
+        };
+        opts.save(&bundle)?;
+        let runtime = Runtime::new(&opts, &self.ctx.namespace, &bundle, self.reaper.clone())?;
+        mount_rootfs(&bundle, &req.rootfs)?;
+        let paths = StdioPaths {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        let init = Arc::new(Process::new("", paths.clone(), None));
+        let pid_file = bundle.join("init.pid");
+        let r = self.run_process(&runtime, &opts, &bundle, &pid_file, &init, &req.id, true);
+        let pid = match r {
+            Ok(pid) => pid,
+            Err(e) => {
+                unmount_rootfs(&bundle);
+                return Err(e);
+            }
+        };
+        let c = Arc::new(Container {
+            id: req.id.clone(),
+            bundle: bundle.clone(),
+            runtime,
+            opts,
+            init: init.clone(),
+            execs: Mutex::new(HashMap::new()),
+        });
+        lock(&init.state).pid = pid;
+        *lock(&self.container) = Some(c.clone());
+        let publisher = self.publisher.clone();
+        let id = req.id.clone();
+        // No memory cgroup to watch is not an error worth failing Create for.
+        let _ = super::oom::watch(pid, move || {
+            publisher.publish(Event::Oom(TaskOOM {
+                container_id: id.clone(),
+                ..Default::default()
+            }))
+        });
+        self.publisher.publish(Event::Create(TaskCreate {
+            container_id: req.id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: MessageField::some(TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
+                ..Default::default()
+            }),
+            checkpoint: req.checkpoint.clone(),
+            pid,
+            ..Default::default()
+        }));
+        self.claim_early_exit(&c, &init, pid);
+        Ok(pid)
+    }
+
+    /// Runs `runtime create` (init) or `runtime exec --detach` with the process's stdio;
+    /// returns the pid from the pid file.
+    #[allow(clippy::too_many_arguments)]
+    fn run_process(
+        &self,
+        runtime: &Runtime,
+        opts: &RuntimeOptions,
+        bundle: &Path,
+        pid_file: &Path,
+        p: &Process,
+        id: &str,
+        init: bool,
+    ) -> Result<u32> {
+        let _ = std::fs::remove_file(pid_file);
+        let bundle_s = bundle.to_string_lossy().into_owned();
+        let pid_s = pid_file.to_string_lossy().into_owned();
+        let spec_path = bundle.join(format!(".exec-{}.json", p.exec_id));
+        let spec_s = spec_path.to_string_lossy().into_owned();
+        let mut args: Vec<String> = if init {
+            let mut a = vec![
+                "create".into(),
+                "--bundle".into(),
+                bundle_s,
+                "--pid-file".into(),
+                pid_s,
+            ];
+            if opts.no_pivot_root {
+                a.push("--no-pivot".into());
+            }
+            if opts.no_new_keyring {
+                a.push("--no-new-keyring".into());
+            }
+            a
+        } else {
+            std::fs::write(&spec_path, p.spec.as_deref().unwrap_or_default())
+                .with_context(|| format!("write exec process spec {}", spec_path.display()))?;
+            vec![
+                "exec".into(),
+                "--process".into(),
+                spec_s,
+                "--detach".into(),
+                "--pid-file".into(),
+                pid_s,
+            ]
+        };
+        let what = if init { "create" } else { "exec" };
+        let result = if p.stdio.terminal {
+            let console = ConsoleSocket::new()?;
+            args.push("--console-socket".into());
+            args.push(console.path.to_string_lossy().into_owned());
+            args.push(id.to_string());
+            let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            runtime
+                .run_with_stdio(what, &argv, ProcessStdio::null())
+                .and_then(|_| console.receive_master())
+                .and_then(|master| ProcessIo::terminal(master, &p.stdio))
+        } else {
+            args.push(id.to_string());
+            let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            ProcessIo::pipes(&p.stdio)
+                .and_then(|(stdio, io)| runtime.run_with_stdio(what, &argv, stdio).map(|_| io))
+        };
+        if !init {
+            let _ = std::fs::remove_file(&spec_path);
+        }
+        let io = result?;
+        *lock(&p.io) = Some(io);
+        read_pid_file(pid_file)
+    }
+
+    fn start_init(&self, c: &Container) -> Result<u32> {
+        let p = &c.init;
+        {
+            let mut s = lock(&p.state);
+            super::process::transition(s.status, Op::Start)?;
+            s.starting = true;
+        }
+        let r = c.runtime.run("start", &["start", &c.id]);
+        let mut s = lock(&p.state);
+        s.starting = false;
+        let pending = s.pending_exit.take();
+        if let Err(e) = r {
+            drop(s);
+            if let Some(code) = pending {
+                self.report_exit(c, p, code);
+            }
+            return Err(e);
+        }
+        s.status = Status::Running;
+        let pid = s.pid;
+        self.publisher.publish(Event::Start(TaskStart {
+            container_id: c.id.clone(),
+            pid,
+            ..Default::default()
+        }));
+        drop(s);
+        if let Some(code) = pending {
+            self.report_exit(c, p, code);
+        }
+        Ok(pid)
+    }
+
+    fn start_exec(&self, c: &Container, p: &Process) -> Result<u32> {
+        {
+            let mut s = lock(&p.state);
+            super::process::transition(s.status, Op::Start)?;
+            s.starting = true;
+        }
+        let pid_file = c.bundle.join(format!(".exec-{}.pid", p.exec_id));
+        let r = self.run_process(&c.runtime, &c.opts, &c.bundle, &pid_file, p, &c.id, false);
+        let _ = std::fs::remove_file(&pid_file);
+        let mut s = lock(&p.state);
+        s.starting = false;
+        let pid = match r {
+            Ok(pid) => pid,
+            Err(e) => {
+                s.status = Status::Stopped;
+                return Err(e);
+            }
+        };
+        s.pid = pid;
+        s.status = Status::Running;
+        let pending = s.pending_exit.take();
+        self.publisher.publish(Event::ExecStarted(TaskExecStarted {
+            container_id: c.id.clone(),
+            exec_id: p.exec_id.clone(),
+            pid,
+            ..Default::default()
+        }));
+        drop(s);
+        if let Some(code) = pending {
+            self.report_exit(c, p, code);
+        }
+        self.claim_early_exit(c, p, pid);
+        Ok(pid)
+    }
+
+    fn delete_init(&self, c: &Container) -> ttrpc::Result<DeleteResponse> {
+        let p = &c.init;
+        let st = p.status();
+        if !matches!(st, Status::Created | Status::Stopped) {
+            return Err(status(
+                Code::FAILED_PRECONDITION,
+                format!("cannot delete container {} while it is {st:?}", c.id),
+            ));
+        }
+        let mut args = vec!["delete"];
+        if st == Status::Created {
+            args.push("--force");
+        }
+        args.push(&c.id);
+        c.runtime.run("delete", &args).map_err(internal)?;
+        if st == Status::Created {
+            // A forced delete kills the init; its exit is reported by the reaper, but the
+            // delete must answer now.
+            let _ = p.set_exited(128 + libc::SIGKILL as u32);
+        }
+        if let Some(io) = lock(&p.io).as_ref() {
+            io.wait_output(OUTPUT_DRAIN);
+        }
+        unmount_rootfs(&c.bundle);
+        let _ = p.apply(Op::Delete);
+        let s = lock(&p.state);
+        let exited_at = timestamp(s.exited_at.unwrap_or_else(SystemTime::now));
+        let resp = DeleteResponse {
+            pid: s.pid,
+            exit_status: s.exit_status,
+            exited_at: MessageField::some(exited_at.clone()),
+            ..Default::default()
+        };
+        self.publisher.publish(Event::Delete(TaskDelete {
+            container_id: c.id.clone(),
+            pid: s.pid,
+            exit_status: s.exit_status,
+            exited_at: MessageField::some(exited_at),
+            id: c.id.clone(),
+            ..Default::default()
+        }));
+        drop(s);
+        *lock(&self.container) = None;
+        Ok(resp)
+    }
+}
+
+fn spec_json(any: &Any) -> Vec<u8> {
+    any.value.clone()
+}
+
+impl Task for TaskService {
+    fn state(&self, _: &TtrpcContext, req: StateRequest) -> ttrpc::Result<StateResponse> {
+        let (c, p) = self.process(&req.id, &req.exec_id)?;
+        let s = lock(&p.state);
+        Ok(StateResponse {
+            id: if p.exec_id.is_empty() {
+                c.id.clone()
+            } else {
+                p.exec_id.clone()
+            },
+            bundle: c.bundle.to_string_lossy().into_owned(),
+            pid: s.pid,
+            status: s.status.to_task().into(),
+            stdin: p.stdio.stdin.clone(),
+            stdout: p.stdio.stdout.clone(),
+            stderr: p.stdio.stderr.clone(),
+            terminal: p.stdio.terminal,
+            exit_status: s.exit_status,
+            exited_at: match s.exited_at {
+                Some(t) => MessageField::some(timestamp(t)),
+                None => MessageField::none(),
+            },
+            exec_id: p.exec_id.clone(),
+            ..Default::default()
+        })
+    }
+
+    fn create(
+        &self,
+        _: &TtrpcContext,
+        req: CreateTaskRequest,
+    ) -> ttrpc::Result<CreateTaskResponse> {
+        if lock(&self.container).is_some() {
+            return Err(status(
+                Code::ALREADY_EXISTS,
+                format!("container {}: already exists", req.id),
+            ));
+        }
+        if !req.checkpoint.is_empty() {
+            return Err(status(
+                Code::UNIMPLEMENTED,
+                "restore from a checkpoint is not supported",
+            ));
+        }
+        let pid = self.do_create(&req).map_err(internal)?;
+        Ok(CreateTaskResponse {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    fn start(&self, _: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
+        let (c, p) = self.process(&req.id, &req.exec_id)?;
+        let pid = if req.exec_id.is_empty() {
+            self.start_init(&c)
+        } else {
+            self.start_exec(&c, &p)
+        }
+        .map_err(internal)?;
+        Ok(StartResponse {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    fn delete(&self, _: &TtrpcContext, req: DeleteRequest) -> ttrpc::Result<DeleteResponse> {
+        let (c, p) = self.process(&req.id, &req.exec_id)?;
+        if req.exec_id.is_empty() {
+            return self.delete_init(&c);
+        }
+        let st = p.status();
+        if !matches!(st, Status::Created | Status::Stopped) {
+            return Err(status(
+                Code::FAILED_PRECONDITION,
+                format!("cannot delete process {} while it is {st:?}", p.exec_id),
+            ));
+        }
+        if let Some(io) = lock(&p.io).as_ref() {
+            io.wait_output(OUTPUT_DRAIN);
+        }
+        lock(&c.execs).remove(&req.exec_id);
+        let s = lock(&p.state);
+        Ok(DeleteResponse {
+            pid: s.pid,
+            exit_status: s.exit_status,
+            exited_at: MessageField::some(timestamp(s.exited_at.unwrap_or_else(SystemTime::now))),
+            ..Default::default()
+        })
+    }
+
+    fn pids(&self, _: &TtrpcContext, req: PidsRequest) -> ttrpc::Result<PidsResponse> {
+        let c = self.container(&req.id)?;
+        let out = c
+            .runtime
+            .run("ps", &["ps", "--format", "json", &c.id])
+            .map_err(internal)?;
+        let pids: Vec<u32> = serde_json::from_slice::<Option<Vec<u32>>>(&out)
+            .map_err(|e| internal(anyhow::anyhow!("parse runtime ps output: {e}")))?
+            .unwrap_or_default();
+        let execs: Vec<(u32, String)> = lock(&c.execs)
+            .values()
+            .map(|p| (p.pid(), p.exec_id.clone()))
+            .collect();
+        let processes = pids
+            .into_iter()
+            .map(|pid| {
+                let mut info = ProcessInfo {
+                    pid,
+                    ..Default::default()
+                };
+                if let Some((_, exec_id)) = execs.iter().find(|(p, _)| *p == pid) {
+                    let d = ProcessDetails {
+                        exec_id: exec_id.clone(),
+                        ..Default::default()
+                    };
+                    info.info = MessageField::some(Any {
+                        type_url: "containerd.runc.v1.ProcessDetails".into(),
+                        value: d.write_to_bytes().unwrap_or_default(),
+                        ..Default::default()
+                    });
+                }
+                info
+            })
+            .collect();
+        Ok(PidsResponse {
+            processes,
+            ..Default::default()
+        })
+    }
+
+    fn pause(&self, _: &TtrpcContext, req: PauseRequest) -> ttrpc::Result<Empty> {
+        let c = self.container(&req.id)?;
+        super::process::transition(c.init.status(), Op::Pause)
+            .map_err(|e| status(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+        c.runtime
+            .run("pause", &["pause", &c.id])
+            .map_err(internal)?;
+        let _ = c.init.apply(Op::Pause);
+        self.publisher.publish(Event::Paused(TaskPaused {
+            container_id: c.id.clone(),
+            ..Default::default()
+        }));
+        Ok(Empty::new())
+    }
+
+    fn resume(&self, _: &TtrpcContext, req: ResumeRequest) -> ttrpc::Result<Empty> {
+        let c = self.container(&req.id)?;
+        super::process::transition(c.init.status(), Op::Resume)
+            .map_err(|e| status(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+        c.runtime
+            .run("resume", &["resume", &c.id])
+            .map_err(internal)?;
+        let _ = c.init.apply(Op::Resume);
+        self.publisher.publish(Event::Resumed(TaskResumed {
+            container_id: c.id.clone(),
+            ..Default::default()
+        }));
+        Ok(Empty::new())
+    }
+
+    fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
+        Err(status(
+            Code::UNIMPLEMENTED,
+            "checkpoint is not supported yet",
+        ))
+    }
+
+    fn kill(&self, _: &TtrpcContext, req: KillRequest) -> ttrpc::Result<Empty> {
+        let (c, p) = self.process(&req.id, &req.exec_id)?;
+        let st = p.status();
+        if matches!(st, Status::Stopped | Status::Deleted) {
+            return Err(status(Code::NOT_FOUND, "process already finished"));
+        }
+        if req.exec_id.is_empty() {
+            let sig = req.signal.to_string();
+            let mut args = vec!["kill"];
+            if req.all {
+                args.push("--all");
+            }
+            args.push(&c.id);
+            args.push(&sig);
+            c.runtime.run("kill", &args).map_err(|e| {
+                if p.status() == Status::Stopped {
+                    status(Code::NOT_FOUND, "process already finished")
+                } else {
+                    internal(e)
+                }
+            })?;
+        } else {
+            let pid = p.pid();
+            if pid == 0 {
+                return Err(status(Code::FAILED_PRECONDITION, "process not started"));
+            }
+            let sig = nix::sys::signal::Signal::try_from(req.signal as i32).map_err(|_| {
+                status(Code::INVALID_ARGUMENT, format!("bad signal {}", req.signal))
+            })?;
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
+                .map_err(|e| status(Code::NOT_FOUND, format!("kill process {pid}: {e}")))?;
+        }
+        Ok(Empty::new())
+    }
+
+    fn exec(&self, _: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
+        let c = self.container(&req.id)?;
+        if matches!(c.init.status(), Status::Stopped | Status::Deleted) {
+            return Err(status(
+                Code::FAILED_PRECONDITION,
+                "container is not running",
+            ));
+        }
+        let spec = req.spec.as_ref().map(spec_json).unwrap_or_default();
+        if spec.len() > MAX_FILE {
+            return Err(status(Code::INVALID_ARGUMENT, "process spec too large"));
+        }
+        let mut execs = lock(&c.execs);
+        if execs.contains_key(&req.exec_id) || req.exec_id.is_empty() {
+            return Err(status(
+                Code::ALREADY_EXISTS,
+                format!("exec process {:?}: already exists", req.exec_id),
+            ));
+        }
+        let paths = StdioPaths {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        execs.insert(
+            req.exec_id.clone(),
+            Arc::new(Process::new(&req.exec_id, paths, Some(spec))),
+        );
+        self.publisher.publish(Event::ExecAdded(TaskExecAdded {
+            container_id: c.id.clone(),
+            exec_id: req.exec_id.clone(),
+            ..Default::default()
+        }));
+        Ok(Empty::new())
+    }
+
+    fn resize_pty(&self, _: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<Empty> {
+        let (_, p) = self.process(&req.id, &req.exec_id)?;
+        let io = lock(&p.io);
+        let io = io
+            .as_ref()
+            .ok_or_else(|| status(Code::FAILED_PRECONDITION, "process has no stdio yet"))?;
+        io.resize(req.width, req.height)
+            .map_err(|e| status(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+        Ok(Empty::new())
+    }
+
+    fn close_io(&self, _: &TtrpcContext, req: CloseIORequest) -> ttrpc::Result<Empty> {
+        let (_, p) = self.process(&req.id, &req.exec_id)?;
+        if req.stdin {
+            if let Some(io) = lock(&p.io).as_ref() {
+                io.close_stdin();
+            }
+        }
+        Ok(Empty::new())
+    }
+
+    fn update(&self, _: &TtrpcContext, req: UpdateTaskRequest) -> ttrpc::Result<Empty> {
+        let c = self.container(&req.id)?;
+        let Some(res) = req.resources.as_ref() else {
+            return Ok(Empty::new());
+        };
+        if res.value.len() > MAX_FILE {
+            return Err(status(Code::INVALID_ARGUMENT, "resources too large"));
+        }
+        let path = c.bundle.join(".update-resources.json");
+        std::fs::write(&path, &res.value)
+            .with_context(|| format!("write resources {}", path.display()))
+            .map_err(internal)?;
+        let p = path.to_string_lossy().into_owned();
+        let r = c
+            .runtime
+            .run("update", &["update", "--resources", &p, &c.id]);
+        let _ = std::fs::remove_file(&path);
+        r.map_err(internal)?;
+        Ok(Empty::new())
+    }
+
+    fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
+        let (_, p) = self.process(&req.id, &req.exec_id)?;
+        let (code, at) = p.wait();
+        Ok(WaitResponse {
+            exit_status: code,
+            exited_at: MessageField::some(timestamp(at)),
+            ..Default::default()
+        })
+    }
+
+    fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
+        let c = self.container(&req.id)?;
+        let pid = c.init.pid();
+        if matches!(c.init.status(), Status::Stopped | Status::Deleted) {
+            return Err(status(Code::NOT_FOUND, "container is not running"));
+        }
+        let any = super::stats::metrics(pid).map_err(internal)?;
+        Ok(StatsResponse {
+            stats: MessageField::some(any),
+            ..Default::default()
+        })
+    }
+
+    fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
+        let task_pid = match lock(&self.container).as_ref() {
+            Some(c) if c.id == req.id => c.init.pid(),
+            _ => 0,
+        };
+        Ok(ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid,
+            version: crate::VERSION.to_string(),
+            ..Default::default()
+        })
+    }
+
+    fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> ttrpc::Result<Empty> {
+        if lock(&self.container).is_some() {
+            return Ok(Empty::new());
+        }
+        let _ = lock(&self.shutdown).send(());
+        Ok(Empty::new())
+    }
+}

@@ -1,0 +1,316 @@
+//! A private containerd 1.6 for one test: its own root, state, sockets and namespace, the
+//! ocibox shim reachable as `containerd-shim-ocibox-v2` on its PATH, the busybox image
+//! imported. Dropping it kills containerd and every shim and container it started,
+//! unmounts what they mounted and removes the directories.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Which runtime the shim drives.
+#[derive(Clone, Copy, Debug)]
+pub enum Runtime {
+    /// ocibox's own runtime applet (the shim's default).
+    Own,
+    /// Debian's runc, through a runtime options config (`BinaryName`).
+    Runc,
+}
+
+pub const IMAGE: &str = "docker.io/library/busybox:latest";
+pub const RUNTIME: &str = "io.containerd.ocibox.v2";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct Containerd {
+    pub dir: PathBuf,
+    pub address: String,
+    pub namespace: String,
+    pub runtime: Runtime,
+    config: PathBuf,
+    child: Option<Child>,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Containerd {
+    /// Starts containerd and imports the busybox image.
+    pub fn start(runtime: Runtime) -> Containerd {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("ocibox-shim-test-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_ocibox"),
+            dir.join("bin/containerd-shim-ocibox-v2"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("runc.toml"), "BinaryName = \"/usr/sbin/runc\"\n").unwrap();
+        let address = dir.join("c.sock").display().to_string();
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{address}\"\n[ttrpc]\n  address = \"{address}.ttrpc\"\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let mut c = Containerd {
+            dir,
+            address,
+            namespace: format!("ocibox-shim-test-{tag}"),
+            runtime,
+            config,
+            child: None,
+        };
+        c.spawn_daemon();
+        let image = c.dir.join("busybox.tar");
+        let st = Command::new(repo().join("scripts/make-busybox-image.sh"))
+            .arg(&image)
+            .status()
+            .unwrap();
+        assert!(st.success(), "make-busybox-image.sh failed");
+        let out = c.ctr(&["image", "import", image.to_str().unwrap()]);
+        assert!(out.status.success(), "image import: {}", text(&out));
+        c
+    }
+
+    /// Starts (or restarts) the containerd process and waits until it answers.
+    pub fn spawn_daemon(&mut self) {
+        let path = format!(
+            "{}:{}",
+            self.dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("containerd.log"))
+            .unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&self.config)
+            .env("PATH", path)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.ctr(&["version"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("containerd did not come up; log:\n{}", self.log());
+    }
+
+    /// kill -9 containerd (its shims and containers go on).
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+    }
+
+    /// `ctr -a ADDR -n NS ARGS…`
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_cmd(args).output().expect("run ctr")
+    }
+
+    pub fn ctr_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ctr");
+        c.args(["-a", &self.address, "-n", &self.namespace])
+            .args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// The `ctr run` flags that select the shim and the runtime.
+    pub fn runtime_flags(&self) -> Vec<String> {
+        let mut v = vec!["--runtime".to_string(), RUNTIME.to_string()];
+        if let Runtime::Runc = self.runtime {
+            v.push("--runtime-config-path".into());
+            v.push(self.dir.join("runc.toml").display().to_string());
+        }
+        v
+    }
+
+    /// `ctr run [extra…] --runtime … IMAGE ID CMD…`
+    pub fn run(&self, extra: &[&str], id: &str, cmd: &[&str]) -> Output {
+        let flags = self.runtime_flags();
+        let mut args: Vec<&str> = vec!["run"];
+        args.extend(extra);
+        args.extend(flags.iter().map(|s| s.as_str()));
+        args.push(IMAGE);
+        args.push(id);
+        args.extend(cmd);
+        let mut c = self.ctr_cmd(&args);
+        with_timeout(&mut c, Duration::from_secs(60))
+    }
+
+    /// The task's status column in `ctr task ls`.
+    pub fn task_status(&self, id: &str) -> Option<String> {
+        let out = self.ctr(&["task", "ls"]);
+        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&id)).then(|| f.get(2).unwrap_or(&"").to_string())
+        })
+    }
+
+    /// Waits until the task has `status`.
+    pub fn wait_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.task_status(id).as_deref() == Some(status) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "task {id} never became {status}: {:?}",
+            self.task_status(id)
+        );
+    }
+
+    fn task_dir(&self) -> PathBuf {
+        self.dir
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.namespace)
+    }
+
+    /// The pids of the shims serving this containerd's tasks (from their bundles).
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(self.task_dir()) {
+            for e in rd.flatten() {
+                if let Ok(s) = std::fs::read_to_string(e.path().join("shim.pid")) {
+                    if let Ok(p) = s.trim().parse::<i32>() {
+                        if Path::new(&format!("/proc/{p}")).exists() {
+                            pids.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        pids
+    }
+
+    /// The shim socket addresses recorded in the bundles.
+    fn shim_sockets(&self) -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(self.task_dir()) {
+            for e in rd.flatten() {
+                if let Ok(s) = std::fs::read_to_string(e.path().join("address")) {
+                    v.push(PathBuf::from(s.trim().trim_start_matches("unix://")));
+                }
+            }
+        }
+        v
+    }
+}
+
+/// Runs a command, killing it after `limit`.
+pub fn with_timeout(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as i32;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if d.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: signalling the child we spawned, not yet reaped (wait_with_output below).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let out = child.wait_with_output().expect("wait");
+    done.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
+    out
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn kill9(pid: i32) {
+    // SAFETY: plain kill(2) of a pid we found for our own test's processes.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Containers first (runc's state knows their pids), then shims, then containerd.
+        let out = self.ctr(&["task", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = self.ctr(&["task", "kill", "-a", "-s", "KILL", id.trim()]);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let sockets = self.shim_sockets();
+        for p in self.shim_pids() {
+            kill9(p);
+        }
+        self.kill_daemon();
+        for s in sockets {
+            let _ = std::fs::remove_file(s);
+        }
+        // Everything mounted under our directory (rootfs overlays), deepest first.
+        let dir = self.dir.display().to_string();
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        // Runtime state and cgroups named after our namespace.
+        for root in ["/run/containerd/ocibox", "/run/containerd/runc"] {
+            let _ = std::fs::remove_dir_all(Path::new(root).join(&self.namespace));
+        }
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in rd.flatten() {
+                let cg = e.path().join(&self.namespace);
+                if let Ok(inner) = std::fs::read_dir(&cg) {
+                    for c in inner.flatten() {
+                        if c.path().is_dir() {
+                            let _ = std::fs::remove_dir(c.path());
+                        }
+                    }
+                }
+                let _ = std::fs::remove_dir(&cg);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
