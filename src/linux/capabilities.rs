@@ -397,7 +397,7 @@ mod tests {
     fn numbers_and_names_agree() {
         for n in 0..=40u8 {
             let name = name_of_number(n).unwrap();
-            let (set, w) = parse_capability_names(&[name.clone()]);
+            let (set, w) = parse_capability_names(std::slice::from_ref(&name));
             assert!(w.is_empty());
             let cap = set.into_iter().next().unwrap();
             assert_eq!(capability_number(cap), n, "{name}");
@@ -408,11 +408,8 @@ mod tests {
 
     #[test]
     fn unknown_names_are_warned_and_ignored() {
-        let (set, w) = parse_capability_names(&[
-            "CAP_CHOWN".into(),
-            "kill".into(),
-            "CAP_NOT_A_THING".into(),
-        ]);
+        let (set, w) =
+            parse_capability_names(&["CAP_CHOWN".into(), "kill".into(), "CAP_NOT_A_THING".into()]);
         assert_eq!(set, caps(&["CAP_CHOWN", "CAP_KILL"]));
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("CAP_NOT_A_THING"), "{}", w[0]);
@@ -430,10 +427,18 @@ mod tests {
 
     #[test]
     fn full_sequence_with_user_switch_in_child() {
-        let bounding = &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID"];
+        let bounding = &[
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SETUID",
+        ];
         let c = spec(&[
             ("bounding", bounding),
-            ("permitted", &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]),
+            (
+                "permitted",
+                &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            ),
             ("effective", &["CAP_CHOWN", "CAP_KILL"]),
             ("inheritable", &["CAP_KILL", "CAP_NET_BIND_SERVICE"]),
             ("ambient", &["CAP_NET_BIND_SERVICE"]),
@@ -483,7 +488,10 @@ mod tests {
             },
             |pid, res| {
                 res.unwrap();
-                assert_eq!(status_mask(pid, "CapBnd"), mask(&["CAP_SYS_ADMIN", "CAP_KILL"]));
+                assert_eq!(
+                    status_mask(pid, "CapBnd"),
+                    mask(&["CAP_SYS_ADMIN", "CAP_KILL"])
+                );
                 assert_eq!(status_mask(pid, "CapEff"), mask(&["CAP_SYS_ADMIN"]));
                 assert_eq!(status_mask(pid, "CapInh"), 0);
                 assert_eq!(status_mask(pid, "CapAmb"), 0);

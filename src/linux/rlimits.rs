@@ -39,9 +39,8 @@ pub fn apply_rlimits(r: &[PosixRlimit]) -> Result<()> {
         };
         // SAFETY: prlimit64 on pid 0 (ourselves) reads `new`, which outlives the call; the old
         // value pointer is null (not wanted).
-        let rc = unsafe {
-            libc::prlimit64(0, resource_number(limit.typ()), &new, std::ptr::null_mut())
-        };
+        let rc =
+            unsafe { libc::prlimit64(0, resource_number(limit.typ()), &new, std::ptr::null_mut()) };
         if rc != 0 {
             return Err(Errno::last())
                 .with_context(|| format!("error setting rlimit type {}", limit.typ()));
@@ -85,9 +84,18 @@ mod tests {
             move || apply_rlimits(&limits),
             |pid, res| {
                 res.unwrap();
-                assert_eq!(limits_row(pid, "Max open files"), ("512".into(), "1024".into()));
-                assert_eq!(limits_row(pid, "Max core file size"), ("0".into(), "unlimited".into()));
-                assert_eq!(limits_row(pid, "Max processes"), ("333".into(), "444".into()));
+                assert_eq!(
+                    limits_row(pid, "Max open files"),
+                    ("512".into(), "1024".into())
+                );
+                assert_eq!(
+                    limits_row(pid, "Max core file size"),
+                    ("0".into(), "unlimited".into())
+                );
+                assert_eq!(
+                    limits_row(pid, "Max processes"),
+                    ("333".into(), "444".into())
+                );
                 assert_eq!(
                     limits_row(pid, "Max realtime timeout"),
                     ("5000".into(), "6000".into())
@@ -103,7 +111,10 @@ mod tests {
             move || apply_rlimits(&limits),
             |_, res| {
                 let e = res.unwrap_err();
-                assert!(e.starts_with("error setting rlimit type RLIMIT_NOFILE: "), "{e}");
+                assert!(
+                    e.starts_with("error setting rlimit type RLIMIT_NOFILE: "),
+                    "{e}"
+                );
             },
         );
     }

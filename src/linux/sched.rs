@@ -7,8 +7,8 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain,
-    LinuxSchedulerFlag, LinuxSchedulerPolicy, Scheduler,
+    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
+    LinuxSchedulerPolicy, Scheduler,
 };
 
 /// Write `v` to /proc/self/oom_score_adj (lowering it needs CAP_SYS_RESOURCE).
@@ -48,13 +48,8 @@ pub fn set_io_priority(p: &LinuxIOPriority) -> Result<()> {
     // SAFETY: ioprio_set takes integers only.
     let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
     if rc != 0 {
-        return Err(Errno::last()).with_context(|| {
-            format!(
-                "failed to set io priority {} {}",
-                p.class(),
-                p.priority()
-            )
-        });
+        return Err(Errno::last())
+            .with_context(|| format!("failed to set io priority {} {}", p.class(), p.priority()));
     }
     Ok(())
 }
@@ -152,8 +147,7 @@ pub fn set_personality(p: &LinuxPersonality) -> Result<()> {
     // SAFETY: personality takes an integer only.
     let rc = unsafe { libc::personality(domain) };
     if rc < 0 {
-        return Err(Errno::last())
-            .with_context(|| format!("set personality {}", p.domain()));
+        return Err(Errno::last()).with_context(|| format!("set personality {}", p.domain()));
     }
     Ok(())
 }
@@ -178,7 +172,11 @@ mod tests {
     fn stat_field(pid: nix::unistd::Pid, n: usize) -> String {
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         let after_comm = &text[text.rfind(')').unwrap() + 2..];
-        after_comm.split_whitespace().nth(n - 3).unwrap().to_string()
+        after_comm
+            .split_whitespace()
+            .nth(n - 3)
+            .unwrap()
+            .to_string()
     }
 
     #[test]
@@ -216,7 +214,10 @@ mod tests {
                 assert_eq!(got as i32, expected);
             },
         );
-        let bad = LinuxIOPriorityBuilder::default().priority(8).build().unwrap();
+        let bad = LinuxIOPriorityBuilder::default()
+            .priority(8)
+            .build()
+            .unwrap();
         assert!(set_io_priority(&bad).is_err());
     }
 

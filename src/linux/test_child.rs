@@ -29,7 +29,15 @@ where
             drop(rd);
             // SAFETY: PR_SET_PDEATHSIG takes integers only; the child must not outlive a
             // test run that is killed.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+            unsafe {
+                libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                )
+            };
             let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
             let msg = match res {
                 Ok(Ok(())) => String::new(),

@@ -168,7 +168,8 @@ fn set_keep_caps(on: bool) -> Result<()> {
     // SAFETY: prctl(PR_SET_KEEPCAPS) takes plain integers and touches no memory.
     let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(on), 0, 0, 0) };
     if rc != 0 {
-        return Err(Errno::last()).with_context(|| format!("prctl PR_SET_KEEPCAPS {}", u8::from(on)));
+        return Err(Errno::last())
+            .with_context(|| format!("prctl PR_SET_KEEPCAPS {}", u8::from(on)));
     }
     Ok(())
 }
@@ -188,7 +189,11 @@ fn read_db_file(root: &Path, rel: &str) -> Result<Option<String>> {
         .read_to_string(&mut text)
         .with_context(|| format!("read {}", path.display()))?;
     if read as u64 > MAX_DB_FILE_SIZE {
-        bail!("{} is larger than {} bytes", path.display(), MAX_DB_FILE_SIZE);
+        bail!(
+            "{} is larger than {} bytes",
+            path.display(),
+            MAX_DB_FILE_SIZE
+        );
     }
     Ok(Some(text))
 }
@@ -564,8 +569,14 @@ staff:x:50:
     #[test]
     fn default_home_only_when_unset() {
         let u = res("alice").unwrap();
-        assert_eq!(default_home(&["PATH=/bin".into()], &u).as_deref(), Some("/home/alice"));
-        assert_eq!(default_home(&["HOME=".into()], &u).as_deref(), Some("/home/alice"));
+        assert_eq!(
+            default_home(&["PATH=/bin".into()], &u).as_deref(),
+            Some("/home/alice")
+        );
+        assert_eq!(
+            default_home(&["HOME=".into()], &u).as_deref(),
+            Some("/home/alice")
+        );
         assert_eq!(default_home(&["HOME=/x".into()], &u), None);
     }
 }
