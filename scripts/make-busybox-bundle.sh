@@ -20,7 +20,7 @@ rm -f "$dir/config.json"
 "$ocibox" runc spec --bundle "$dir"
 args='["sh"]'
 if [ $# -gt 0 ]; then
-    args=$(jq -cn '$ARGS.positional' --args "$@")
+    args=$(printf '%s\n' "$@" | jq -R . | jq -sc .)
 fi
 jq --argjson a "$args" '.process.terminal = false | .process.args = $a' "$dir/config.json" >"$dir/config.json.new"
 mv "$dir/config.json.new" "$dir/config.json"

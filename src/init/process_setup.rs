@@ -115,16 +115,19 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
             seccomp::install(p).context("install seccomp filter")?;
         }
     }
+    let preserved_top = 2 + b.preserve_fds as RawFd;
+    fds::close_fds_above(preserved_top)?;
     switch_user(process, spec)?;
     apply_umask(process);
     nix::unistd::chdir(process.cwd())
         .with_context(|| format!("chdir to cwd ({:?}) set in config.json", process.cwd()))?;
+    // CVE-2024-21626: the working directory must be inside the container's root.
+    fds::verify_cwd_inside_root()?;
+    set_capabilities(process)?;
 
     let env = process_env(process, &b.extra_env);
     let args = process.args().clone().unwrap_or_default();
     let program = lookup_program(&args[0], &env)?;
-    let preserved_top = 2 + b.preserve_fds as RawFd;
-    fds::close_fds_above(preserved_top)?;
 
     // Closing the channel tells `create` that the container is created.
     chan.close();
@@ -205,13 +208,25 @@ fn switch_user(process: &Process, spec: &Spec) -> Result<()> {
         }
     }
     if let Some(caps) = process.capabilities() {
-        capabilities::drop_bounding(caps)?;
+        log_warnings(capabilities::drop_bounding(caps)?);
     }
+    // The container's user must be able to use its stdio (a pty or fifos owned by root).
+    user::fix_stdio_permissions(u.uid())?;
     user::apply_user(u.uid(), u.gid(), &gids, setgroups_allowed)?;
+    Ok(())
+}
+
+fn set_capabilities(process: &Process) -> Result<()> {
     if let Some(caps) = process.capabilities() {
-        capabilities::set_after_setuid(caps)?;
+        log_warnings(capabilities::set_after_setuid(caps)?);
     }
     Ok(())
+}
+
+fn log_warnings(w: Vec<String>) {
+    for line in w {
+        eprintln!("ocibox init: warning: {line}");
+    }
 }
 
 fn apply_umask(process: &Process) {

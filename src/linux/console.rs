@@ -1,22 +1,495 @@
-//! Placeholder until the procattrs branch lands.
-use anyhow::{bail, Result};
-use std::os::fd::{BorrowedFd, OwnedFd};
+//! `process.terminal`: the pty made inside the container, its master handed out over the
+//! `--console-socket`, and (on the host) the receiving and forwarding side.
+//!
+//! In the container (after pivot_root, as runc's `setupConsole`):
+//! 1. [`open_pty_in_container`] opens a new pty on the container's devpts (`/dev/pts/ptmx`),
+//!    unlocks it and names its slave (`/dev/pts/N`);
+//! 2. the caller bind-mounts the slave onto /dev/console (rootfs code);
+//! 3. [`send_console_fd`] sends the master over the console socket: one `sendmsg` whose data
+//!    is the master's name, `/dev/ptmx` (what runc sends: the path containerd/console opened),
+//!    with the fd attached by SCM_RIGHTS;
+//! 4. after `setsid()` the caller opens the slave ([`open_pty_slave`]) and calls
+//!    [`make_controlling_terminal_and_dup`].
+//!
+//! On the host (`run -t` without a console socket, and tests): [`recv_console_fd`],
+//! [`RawTerminal`], [`copy_pty_io`], [`set_window_size`].
+
+use std::ffi::CString;
+use std::io::{IoSlice, IoSliceMut, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+
+/// The name runc puts in the console-socket message (the path the master was opened by).
+pub const CONSOLE_MASTER_NAME: &str = "/dev/ptmx";
+
+/// Longest name accepted from a console socket (runc's `MaxNameLen`).
+const MAX_NAME_LEN: usize = 4096;
+
+/// Open a new pty through `ptmx` (a ptmx device or devpts' `ptmx` node), unlock it and return
+/// the master and the slave's path `/dev/pts/N`.
+pub fn open_pty(ptmx: &Path) -> Result<(OwnedFd, PathBuf)> {
+    let c = CString::new(ptmx.as_os_str().as_bytes())
+        .with_context(|| format!("pty device path {}", ptmx.display()))?;
+    // SAFETY: c is a valid NUL-terminated path; the fd returned is owned below.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last()).with_context(|| format!("open {}", ptmx.display()));
+    }
+    // SAFETY: fd is a fresh fd that nothing else owns.
+    let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int into `n`, which outlives the call.
+    if unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTN,
+            &mut n as *mut libc::c_uint,
+        )
+    } != 0
+    {
+        return Err(Errno::last()).context("ioctl TIOCGPTN on pty master");
+    }
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from `unlock`, which outlives the call.
+    if unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCSPTLCK,
+            &unlock as *const libc::c_int,
+        )
+    } != 0
+    {
+        return Err(Errno::last()).context("ioctl TIOCSPTLCK (unlockpt) on pty master");
+    }
+    Ok((master, PathBuf::from(format!("/dev/pts/{n}"))))
+}
+
+/// [`open_pty`] on the container's own devpts instance (after pivot_root).
 pub fn open_pty_in_container() -> Result<(OwnedFd, PathBuf)> {
-    bail!("not built")
+    open_pty(Path::new("/dev/pts/ptmx"))
 }
-pub fn send_console_fd(_sock: BorrowedFd, _master: BorrowedFd) -> Result<()> {
-    bail!("not built")
+
+/// Open the slave of `master`: TIOCGPTPEER (the slave of exactly this master, immune to a
+/// swapped /dev/pts), falling back to opening `slave_path` on kernels before 4.13.
+/// The fd is O_CLOEXEC; dup2 onto 0/1/2 clears that.
+pub fn open_pty_slave(master: BorrowedFd<'_>, slave_path: &Path) -> Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as an integer and returns a new fd.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if fd >= 0 {
+        // SAFETY: fd is a fresh fd that nothing else owns.
+        return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    let c = CString::new(slave_path.as_os_str().as_bytes())
+        .with_context(|| format!("pty slave path {}", slave_path.display()))?;
+    // SAFETY: c is a valid NUL-terminated path; the fd returned is owned below.
+    let fd = unsafe { libc::open(c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(Errno::last()).with_context(|| format!("open {}", slave_path.display()));
+    }
+    // SAFETY: fd is a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
-pub fn connect_console_socket(_p: &Path) -> Result<OwnedFd> {
-    bail!("not built")
+
+/// Connect to the `--console-socket` (a unix stream socket); the fd is O_CLOEXEC.
+pub fn connect_console_socket(path: &Path) -> Result<OwnedFd> {
+    let stream = UnixStream::connect(path)
+        .with_context(|| format!("connect to console socket {}", path.display()))?;
+    Ok(OwnedFd::from(stream))
 }
-pub fn make_controlling_terminal_and_dup(_slave: BorrowedFd) -> Result<()> {
-    bail!("not built")
+
+/// Send the pty master over the console socket exactly as runc: one message whose data is
+/// [`CONSOLE_MASTER_NAME`] and whose SCM_RIGHTS carries the master.
+pub fn send_console_fd(console_socket: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
+    let fds = [master.as_raw_fd()];
+    let iov = [IoSlice::new(CONSOLE_MASTER_NAME.as_bytes())];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    loop {
+        match sendmsg::<()>(
+            console_socket.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::empty(),
+            None,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("send pty master over console socket"),
+        }
+    }
 }
-pub fn recv_console_fd(_sock: BorrowedFd) -> Result<OwnedFd> {
-    bail!("not built")
+
+/// Receive one fd sent like [`send_console_fd`] (runc `RecvFd`): exactly one SCM_RIGHTS fd,
+/// received O_CLOEXEC; anything else is an error (extra fds are closed).
+pub fn recv_console_fd(sock: BorrowedFd<'_>) -> Result<OwnedFd> {
+    recv_fd_with_name(sock).map(|(fd, _)| fd)
 }
-pub fn copy_pty_io(_master: OwnedFd) -> Result<()> {
-    bail!("not built")
+
+/// [`recv_console_fd`] that also returns the name sent with the fd.
+pub fn recv_fd_with_name(sock: BorrowedFd<'_>) -> Result<(OwnedFd, String)> {
+    let mut name = vec![0u8; MAX_NAME_LEN];
+    let mut cmsg_buf = nix::cmsg_space!([RawFd; 4]);
+    let (len, mut fds, truncated) = loop {
+        let mut iov = [IoSliceMut::new(&mut name)];
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_buf),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(msg) => {
+                let mut fds: Vec<OwnedFd> = Vec::new();
+                for c in msg
+                    .cmsgs()
+                    .context("read console socket control messages")?
+                {
+                    if let ControlMessageOwned::ScmRights(raw) = c {
+                        // SAFETY: the kernel installed these fds for us; nothing else owns them.
+                        fds.extend(raw.into_iter().map(|r| unsafe { OwnedFd::from_raw_fd(r) }));
+                    }
+                }
+                let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
+                break (msg.bytes, fds, truncated);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("recvmsg on console socket"),
+        }
+    };
+    if truncated {
+        bail!("recvfd: control message truncated (more fds than expected)");
+    }
+    if fds.len() != 1 {
+        bail!("recvfd: number of fds is not 1: {}", fds.len());
+    }
+    let name = String::from_utf8_lossy(&name[..len]).into_owned();
+    Ok((fds.remove(0), name))
+}
+
+/// Make `slave` the controlling terminal of the calling process (which must be a session
+/// leader without one: the caller has called setsid) and dup it onto fds 0, 1 and 2.
+pub fn make_controlling_terminal_and_dup(slave: BorrowedFd<'_>) -> Result<()> {
+    for target in 0..=2 {
+        if slave.as_raw_fd() == target {
+            continue;
+        }
+        // SAFETY: dup2 onto a standard fd; the old fd there (if any) is closed atomically.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(Errno::last()).with_context(|| format!("dup2 pty slave onto fd {target}"));
+        }
+    }
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
+        return Err(Errno::last()).context("ioctl TIOCSCTTY on pty slave");
+    }
+    Ok(())
+}
+
+/// TIOCSWINSZ: set a terminal's (or pty master's) window size.
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from `ws`, which outlives the call.
+    if unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCSWINSZ,
+            &ws as *const libc::winsize,
+        )
+    } != 0
+    {
+        return Err(Errno::last()).with_context(|| format!("set window size {rows}x{cols}"));
+    }
+    Ok(())
+}
+
+/// TIOCGWINSZ: a terminal's window size as (rows, cols).
+pub fn window_size(fd: BorrowedFd<'_>) -> Result<(u16, u16)> {
+    // SAFETY: winsize is plain data; zero is a valid value.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which outlives the call.
+    if unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            &mut ws as *mut libc::winsize,
+        )
+    } != 0
+    {
+        return Err(Errno::last()).context("get window size");
+    }
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// A terminal switched to raw mode (cfmakeraw) for as long as this guard lives; the previous
+/// settings are restored on drop.
+pub struct RawTerminal {
+    fd: OwnedFd,
+    saved: nix::sys::termios::Termios,
+}
+
+impl RawTerminal {
+    /// Put the terminal on `fd` in raw mode. Fails (ENOTTY) when `fd` is not a terminal.
+    pub fn new(fd: BorrowedFd<'_>) -> Result<RawTerminal> {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        let fd = fd.try_clone_to_owned().context("dup terminal fd")?;
+        let saved = tcgetattr(&fd).context("tcgetattr")?;
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        tcsetattr(&fd, SetArg::TCSANOW, &raw).context("tcsetattr raw")?;
+        Ok(RawTerminal { fd, saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ =
+            nix::sys::termios::tcsetattr(&self.fd, nix::sys::termios::SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// Forward `stdin` → `master` and `master` → `stdout` until the pty hangs up (every slave fd
+/// closed: the container process exited), and copy our window size to the master at start and
+/// on every SIGWINCH (when `stdin` is a terminal). EOF on `stdin` stops only that direction.
+pub fn copy_pty_io(master: OwnedFd, stdin: BorrowedFd<'_>, stdout: BorrowedFd<'_>) -> Result<()> {
+    let (mut winch_rd, winch_wr) = UnixStream::pair().context("socketpair for SIGWINCH")?;
+    winch_rd
+        .set_nonblocking(true)
+        .context("SIGWINCH pipe O_NONBLOCK")?;
+    let sig = signal_hook::low_level::pipe::register(libc::SIGWINCH, winch_wr)
+        .context("register SIGWINCH handler")?;
+    let res = forward_loop(&master, stdin, stdout, &mut winch_rd);
+    signal_hook::low_level::unregister(sig);
+    res
+}
+
+fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
+    if let Ok((rows, cols)) = window_size(from) {
+        let _ = set_window_size(to, rows, cols);
+    }
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).context("fcntl F_GETFL on pty master")?;
+    let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags)).context("fcntl F_SETFL on pty master")?;
+    Ok(())
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
+    while !buf.is_empty() {
+        match nix::unistd::write(fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e).context("write to stdout"),
+        }
+    }
+    Ok(())
+}
+
+fn forward_loop(
+    master: &OwnedFd,
+    stdin: BorrowedFd<'_>,
+    stdout: BorrowedFd<'_>,
+    winch: &mut UnixStream,
+) -> Result<()> {
+    set_nonblocking(master.as_fd())?;
+    copy_window_size(stdin, master.as_fd());
+    let mut to_master: Vec<u8> = Vec::new();
+    let mut stdin_open = true;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        // Read stdin only when what was read before has gone to the pty (back-pressure).
+        let want_stdin = stdin_open && to_master.is_empty();
+        let master_flags = if to_master.is_empty() {
+            PollFlags::POLLIN
+        } else {
+            PollFlags::POLLIN | PollFlags::POLLOUT
+        };
+        let mut fds = vec![
+            PollFd::new(master.as_fd(), master_flags),
+            PollFd::new(winch.as_fd(), PollFlags::POLLIN),
+        ];
+        if want_stdin {
+            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("poll pty"),
+        }
+        let master_ev = fds[0].revents().unwrap_or(PollFlags::empty());
+        let winch_ev = fds[1].revents().unwrap_or(PollFlags::empty());
+        let stdin_ev = fds
+            .get(2)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
+        drop(fds);
+
+        if winch_ev.contains(PollFlags::POLLIN) {
+            let mut sink = [0u8; 64];
+            while matches!(winch.read(&mut sink), Ok(n) if n > 0) {}
+            copy_window_size(stdin, master.as_fd());
+        }
+
+        if master_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(Errno::EIO) => return Ok(()),
+                Ok(n) => write_all(stdout, &buf[..n])?,
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
+                    if master_ev.contains(PollFlags::POLLHUP)
+                        && !master_ev.contains(PollFlags::POLLIN)
+                    {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e).context("read pty master"),
+            }
+        }
+
+        if master_ev.contains(PollFlags::POLLOUT) && !to_master.is_empty() {
+            match nix::unistd::write(master.as_fd(), &to_master) {
+                Ok(n) => {
+                    to_master.drain(..n);
+                }
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(Errno::EIO) => return Ok(()),
+                Err(e) => return Err(e).context("write pty master"),
+            }
+        }
+
+        if stdin_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
+                Ok(0) => stdin_open = false,
+                Ok(n) => to_master.extend_from_slice(&buf[..n]),
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(_) => stdin_open = false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    fn raw_slave(master: &OwnedFd, path: &Path) -> OwnedFd {
+        let slave = open_pty_slave(master.as_fd(), path).unwrap();
+        let mut t = nix::sys::termios::tcgetattr(&slave).unwrap();
+        nix::sys::termios::cfmakeraw(&mut t);
+        nix::sys::termios::tcsetattr(&slave, nix::sys::termios::SetArg::TCSANOW, &t).unwrap();
+        slave
+    }
+
+    fn read_exact(fd: BorrowedFd<'_>, n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        while out.len() < n {
+            let got = nix::unistd::read(fd.as_raw_fd(), &mut buf).unwrap();
+            assert!(got > 0, "unexpected EOF");
+            out.extend_from_slice(&buf[..got]);
+        }
+        out
+    }
+
+    #[test]
+    fn master_travels_over_socket_like_runc() {
+        let (master, slave_path) = open_pty(Path::new("/dev/ptmx")).unwrap();
+        assert!(slave_path.starts_with("/dev/pts/"));
+        let slave = raw_slave(&master, &slave_path);
+        let (a, b) = UnixStream::pair().unwrap();
+        send_console_fd(a.as_fd(), master.as_fd()).unwrap();
+        drop(master);
+        let (got, name) = recv_fd_with_name(b.as_fd()).unwrap();
+        assert_eq!(name, "/dev/ptmx");
+        // SAFETY: F_GETFD only reads the fd's flags.
+        let fdflags = unsafe { libc::fcntl(got.as_raw_fd(), libc::F_GETFD) };
+        assert_eq!(fdflags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        nix::unistd::write(&slave, b"hello from the container").unwrap();
+        assert_eq!(read_exact(got.as_fd(), 24), b"hello from the container");
+        nix::unistd::write(&got, b"typed").unwrap();
+        assert_eq!(read_exact(slave.as_fd(), 5), b"typed");
+        set_window_size(got.as_fd(), 33, 101).unwrap();
+        assert_eq!(window_size(slave.as_fd()).unwrap(), (33, 101));
+    }
+
+    #[test]
+    fn recv_without_fd_is_an_error() {
+        let (a, b) = UnixStream::pair().unwrap();
+        nix::unistd::write(&a, b"/dev/ptmx").unwrap();
+        let e = recv_console_fd(b.as_fd()).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("number of fds is not 1: 0"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn connect_console_socket_reaches_listener() {
+        let path = std::env::temp_dir().join(format!("ocibox-console-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let conn = connect_console_socket(&path);
+        let _ = std::fs::remove_file(&path);
+        let conn = conn.unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        let (master, _) = open_pty(Path::new("/dev/ptmx")).unwrap();
+        send_console_fd(conn.as_fd(), master.as_fd()).unwrap();
+        recv_console_fd(peer.as_fd()).unwrap();
+        assert!(connect_console_socket(Path::new("/nonexistent/ocibox.sock")).is_err());
+    }
+
+    #[test]
+    fn copy_pty_io_forwards_both_ways_until_hangup() {
+        let (master, slave_path) = open_pty(Path::new("/dev/ptmx")).unwrap();
+        let slave = raw_slave(&master, &slave_path);
+        let (stdin_rd, stdin_wr) = nix::unistd::pipe().unwrap();
+        let (stdout_rd, stdout_wr) = nix::unistd::pipe().unwrap();
+        nix::unistd::write(&stdin_wr, b"ping").unwrap();
+        drop(stdin_wr);
+        let container = std::thread::spawn(move || {
+            let got = read_exact(slave.as_fd(), 4);
+            nix::unistd::write(&slave, b"pong:").unwrap();
+            nix::unistd::write(&slave, &got).unwrap();
+            // Dropping the only slave fd hangs the pty up.
+        });
+        copy_pty_io(master, stdin_rd.as_fd(), stdout_wr.as_fd()).unwrap();
+        container.join().unwrap();
+        drop(stdout_wr);
+        let mut out = Vec::new();
+        std::fs::File::from(stdout_rd)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"pong:ping");
+    }
+
+    #[test]
+    fn raw_terminal_restores_settings() {
+        let (master, slave_path) = open_pty(Path::new("/dev/ptmx")).unwrap();
+        let slave = open_pty_slave(master.as_fd(), &slave_path).unwrap();
+        let before = nix::sys::termios::tcgetattr(&slave).unwrap();
+        {
+            let _raw = RawTerminal::new(slave.as_fd()).unwrap();
+            let now = nix::sys::termios::tcgetattr(&slave).unwrap();
+            assert!(!now
+                .local_flags
+                .contains(nix::sys::termios::LocalFlags::ICANON));
+        }
+        let after = nix::sys::termios::tcgetattr(&slave).unwrap();
+        assert_eq!(before.local_flags, after.local_flags);
+        let (not_tty, _w) = nix::unistd::pipe().unwrap();
+        assert!(RawTerminal::new(not_tty.as_fd()).is_err());
+    }
 }

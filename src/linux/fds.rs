@@ -1,6 +1,242 @@
-//! Placeholder until the procattrs branch lands.
-use anyhow::{bail, Result};
-use std::os::fd::RawFd;
-pub fn close_fds_above(_keep_upto: RawFd) -> Result<()> {
-    bail!("not built")
+//! File descriptors crossing into the container: only stdio, `--preserve-fds` and
+//! `LISTEN_FDS` may survive the final execve.
+//!
+//! CVE-2024-21626: a leaked fd (for example an O_PATH handle on a host directory such as the
+//! cgroup mount) let the container process reach the host filesystem, directly or by being its
+//! cwd. [`close_fds_above`] marks every fd above the preserved ones close-on-exec right before
+//! the final execve (runc `CloseExecFrom`), and [`verify_cwd_inside_root`] checks after the
+//! chdir that the cwd is reachable from the container's root.
+
+use std::os::fd::{BorrowedFd, RawFd};
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+
+/// Mark every fd greater than `keep_upto` close-on-exec (runc marks `3 + preserved` and up,
+/// so pass `2 + preserved`). Uses close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11+) and falls
+/// back to walking /proc/self/fd.
+pub fn close_fds_above(keep_upto: RawFd) -> Result<()> {
+    let first = keep_upto.saturating_add(1).max(0) as libc::c_uint;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
+    let rc =
+        unsafe { libc::close_range(first, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = Errno::last();
+    if err != Errno::ENOSYS && err != Errno::EINVAL {
+        return Err(err).with_context(|| format!("close_range({first}, ~0, CLOSE_RANGE_CLOEXEC)"));
+    }
+    mark_cloexec_via_proc(keep_upto)
+}
+
+/// The fallback of [`close_fds_above`] for kernels without close_range (before 5.11).
+fn mark_cloexec_via_proc(keep_upto: RawFd) -> Result<()> {
+    for fd in open_fds()? {
+        if fd > keep_upto {
+            // The fd of the /proc/self/fd listing itself is closed by now: EBADF is fine.
+            match set_cloexec_raw(fd) {
+                Ok(()) | Err(Errno::EBADF) => {}
+                Err(e) => return Err(e).with_context(|| format!("mark fd {fd} close-on-exec")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every fd open in this process, from /proc/self/fd.
+pub fn open_fds() -> Result<Vec<RawFd>> {
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").context("read /proc/self/fd")? {
+        let entry = entry.context("read /proc/self/fd")?;
+        if let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
+            fds.push(fd);
+        }
+    }
+    Ok(fds)
+}
+
+/// Set FD_CLOEXEC on `fd`.
+pub fn set_cloexec(fd: BorrowedFd<'_>) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    set_cloexec_raw(fd.as_raw_fd())
+        .with_context(|| format!("mark fd {} close-on-exec", fd.as_raw_fd()))
+}
+
+/// Clear FD_CLOEXEC on `fd` (for fds that must reach the container, e.g. preserved fds).
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_raw_fd();
+    let flags = fd_flags(raw).with_context(|| format!("F_GETFD on fd {raw}"))?;
+    // SAFETY: F_SETFD only changes the fd's flags.
+    if unsafe { libc::fcntl(raw, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0 {
+        return Err(Errno::last()).with_context(|| format!("clear close-on-exec on fd {raw}"));
+    }
+    Ok(())
+}
+
+fn fd_flags(fd: RawFd) -> std::result::Result<libc::c_int, Errno> {
+    // SAFETY: F_GETFD only reads the fd's flags; a closed fd gives EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(Errno::last());
+    }
+    Ok(flags)
+}
+
+fn set_cloexec_raw(fd: RawFd) -> std::result::Result<(), Errno> {
+    let flags = fd_flags(fd)?;
+    if flags & libc::FD_CLOEXEC != 0 {
+        return Ok(());
+    }
+    // SAFETY: F_SETFD only changes the fd's flags.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// CVE-2024-21626: after chdir to `process.cwd`, the cwd must be reachable from the
+/// container's root. getcwd(2) fails with ENOENT when it is not (the kernel would prefix the
+/// path with "(unreachable)").
+pub fn verify_cwd_inside_root() -> Result<()> {
+    match std::env::current_dir() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        Ok(p) => bail!(
+            "current working directory {} is outside of container mount namespace root -- possible container breakout detected",
+            p.display()
+        ),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => bail!(
+            "current working directory is outside of container mount namespace root -- possible container breakout detected"
+        ),
+        Err(e) => Err(e).context("getcwd"),
+    }
+}
+
+/// How many socket-activation fds (LISTEN_FDS) were passed to us, honoured only when
+/// LISTEN_PID names our pid (go-systemd `activation.Files`, which runc uses). The fds are
+/// 3..3+N; the caller keeps them open and passes them on with [`listen_fds_env`].
+pub fn listen_fds_from_env(
+    listen_pid: Option<&str>,
+    listen_fds: Option<&str>,
+    our_pid: u32,
+) -> usize {
+    let Some(pid) = listen_pid.and_then(|p| p.trim().parse::<u32>().ok()) else {
+        return 0;
+    };
+    if pid != our_pid {
+        return 0;
+    }
+    listen_fds
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+}
+
+/// The environment entries runc adds for `count` passed socket-activation fds: the container
+/// sees them as fds 3..3+count and, whatever its pid, `LISTEN_PID=1`.
+pub fn listen_fds_env(count: usize) -> Vec<String> {
+    if count == 0 {
+        return Vec::new();
+    }
+    vec![format!("LISTEN_FDS={count}"), "LISTEN_PID=1".to_string()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux::test_child::with_child;
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+    fn cloexec(fd: RawFd) -> bool {
+        fd_flags(fd).unwrap() & libc::FD_CLOEXEC != 0
+    }
+
+    fn all_cloexec_above(n: RawFd) -> anyhow::Result<()> {
+        for fd in open_fds()? {
+            if fd > n && fd_flags(fd).is_ok() {
+                anyhow::ensure!(cloexec(fd), "fd {fd} is not CLOEXEC");
+            }
+        }
+        Ok(())
+    }
+
+    /// Open a non-CLOEXEC fd at a high number.
+    fn leaky_fd_at(n: RawFd) -> OwnedFd {
+        let f = std::fs::File::open("/").unwrap();
+        // SAFETY: dup2 onto an fd number this test owns.
+        let rc = unsafe { libc::dup2(f.as_raw_fd(), n) };
+        assert_eq!(rc, n);
+        // SAFETY: n is now an fd we own.
+        unsafe { OwnedFd::from_raw_fd(n) }
+    }
+
+    #[test]
+    fn nothing_above_n_survives_exec_in_child() {
+        // In a child: the test harness's other fds must not be touched.
+        with_child(
+            || {
+                let low = leaky_fd_at(200);
+                let high = leaky_fd_at(900);
+                anyhow::ensure!(!cloexec(200) && !cloexec(900), "setup");
+                let mid = leaky_fd_at(700);
+                close_fds_above(800)?;
+                anyhow::ensure!(
+                    !cloexec(200) && !cloexec(700),
+                    "fds <= 800 keep their flags"
+                );
+                all_cloexec_above(800)?;
+                mark_cloexec_via_proc(500)?;
+                anyhow::ensure!(!cloexec(200), "fd 200 <= 500 must keep its flags");
+                all_cloexec_above(500)?;
+                drop((low, mid, high));
+                Ok(())
+            },
+            |_, res| res.unwrap(),
+        );
+    }
+
+    #[test]
+    fn set_and_clear_cloexec() {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        clear_cloexec(r.as_fd()).unwrap();
+        assert!(!cloexec(r.as_raw_fd()));
+        set_cloexec(r.as_fd()).unwrap();
+        assert!(cloexec(r.as_raw_fd()));
+    }
+
+    #[test]
+    fn cwd_outside_root_is_detected_in_child() {
+        let dir = std::env::temp_dir().join(format!("ocibox-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("cwd")).unwrap();
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        let (cwd, root) = (dir.join("cwd"), dir.join("root"));
+        with_child(
+            move || {
+                std::env::set_current_dir(&cwd)?;
+                verify_cwd_inside_root()?;
+                // A root that does not contain the cwd: the cwd is a leaked host directory.
+                nix::unistd::chroot(&root)?;
+                match verify_cwd_inside_root() {
+                    Err(e) if format!("{e:#}").contains("possible container breakout") => Ok(()),
+                    other => anyhow::bail!("expected breakout error, got {other:?}"),
+                }
+            },
+            |_, res| res,
+        )
+        .unwrap_or_else(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!("{e}")
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn listen_fds_like_runc() {
+        assert_eq!(listen_fds_from_env(Some("42"), Some("2"), 42), 2);
+        assert_eq!(listen_fds_from_env(Some("41"), Some("2"), 42), 0);
+        assert_eq!(listen_fds_from_env(None, Some("2"), 42), 0);
+        assert_eq!(listen_fds_from_env(Some("42"), Some("x"), 42), 0);
+        assert_eq!(listen_fds_env(2), vec!["LISTEN_FDS=2", "LISTEN_PID=1"]);
+        assert!(listen_fds_env(0).is_empty());
+    }
 }

@@ -9,4 +9,6 @@ pub mod rlimits;
 pub mod rootfs;
 pub mod sched;
 pub mod seccomp;
+#[cfg(test)]
+pub(crate) mod test_child;
 pub mod user;

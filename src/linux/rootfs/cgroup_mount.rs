@@ -82,7 +82,8 @@ pub fn mount_cgroups(typ: &str, target: &Path, p: &Parsed, opts: &RootfsOptions)
         }
         let want = p.remount_flags();
         if !want.is_empty() {
-            remount_bind(&dt.proc_path(), want, opts.in_user_ns)?;
+            let mounted = Target::open(opts.rootfs, &dir)?;
+            remount_bind(&mounted.proc_path(), want, opts.in_user_ns)?;
         }
         // Co-mounted controllers ("cpu,cpuacct") get a symlink per controller.
         if let Some(n) = name.to_str().filter(|n| n.contains(',')) {
@@ -92,9 +93,10 @@ pub fn mount_cgroups(typ: &str, target: &Path, p: &Parsed, opts: &RootfsOptions)
         }
     }
     if p.flags.contains(MsFlags::MS_RDONLY) {
+        let mounted = Target::open(opts.rootfs, target)?;
         mount(
             None::<&str>,
-            t.proc_path().as_str(),
+            mounted.proc_path().as_str(),
             None::<&str>,
             MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs_flags,
             None::<&str>,

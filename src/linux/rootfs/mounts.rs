@@ -112,7 +112,10 @@ fn bind_mount(source: &Path, target: &Path, p: &Parsed, opts: &RootfsOptions) ->
     )?;
     let want = p.remount_flags();
     if !want.is_empty() {
-        remount_bind(&t.proc_path(), want, opts.in_user_ns)?;
+        // The descriptor opened before the mount names what is underneath: open the
+        // new mount again to remount it.
+        let mounted = Target::open(root, target)?;
+        remount_bind(&mounted.proc_path(), want, opts.in_user_ns)?;
     }
     Ok(())
 }
