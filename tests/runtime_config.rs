@@ -101,6 +101,7 @@ fn mounts_masked_readonly_paths_and_readonly_root() {
     std::fs::write(b.path().join("hostdir/hostfile"), "from-host\n").unwrap();
     let hostdir = b.path().join("hostdir");
     let (code, out, err) = run_in(&b, |c| {
+        c["root"]["readonly"] = json!(true);
         let mounts = c["mounts"].as_array_mut().unwrap();
         mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m", "mode=700"]}));
         mounts.push(json!({"destination": "/ro", "type": "bind", "source": hostdir, "options": ["rbind", "ro"]}));

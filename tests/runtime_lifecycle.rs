@@ -37,11 +37,50 @@ fn run_prints_output_and_returns_exit_status() {
 #[test]
 fn run_reports_death_by_signal_as_128_plus_signal() {
     let rt = Runtime::new();
-    let b = Bundle::new(&["sh", "-c", "kill -KILL $$"]);
+    let b = Bundle::new(&["sleep", "100"]);
     let id = unique("sig");
     rt.track(&id);
-    let out = rt.run(&["run", "-b", b.path().to_str().unwrap(), &id]);
-    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    let mut fg = rt
+        .command(&["run", "-b", b.path().to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt.run(&["state", &id]).status.code() != Some(0) || rt.status(&id) != "running" {
+        assert!(Instant::now() < deadline, "container never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rt.ok(&["kill", &id, "KILL"]);
+    assert_eq!(fg.wait().unwrap().code(), Some(137));
+}
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "trap 'exit 42' TERM; while true; do sleep 0.05; done",
+    ]);
+    let id = unique("fwd");
+    rt.track(&id);
+    let mut fg = rt
+        .command(&["run", "-b", b.path().to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt.run(&["state", &id]).status.code() != Some(0) || rt.status(&id) != "running" {
+        assert!(Instant::now() < deadline, "container never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(fg.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(fg.wait().unwrap().code(), Some(42));
 }
 
 #[test]

@@ -64,6 +64,11 @@ pub enum Message {
     },
     Ready,
     Continue,
+    /// Something runc would log as a warning (the runtime logs it; the container's
+    /// stderr is the user's).
+    Warning {
+        message: String,
+    },
     Error {
         message: String,
     },

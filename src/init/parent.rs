@@ -127,6 +127,7 @@ fn drive(
                 ready = true;
             }
             Message::Error { message } => bail!("{message}"),
+            Message::Warning { message } => crate::logging::warn(&message),
             other => bail!("unexpected message from init: {other:?}"),
         }
     }

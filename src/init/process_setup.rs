@@ -117,13 +117,13 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     }
     let preserved_top = 2 + b.preserve_fds as RawFd;
     fds::close_fds_above(preserved_top)?;
-    switch_user(process, spec)?;
+    switch_user(chan, process, spec)?;
     apply_umask(process);
     nix::unistd::chdir(process.cwd())
         .with_context(|| format!("chdir to cwd ({:?}) set in config.json", process.cwd()))?;
     // CVE-2024-21626: the working directory must be inside the container's root.
     fds::verify_cwd_inside_root()?;
-    set_capabilities(process)?;
+    set_capabilities(chan, process)?;
 
     let env = process_env(process, &b.extra_env);
     let args = process.args().clone().unwrap_or_default();
@@ -183,7 +183,7 @@ fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, spec: &Spec) -> Result<String
     Ok(hook_state)
 }
 
-fn switch_user(process: &Process, spec: &Spec) -> Result<()> {
+fn switch_user(chan: &mut Channel, process: &Process, spec: &Spec) -> Result<()> {
     let u = process.user();
     let in_userns = spec
         .linux()
@@ -208,7 +208,7 @@ fn switch_user(process: &Process, spec: &Spec) -> Result<()> {
         }
     }
     if let Some(caps) = process.capabilities() {
-        log_warnings(capabilities::drop_bounding(caps)?);
+        warn(chan, capabilities::drop_bounding(caps)?);
     }
     // The container's user must be able to use its stdio (a pty or fifos owned by root).
     user::fix_stdio_permissions(u.uid())?;
@@ -216,16 +216,19 @@ fn switch_user(process: &Process, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-fn set_capabilities(process: &Process) -> Result<()> {
+fn set_capabilities(chan: &mut Channel, process: &Process) -> Result<()> {
     if let Some(caps) = process.capabilities() {
-        log_warnings(capabilities::set_after_setuid(caps)?);
+        warn(chan, capabilities::set_after_setuid(caps)?);
     }
     Ok(())
 }
 
-fn log_warnings(w: Vec<String>) {
-    for line in w {
-        eprintln!("ocibox init: warning: {line}");
+/// Pass warnings to the runtime's log. An ambient capability the kernel refuses (it is
+/// not in the inheritable set, as in runc's own default spec) is not worth one: runc says
+/// nothing about it either.
+fn warn(chan: &mut Channel, w: Vec<String>) {
+    for message in w.into_iter().filter(|m| !m.contains("ambient")) {
+        let _ = chan.send(&Message::Warning { message });
     }
 }
 

@@ -100,9 +100,11 @@ impl Bundle {
             String::from_utf8_lossy(&out.stderr)
         );
         let b = Bundle { dir };
+        // Tests write into their rootfs; the one about a read-only root sets it back.
         b.edit(|c| {
             c["process"]["terminal"] = Value::Bool(false);
             c["process"]["args"] = serde_json::json!(args);
+            c["root"]["readonly"] = Value::Bool(false);
         });
         b
     }
@@ -168,12 +170,28 @@ impl Runtime {
         c
     }
 
-    /// Run a runtime command to completion with stdin from /dev/null.
+    /// Run a runtime command to completion with stdin from /dev/null. Its stdout and
+    /// stderr go to files, not pipes: a detached container inherits them and would keep
+    /// a pipe open long after the command returned.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command(args)
+        let name = unique("out");
+        let out_path = self.root.path().join(format!("{name}.stdout"));
+        let err_path = self.root.path().join(format!("{name}.stderr"));
+        let status = self
+            .command(args)
             .stdin(Stdio::null())
-            .output()
-            .expect("spawn the runtime")
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .status()
+            .expect("spawn the runtime");
+        let output = Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap_or_default(),
+            stderr: std::fs::read(&err_path).unwrap_or_default(),
+        };
+        let _ = std::fs::remove_file(&out_path);
+        let _ = std::fs::remove_file(&err_path);
+        output
     }
 
     /// Like `run` but the command must succeed; returns stdout.
