@@ -93,6 +93,13 @@ pub fn create(opts: CreateOptions) -> Result<State> {
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .with_context(|| format!("create exec fifo {}", fifo_path.display()))?;
+    // The container's user (any uid, maybe in a user namespace) must be able to open it
+    // for writing: 0622 regardless of our umask, owned by the container's root.
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .with_context(|| format!("chmod exec fifo {}", fifo_path.display()))?;
+    let (root_uid, root_gid) = container_root_ids(&spec);
+    nix::unistd::chown(&fifo_path, Some(root_uid.into()), Some(root_gid.into()))
+        .with_context(|| format!("chown exec fifo {}", fifo_path.display()))?;
     let fifo = open_path(&fifo_path)?;
 
     let linux = spec.linux().clone().unwrap_or_default();
@@ -219,6 +226,22 @@ pub fn create(opts: CreateOptions) -> Result<State> {
     cleanup.cgroup = None;
     cleanup.dir = None;
     Ok(st)
+}
+
+/// The host ids that container uid/gid 0 map to (ours when there is no user namespace).
+fn container_root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let map = |m: Option<Vec<oci_spec::runtime::LinuxIdMapping>>, own: u32| {
+        m.unwrap_or_default()
+            .iter()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+            .unwrap_or(own)
+    };
+    (
+        map(linux.uid_mappings().clone(), nix::unistd::geteuid().as_raw()),
+        map(linux.gid_mappings().clone(), nix::unistd::getegid().as_raw()),
+    )
 }
 
 /// The spec's resources with runc's default device rules added (a rootless container
