@@ -46,7 +46,12 @@ pub const fn off_arg_hi(i: u32) -> u32 {
 pub const MAX_INSNS: usize = 4096;
 
 pub const fn stmt(code: u16, k: u32) -> Insn {
-    Insn { code, jt: 0, jf: 0, k }
+    Insn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 
 pub const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Insn {
@@ -118,7 +123,9 @@ pub mod interp {
         let mut a: u32 = 0;
         let mut pc = 0usize;
         loop {
-            let i = prog.get(pc).unwrap_or_else(|| panic!("fell off the program at {pc}"));
+            let i = prog
+                .get(pc)
+                .unwrap_or_else(|| panic!("fell off the program at {pc}"));
             pc += 1;
             match i.code {
                 LD_ABS => a = d.word(i.k),

@@ -69,8 +69,8 @@ struct Rule<'a> {
 
 /// Compiles the spec's seccomp section. Errors name the entry and the problem.
 pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
-    let default_ret = action_ret(s.default_action(), s.default_errno_ret())
-        .context("seccomp defaultAction")?;
+    let default_ret =
+        action_ret(s.default_action(), s.default_errno_ret()).context("seccomp defaultAction")?;
     if s.default_action() == Act::ScmpActNotify {
         bail!("seccomp defaultAction: SCMP_ACT_NOTIFY cannot be the default action");
     }
@@ -99,12 +99,17 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
         check_conditions(conds).with_context(what)?;
         if sc.action() == Act::ScmpActNotify && sc.names().iter().any(|n| n == "write") {
             // runc's rule: the runtime itself writes after the filter is in place.
-            bail!("{}: SCMP_ACT_NOTIFY cannot be used for the write syscall", what());
+            bail!(
+                "{}: SCMP_ACT_NOTIFY cannot be used for the write syscall",
+                what()
+            );
         }
         let keep = ret != default_ret;
         for name in sc.names() {
             for &abi in &abis {
-                let Some(nr) = abi.syscall_nr(name) else { continue };
+                let Some(nr) = abi.syscall_nr(name) else {
+                    continue;
+                };
                 let h = highest.entry(abi).or_insert(nr);
                 *h = (*h).max(nr);
                 if keep {
@@ -123,7 +128,11 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
     let stub = !matches!(s.default_action(), Act::ScmpActAllow | Act::ScmpActLog);
     let no_rules = BTreeMap::new();
     let abi_code = |abi: Abi| -> Result<Vec<Insn>> {
-        let enosys_above = if stub { highest.get(&abi).copied() } else { None };
+        let enosys_above = if stub {
+            highest.get(&abi).copied()
+        } else {
+            None
+        };
         let r = rules.get(&abi).unwrap_or(&no_rules);
         abi_tree(abi, r, default_ret, enosys_above).with_context(|| format!("seccomp {abi:?}"))
     };
@@ -134,7 +143,12 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
         vec![ret(RET_BAD_ARCH)]
     };
     let mut amd64 = vec![load(bpf::OFF_NR)];
-    amd64.extend(branch(bpf::JGE, X32_SYSCALL_BIT, x32, abi_code(Abi::X86_64)?));
+    amd64.extend(branch(
+        bpf::JGE,
+        X32_SYSCALL_BIT,
+        x32,
+        abi_code(Abi::X86_64)?,
+    ));
     let others = if abis.contains(&Abi::I386) {
         let mut i386 = vec![load(bpf::OFF_NR)];
         i386.extend(abi_code(Abi::I386)?);
