@@ -393,7 +393,7 @@ fn containerd_default_profile() {
         std::hint::black_box(compile(std::hint::black_box(&s)).unwrap());
     }
     eprintln!(
-        "containerd default profile: {} BPF instructions, compile() {:?} per run (debug build)",
+        "containerd default profile: {} BPF instructions, compile() {:?} per run",
         p.instructions().len(),
         t.elapsed() / n
     );

@@ -1,6 +1,6 @@
 //! Real filters in the real kernel. Each test re-executes this test binary to run only itself
 //! (`CHILD_ENV` names it); the child installs the filter, checks what syscalls return, and
-//! exits 0 on success. The parent only looks at the exit status.
+//! exits 0 on success; the parent checks the exit status and shows the child's output on failure.
 
 use std::ffi::CString;
 use std::io::IoSliceMut;
