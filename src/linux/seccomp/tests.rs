@@ -1,0 +1,462 @@
+//! Compiler tests run the generated BPF in a small interpreter; kernel tests install real
+//! filters in a re-executed copy of this test binary (a filter cannot be removed, so each
+//! lives in a process of its own).
+
+use std::time::Instant;
+
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompOperator as Op};
+use serde_json::json;
+
+use super::abi::{Abi, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
+use super::bpf::interp::{run, Data};
+use super::bpf::{self, Insn};
+use super::compile::*;
+use super::*;
+
+const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+const EPERM: u32 = RET_ERRNO | libc::EPERM as u32;
+const ENOSYS: u32 = RET_ERRNO | libc::ENOSYS as u32;
+
+fn spec(v: serde_json::Value) -> LinuxSeccomp {
+    serde_json::from_value(v).expect("test spec parses")
+}
+
+fn containerd_profile() -> LinuxSeccomp {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seccomp/containerd-default.json"
+    );
+    let text = std::fs::read_to_string(path).expect("read containerd profile fixture");
+    serde_json::from_str(&text).expect("containerd profile parses")
+}
+
+fn nr(abi: Abi, name: &str) -> u32 {
+    abi.syscall_nr(name)
+        .unwrap_or_else(|| panic!("{name} in {abi:?}"))
+}
+
+/// Runs the program for one syscall of `abi`.
+fn eval(p: &Program, abi: Abi, name: &str, args: [u64; 6]) -> u32 {
+    eval_nr(p, abi, nr(abi, name), args)
+}
+
+fn eval_nr(p: &Program, abi: Abi, nr: u32, args: [u64; 6]) -> u32 {
+    let arch = match abi {
+        Abi::I386 => AUDIT_ARCH_I386,
+        _ => AUDIT_ARCH_X86_64,
+    };
+    run(
+        p.instructions(),
+        &Data {
+            nr,
+            arch,
+            ip: 0x1234,
+            args,
+        },
+    )
+}
+
+/// Every jump stays inside the program and the last instruction is a `ret`.
+fn check_jumps(prog: &[Insn]) {
+    assert!(prog.len() <= bpf::MAX_INSNS);
+    assert_eq!(prog.last().map(|i| i.code), Some(bpf::RET));
+    for (pc, i) in prog.iter().enumerate() {
+        let targets: Vec<usize> = match i.code {
+            bpf::JA => vec![pc + 1 + i.k as usize],
+            bpf::JEQ | bpf::JGT | bpf::JGE => {
+                vec![pc + 1 + i.jt as usize, pc + 1 + i.jf as usize]
+            }
+            _ => vec![],
+        };
+        for t in targets {
+            assert!(t < prog.len(), "jump at {pc} to {t} leaves the program");
+        }
+    }
+}
+
+#[test]
+fn tables_are_sorted_and_know_the_abis() {
+    for t in [syscalls::X86_64, syscalls::I386, syscalls::X32] {
+        assert!(t.windows(2).all(|w| w[0].0 < w[1].0), "table sorted");
+    }
+    assert_eq!(nr(Abi::X86_64, "mkdir"), 83);
+    assert_eq!(nr(Abi::I386, "mkdir"), 39);
+    assert_eq!(nr(Abi::X32, "mkdir"), 0x4000_0053);
+    assert_eq!(nr(Abi::X32, "rt_sigaction"), 0x4000_0200);
+    assert_eq!(nr(Abi::I386, "chown32"), 212);
+    assert_eq!(Abi::X86_64.syscall_nr("chown32"), None);
+    assert_eq!(nr(Abi::X86_64, "fchmodat2"), 452);
+}
+
+#[test]
+fn default_action_errno_ret_and_native_arch_only() {
+    let p = compile(&spec(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "no_such_syscall"], "action": "SCMP_ACT_ERRNO"}]
+    })))
+    .unwrap();
+    check_jumps(p.instructions());
+    assert_eq!(eval(&p, Abi::X86_64, "mkdir", [0; 6]), EPERM);
+    assert_eq!(eval(&p, Abi::X86_64, "getpid", [0; 6]), RET_ALLOW);
+    // i386 and x32 are not in the filter: libseccomp's bad-arch action.
+    assert_eq!(eval(&p, Abi::I386, "getpid", [0; 6]), RET_BAD_ARCH);
+    assert_eq!(eval(&p, Abi::X32, "getpid", [0; 6]), RET_BAD_ARCH);
+    let foreign = Data {
+        nr: 1,
+        arch: AUDIT_ARCH_AARCH64,
+        ..Data::default()
+    };
+    assert_eq!(run(p.instructions(), &foreign), RET_BAD_ARCH);
+    assert!(!p.uses_notify());
+
+    let p = compile(&spec(json!({
+        "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+        "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"],
+        "syscalls": [{"names": ["getpid", "chown32"], "action": "SCMP_ACT_ALLOW"},
+                     {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 123}]
+    })))
+    .unwrap();
+    check_jumps(p.instructions());
+    for abi in [Abi::X86_64, Abi::I386, Abi::X32] {
+        assert_eq!(eval(&p, abi, "getpid", [0; 6]), RET_ALLOW, "{abi:?}");
+        assert_eq!(eval(&p, abi, "mkdir", [0; 6]), RET_ERRNO | 123, "{abi:?}");
+        assert_eq!(eval(&p, abi, "read", [0; 6]), RET_ERRNO | 38, "{abi:?}");
+    }
+    assert_eq!(eval(&p, Abi::I386, "chown32", [0; 6]), RET_ALLOW);
+    // Listed but foreign to this kernel: still the bad-arch action.
+    assert_eq!(run(p.instructions(), &foreign), RET_BAD_ARCH);
+}
+
+#[test]
+fn every_action() {
+    let cases = [
+        ("SCMP_ACT_KILL", RET_KILL_THREAD),
+        ("SCMP_ACT_KILL_THREAD", RET_KILL_THREAD),
+        ("SCMP_ACT_KILL_PROCESS", RET_KILL_PROCESS),
+        ("SCMP_ACT_TRAP", RET_TRAP),
+        ("SCMP_ACT_ERRNO", EPERM),
+        ("SCMP_ACT_TRACE", RET_TRACE | libc::EPERM as u32),
+        ("SCMP_ACT_LOG", RET_LOG),
+        ("SCMP_ACT_NOTIFY", RET_USER_NOTIF),
+    ];
+    for (action, want) in cases {
+        let p = compile(&spec(json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+            "syscalls": [{"names": ["mkdir"], "action": action}]
+        })))
+        .unwrap();
+        assert_eq!(eval(&p, Abi::X86_64, "mkdir", [0; 6]), want, "{action}");
+        assert_eq!(p.uses_notify(), action == "SCMP_ACT_NOTIFY");
+        // As the default action too (NOTIFY cannot be one).
+        if action != "SCMP_ACT_NOTIFY" {
+            let p = compile(&spec(json!({"defaultAction": action}))).unwrap();
+            assert_eq!(
+                eval(&p, Abi::X86_64, "mkdir", [0; 6]),
+                want,
+                "default {action}"
+            );
+        }
+    }
+    let p = compile(&spec(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_TRACE", "errnoRet": 7}]
+    })))
+    .unwrap();
+    assert_eq!(eval(&p, Abi::X86_64, "mkdir", [0; 6]), RET_TRACE | 7);
+}
+
+#[test]
+fn flags() {
+    let p = compile(&spec(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+    })))
+    .unwrap();
+    assert_eq!(p.filter_flags(), 1 | 2 | 4);
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let bad = [
+        (
+            json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}),
+            "default action",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "listenerPath",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
+                   "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "write syscall",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"],
+                   "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}),
+            "argument index 6",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000}),
+            "16 bits",
+        ),
+    ];
+    for (v, want) in bad {
+        let err = format!("{:#}", compile(&spec(v.clone())).unwrap_err());
+        assert!(err.contains(want), "{v}: {err}");
+    }
+    // Unknown action / arch / operator names are rejected when the spec is parsed.
+    for v in [
+        json!({"defaultAction": "SCMP_ACT_FOO"}),
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}),
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"],
+               "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_XX"}]}]}),
+    ] {
+        assert!(serde_json::from_value::<LinuxSeccomp>(v).is_err());
+    }
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::ScmpCmpNe => "SCMP_CMP_NE",
+        Op::ScmpCmpLt => "SCMP_CMP_LT",
+        Op::ScmpCmpLe => "SCMP_CMP_LE",
+        Op::ScmpCmpEq => "SCMP_CMP_EQ",
+        Op::ScmpCmpGe => "SCMP_CMP_GE",
+        Op::ScmpCmpGt => "SCMP_CMP_GT",
+        Op::ScmpCmpMaskedEq => "SCMP_CMP_MASKED_EQ",
+    }
+}
+
+fn reference(op: Op, arg: u64, v: u64, v2: u64, wide: bool) -> bool {
+    let (a, v, v2) = if wide {
+        (arg, v, v2)
+    } else {
+        (arg as u32 as u64, v as u32 as u64, v2 as u32 as u64)
+    };
+    match op {
+        Op::ScmpCmpNe => a != v,
+        Op::ScmpCmpLt => a < v,
+        Op::ScmpCmpLe => a <= v,
+        Op::ScmpCmpEq => a == v,
+        Op::ScmpCmpGe => a >= v,
+        Op::ScmpCmpGt => a > v,
+        Op::ScmpCmpMaskedEq => a & v == v2,
+    }
+}
+
+const VALUES: [u64; 12] = [
+    0,
+    1,
+    2,
+    0x2_0000,
+    0x7e02_0000,
+    0x8000_0000,
+    0xffff_ffff,
+    0x1_0000_0000,
+    0x1_0000_0001,
+    0x2_0000_0003,
+    0xffff_ffff_0000_0000,
+    u64::MAX,
+];
+
+#[test]
+fn argument_operators_match_64_and_32_bit_semantics() {
+    let ops = [
+        Op::ScmpCmpNe,
+        Op::ScmpCmpLt,
+        Op::ScmpCmpLe,
+        Op::ScmpCmpEq,
+        Op::ScmpCmpGe,
+        Op::ScmpCmpGt,
+        Op::ScmpCmpMaskedEq,
+    ];
+    for op in ops {
+        for &v in &VALUES {
+            for &v2 in &[0u64, 0x2_0000, 0x1_0000_0000] {
+                let p = compile(&spec(json!({
+                    "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"],
+                    "syscalls": [{"names": ["ioctl"], "action": "SCMP_ACT_ERRNO",
+                        "args": [{"index": 3, "value": v, "valueTwo": v2, "op": op_name(op)}]}]
+                })))
+                .unwrap();
+                check_jumps(p.instructions());
+                for &a in &VALUES {
+                    let args = [7, 7, 7, a, 7, 7];
+                    for abi in [Abi::X86_64, Abi::I386] {
+                        let want = if reference(op, a, v, v2, abi.wide_args()) {
+                            EPERM
+                        } else {
+                            RET_ALLOW
+                        };
+                        assert_eq!(
+                            eval(&p, abi, "ioctl", args),
+                            want,
+                            "{abi:?} arg {a:#x} {op:?} {v:#x} ({v2:#x})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn conditions_are_anded_and_entries_for_one_syscall_combine() {
+    let p = compile(&spec(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": ["socket"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 97,
+             "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["kill"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_GE"},
+                      {"index": 1, "value": 15, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["kill"], "action": "SCMP_ACT_LOG",
+             "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
+            // Same as the default action: dropped, as runc drops it.
+            {"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 1, "value": 2, "op": "SCMP_CMP_EQ"}]},
+        ]
+    })))
+    .unwrap();
+    check_jumps(p.instructions());
+    let x = Abi::X86_64;
+    // The specific entry wins over the catch-all for the same syscall.
+    assert_eq!(eval(&p, x, "socket", [40, 1, 0, 0, 0, 0]), RET_ERRNO | 97);
+    assert_eq!(eval(&p, x, "socket", [2, 1, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(eval(&p, x, "kill", [5, 15, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(eval(&p, x, "kill", [0, 15, 0, 0, 0, 0]), EPERM);
+    assert_eq!(eval(&p, x, "kill", [5, 14, 0, 0, 0, 0]), EPERM);
+    assert_eq!(eval(&p, x, "kill", [0, 9, 0, 0, 0, 0]), RET_LOG);
+    assert_eq!(eval(&p, x, "kill", [0, 2, 0, 0, 0, 0]), EPERM);
+}
+
+#[test]
+fn long_jumps_are_correct() {
+    // Every syscall its own errno: no interval merges, the search tree is far wider than 255.
+    let names: Vec<&str> = syscalls::X86_64.iter().map(|(n, _)| *n).collect();
+    let entries: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": i + 1}))
+        .collect();
+    let p = compile(&spec(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": entries}),
+    ))
+    .unwrap();
+    check_jumps(p.instructions());
+    assert!(p.instructions().len() > 600);
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(
+            eval(&p, Abi::X86_64, n, [0; 6]),
+            RET_ERRNO | (i as u32 + 1),
+            "{n}"
+        );
+    }
+    assert_eq!(eval_nr(&p, Abi::X86_64, 1000, [0; 6]), RET_ALLOW);
+
+    // One syscall with 200 entries: a block longer than 255 instructions.
+    let entries: Vec<_> = (0..200)
+        .map(|i| {
+            json!({"names": ["ioctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": i + 1,
+                   "args": [{"index": 1, "value": 1000 + i, "op": "SCMP_CMP_EQ"}]})
+        })
+        .collect();
+    let p = compile(&spec(json!({
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": entries
+    })))
+    .unwrap();
+    check_jumps(p.instructions());
+    for abi in [Abi::X86_64, Abi::I386, Abi::X32] {
+        for i in 0..200u64 {
+            assert_eq!(
+                eval(&p, abi, "ioctl", [0, 1000 + i, 0, 0, 0, 0]),
+                RET_ERRNO | (i as u32 + 1)
+            );
+        }
+        assert_eq!(eval(&p, abi, "ioctl", [0, 5, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(eval(&p, abi, "read", [0; 6]), RET_ALLOW);
+    }
+}
+
+#[test]
+fn containerd_default_profile() {
+    let s = containerd_profile();
+    let p = compile(&s).unwrap();
+    check_jumps(p.instructions());
+    let n = 200;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(compile(std::hint::black_box(&s)).unwrap());
+    }
+    eprintln!(
+        "containerd default profile: {} BPF instructions, compile() {:?} per run",
+        p.instructions().len(),
+        t.elapsed() / n
+    );
+
+    let x = Abi::X86_64;
+    for name in [
+        "read",
+        "write",
+        "openat",
+        "close",
+        "mmap",
+        "execve",
+        "exit_group",
+        "rt_sigaction",
+        "wait4",
+        "getdents64",
+        "newfstatat",
+        "statx",
+        "arch_prctl",
+        "mkdir",
+        "fork",
+        "vfork",
+        "ptrace",
+        "chroot",
+        "rseq",
+        "futex_waitv",
+        "set_tid_address",
+        "prlimit64",
+    ] {
+        assert_eq!(eval(&p, x, name, [0; 6]), RET_ALLOW, "{name}");
+    }
+    for name in [
+        "keyctl",
+        "add_key",
+        "unshare",
+        "mount",
+        "setns",
+        "bpf",
+        "reboot",
+        "kexec_load",
+    ] {
+        assert_eq!(eval(&p, x, name, [0; 6]), EPERM, "{name}");
+    }
+    assert_eq!(eval(&p, x, "clone3", [0; 6]), ENOSYS);
+    // Newer than anything the profile names: ENOSYS, so libc falls back.
+    assert_eq!(eval(&p, x, "fchmodat2", [0; 6]), ENOSYS);
+    let sigchld = libc::SIGCHLD as u64;
+    let thread = (libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_FILES | libc::CLONE_THREAD) as u64;
+    assert_eq!(eval(&p, x, "clone", [sigchld, 0, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(eval(&p, x, "clone", [thread, 0, 0, 0, 0, 0]), RET_ALLOW);
+    let newuser = sigchld | libc::CLONE_NEWUSER as u64;
+    assert_eq!(eval(&p, x, "clone", [newuser, 0, 0, 0, 0, 0]), EPERM);
+    assert_eq!(eval(&p, x, "personality", [0x8, 0, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(
+        eval(&p, x, "personality", [0xffff_ffff, 0, 0, 0, 0, 0]),
+        RET_ALLOW
+    );
+    assert_eq!(eval(&p, x, "personality", [0x1, 0, 0, 0, 0, 0]), EPERM);
+    assert_eq!(eval(&p, Abi::I386, "chown32", [0; 6]), RET_ALLOW);
+    assert_eq!(eval(&p, Abi::I386, "socketcall", [0; 6]), RET_ALLOW);
+    assert_eq!(eval(&p, Abi::I386, "keyctl", [0; 6]), EPERM);
+    assert_eq!(eval(&p, Abi::X32, "read", [0; 6]), RET_ALLOW);
+    assert_eq!(eval(&p, Abi::X32, "keyctl", [0; 6]), EPERM);
+}
+
+mod kernel;
