@@ -363,7 +363,12 @@ fn preserve_fds_and_listen_fds_pass_through() {
     // SAFETY (test): dup2 in the child before exec only.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
+            // dup2 onto itself keeps CLOEXEC: clear it explicitly.
+            if raw == 3 {
+                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(raw, 3) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -95,8 +95,11 @@ pub fn create(opts: CreateOptions) -> Result<State> {
         .with_context(|| format!("create exec fifo {}", fifo_path.display()))?;
     // The container's user (any uid, maybe in a user namespace) must be able to open it
     // for writing: 0622 regardless of our umask, owned by the container's root.
-    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-        .with_context(|| format!("chmod exec fifo {}", fifo_path.display()))?;
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .with_context(|| format!("chmod exec fifo {}", fifo_path.display()))?;
     let (root_uid, root_gid) = container_root_ids(&spec);
     nix::unistd::chown(&fifo_path, Some(root_uid.into()), Some(root_gid.into()))
         .with_context(|| format!("chown exec fifo {}", fifo_path.display()))?;
@@ -197,6 +200,9 @@ pub fn create(opts: CreateOptions) -> Result<State> {
                 }
                 Ok(())
             },
+            on_seccomp_fd: &mut |p, fd| {
+                super::seccomp_agent::hand_over(&spec, fd, &oci_state(p, Status::Creating))
+            },
         },
     );
     cleanup.pid = pid_seen;
@@ -239,8 +245,14 @@ fn container_root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
             .unwrap_or(own)
     };
     (
-        map(linux.uid_mappings().clone(), nix::unistd::geteuid().as_raw()),
-        map(linux.gid_mappings().clone(), nix::unistd::getegid().as_raw()),
+        map(
+            linux.uid_mappings().clone(),
+            nix::unistd::geteuid().as_raw(),
+        ),
+        map(
+            linux.gid_mappings().clone(),
+            nix::unistd::getegid().as_raw(),
+        ),
     )
 }
 

@@ -113,6 +113,9 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
             on_pid: &mut |_| Ok(()),
             run_hooks: &mut |_| bail!("exec runs no hooks"),
             on_ready: &mut |_| Ok(()),
+            on_seccomp_fd: &mut |_, fd| {
+                super::seccomp_agent::hand_over(&st.config, fd, &st.oci_state(Status::Running))
+            },
         },
     )?;
     drop(console);

@@ -9,6 +9,7 @@ pub mod kill;
 pub mod pause;
 pub mod ps;
 pub mod run;
+pub mod seccomp_agent;
 pub mod start;
 pub mod state;
 pub mod status;

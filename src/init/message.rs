@@ -9,6 +9,7 @@
 //! runtime → init   HooksDone
 //! init → runtime   Ready               (before dropping privileges)
 //! runtime → init   Continue            (cgroup resources applied)
+//! init → runtime   SeccompFd + fd      (only with SCMP_ACT_NOTIFY)
 //! init closes the channel              (blocked on exec.fifo, or about to exec)
 //! ```
 //! Either side may send `Error` instead and stop.
@@ -64,6 +65,9 @@ pub enum Message {
     },
     Ready,
     Continue,
+    /// The seccomp listener descriptor follows (SCMP_ACT_NOTIFY); the runtime passes it
+    /// to the agent at listenerPath.
+    SeccompFd,
     /// Something runc would log as a warning (the runtime logs it; the container's
     /// stderr is the user's).
     Warning {

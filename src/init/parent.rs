@@ -27,6 +27,8 @@ pub struct Callbacks<'a> {
     pub run_hooks: &'a mut dyn FnMut(i32) -> Result<String>,
     /// Init is ready to drop privileges: apply cgroup resources.
     pub on_ready: &'a mut dyn FnMut(i32) -> Result<()>,
+    /// The seccomp notify listener of the container process, for the agent.
+    pub on_seccomp_fd: &'a mut dyn FnMut(i32, OwnedFd) -> Result<()>,
 }
 
 pub struct IdMaps<'a> {
@@ -128,6 +130,11 @@ fn drive(
             }
             Message::Error { message } => bail!("{message}"),
             Message::Warning { message } => crate::logging::warn(&message),
+            Message::SeccompFd => {
+                let fd = chan.recv_fd()?;
+                let p = pid.context("seccomp fd before the container pid is known")?;
+                (cb.on_seccomp_fd)(p, fd)?;
+            }
             other => bail!("unexpected message from init: {other:?}"),
         }
     }

@@ -110,9 +110,15 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
         other => bail!("unexpected {other:?} while waiting to continue"),
     }
 
-    if !nnp {
+    // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the user
+    // switch; a notify listener must reach the runtime while the channel is open.
+    let notify = seccomp_program.as_ref().is_some_and(|p| p.uses_notify());
+    if !nnp || notify {
         if let Some(p) = &seccomp_program {
-            seccomp::install(p).context("install seccomp filter")?;
+            if let Some(fd) = seccomp::install(p).context("install seccomp filter")? {
+                chan.send(&Message::SeccompFd)?;
+                chan.send_fd(fd.as_fd())?;
+            }
         }
     }
     let preserved_top = 2 + b.preserve_fds as RawFd;
@@ -134,7 +140,7 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     if let Some(fifo) = fifo {
         wait_for_start(fifo.as_fd())?;
     }
-    if nnp {
+    if nnp && !notify {
         if let Some(p) = &seccomp_program {
             seccomp::install(p).context("install seccomp filter")?;
         }

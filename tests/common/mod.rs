@@ -49,8 +49,11 @@ pub fn make_rootfs(rootfs: &Path) {
     for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    std::fs::set_permissions(rootfs.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777))
-        .unwrap();
+    std::fs::set_permissions(
+        rootfs.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
         .expect("/bin/busybox (Debian busybox-static) is needed; run scripts/install-deps.sh");
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();

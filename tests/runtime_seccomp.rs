@@ -1,0 +1,115 @@
+//! linux.seccomp in real containers: the errno asked for, containerd's default profile,
+//! and SCMP_ACT_NOTIFY handing the listener to an agent.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+fn run(b: &Bundle) -> (i32, String, String) {
+    let rt = Runtime::new();
+    let id = unique("sc");
+    rt.track(&id);
+    let out = rt.run(&["run", "-b", b.path().to_str().unwrap(), &id]);
+    (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
+}
+
+#[test]
+fn denied_syscalls_fail_with_the_errno_asked_for() {
+    let b = Bundle::new(&["sh", "-c", "mkdir /tmp/a; rmdir /tmp; echo alive"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}
+            ]
+        });
+    });
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "alive\n");
+    assert!(
+        err.contains("Function not implemented"),
+        "ENOSYS for mkdir: {err}"
+    );
+    assert!(
+        err.contains("Operation not permitted"),
+        "EPERM by default: {err}"
+    );
+}
+
+#[test]
+fn containerd_default_profile_runs_busybox_and_denies_unshare() {
+    let profile: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/seccomp/containerd-default.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "ls / >/dev/null && cp /bin/busybox /tmp/bb && echo works; unshare -U true || echo denied",
+    ]);
+    b.edit(|c| c["linux"]["seccomp"] = profile);
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "works\ndenied\n", "{err}");
+}
+
+#[test]
+fn notify_hands_the_listener_to_the_agent() {
+    let dir = TempDir::new("agent");
+    let sock_path = dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fds = Vec::new();
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(f) = c {
+                fds.extend(f);
+            }
+        }
+        let n = msg.bytes;
+        let state: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+        // Closing the listener answers every notified syscall with ENOSYS.
+        for f in &fds {
+            // SAFETY (test): the kernel installed this descriptor for us.
+            drop(unsafe { OwnedFd::from_raw_fd(*f) });
+        }
+        (state, fds.len())
+    });
+    let b = Bundle::new(&["sh", "-c", "sleep 0.3; mkdir /tmp/n; echo after"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock_path,
+            "listenerMetadata": "meta-1",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let (code, out, err) = run(&b);
+    let (state, nfds) = agent.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "after\n");
+    assert!(err.contains("Function not implemented"), "{err}");
+    assert_eq!(nfds, 1);
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "meta-1");
+    assert!(state["pid"].as_i64().unwrap() > 0);
+    assert!(state["state"]["id"].as_str().unwrap().starts_with("sc-"));
+}
