@@ -38,7 +38,7 @@ fn exec_joins_the_container_and_returns_the_status() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "exec-host");
     assert_ne!(lines[0], "1");
-    assert_eq!(lines[2], "3", "sleep, sh and ls: {text}");
+    assert_eq!(lines[2], "4", "sleep, sh, ls and grep: {text}");
     // Overrides: env, cwd, user, additional gids.
     let out = rt.run(&[
         "exec",
