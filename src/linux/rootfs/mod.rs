@@ -1,1 +1,186 @@
-//! TODO
+//! The container's root filesystem, set up by the init inside its new mount namespace, as
+//! runc's libcontainer/rootfs_linux.go does it.
+//!
+//! [`prepare_rootfs`] does everything up to and including pivot_root; the init then sets the
+//! hostname and sysctls and calls [`finalize_rootfs`]; [`mount_console`] binds a terminal's
+//! pty onto /dev/console. Every mount destination is resolved inside the rootfs (see
+//! [`paths`]) and mounted through /proc/self/fd/N, so a symlink or ".." in the image never
+//! leads a mount out of it.
+//!
+//! Not done (yet): runc's `tmpcopyup` extension (refused with a clear error), idmapped mounts
+//! (refused), SELinux mount labels.
+
+mod cgroup;
+mod devices;
+mod finalize;
+mod mountinfo;
+mod mounts;
+mod options;
+pub mod paths;
+mod pivot;
+mod sys;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use oci_spec::runtime::Spec;
+
+pub use paths::resolve_in_root;
+
+use mounts::{lexical, MountEntry};
+
+/// How the init sets up the rootfs.
+pub struct RootfsOptions<'a> {
+    /// Absolute host path of the container root (spec.root.path resolved against the bundle).
+    pub rootfs: &'a Path,
+    /// --no-pivot: MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// A new cgroup namespace was made (v1 "cgroup" mounts are then fresh mounts, not binds).
+    pub new_cgroup_ns: bool,
+    /// In a user namespace devices are bind-mounted from the host, not mknod'ed.
+    pub in_user_ns: bool,
+}
+
+/// Everything before and including pivot_root: propagation of "/", the rootfs bound onto
+/// itself, every spec mount in order, the default and `linux.devices` devices with the /dev
+/// links (unless /dev is a bind from the host), then `before_pivot` (createContainer hooks),
+/// then pivot_root (or MS_MOVE + chroot with `no_pivot`) and chdir("/").
+///
+/// Relative bind sources are resolved against the current directory, as runc resolves them
+/// against the bundle it runs in.
+pub fn prepare_rootfs(
+    spec: &Spec,
+    opts: &RootfsOptions,
+    before_pivot: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let rootfs = std::fs::canonicalize(opts.rootfs)
+        .with_context(|| format!("rootfs {}", opts.rootfs.display()))?;
+    let linux = spec.linux().as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        Some(name) if !name.is_empty() => Some(options::root_propagation(name)?),
+        _ => None,
+    };
+    pivot::prepare_root(
+        &rootfs,
+        propagation.unwrap_or(libc::MS_SLAVE | libc::MS_REC),
+    )?;
+
+    // Opened after the bind, so lookups see the bind and the mounts made on it.
+    let root = paths::RootDir::open(&rootfs)?;
+    let ctx = mounts::MountContext { root: &root, opts };
+    let entries = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .map(|m| {
+            MountEntry::from_spec(m).with_context(|| {
+                format!(
+                    "mount on {} in rootfs {}",
+                    m.destination().display(),
+                    rootfs.display()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for entry in &entries {
+        mounts::mount_entry(&ctx, entry)?;
+    }
+
+    let setup_dev = !entries
+        .iter()
+        .any(|e| e.options.is_bind() && lexical(&e.destination) == Path::new("dev"));
+    if setup_dev {
+        devices::create_devices(&root, &devices::devices(spec), opts.in_user_ns)?;
+        devices::setup_ptmx(&root)
+            .with_context(|| format!("set up /dev/ptmx in rootfs {}", rootfs.display()))?;
+        devices::setup_dev_symlinks(&root)
+            .with_context(|| format!("set up /dev links in rootfs {}", rootfs.display()))?;
+    }
+    drop(root);
+
+    nix::unistd::chdir(&rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    before_pivot()?;
+    if opts.no_pivot {
+        pivot::move_root(&rootfs)
+    } else {
+        pivot::pivot_root(&rootfs)
+    }
+    .with_context(|| format!("jail process inside rootfs {}", rootfs.display()))?;
+
+    // The propagation asked for holds for the new "/" too (a shared root must be shared).
+    if let Some(flags) = propagation {
+        sys::mount(None, Path::new("/"), None, flags, None)
+            .context("set propagation of the new /")?;
+    }
+    if setup_dev {
+        devices::reopen_dev_null()?;
+    }
+    Ok(())
+}
+
+/// After hostname and sysctls: `linux.readonlyPaths`, `linux.maskedPaths`, /dev read-only when
+/// its mount says "ro", then `root.readonly`. Sets the umask to 0022 as runc does.
+pub fn finalize_rootfs(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        finalize::readonly_path(Path::new(p)).with_context(|| format!("make {p} read-only"))?;
+    }
+    for p in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        finalize::mask_path(Path::new(p)).with_context(|| format!("mask {p}"))?;
+    }
+    for m in spec.mounts().as_deref().unwrap_or(&[]) {
+        if lexical(m.destination()) != Path::new("dev") {
+            continue;
+        }
+        let entry = MountEntry::from_spec(m)?;
+        if entry.options.flags & libc::MS_RDONLY != 0 {
+            finalize::remount_readonly(Path::new("/dev"), entry.options.flags)
+                .context("remount /dev read-only")?;
+        }
+        break;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        finalize::set_root_readonly().context("make the rootfs read-only")?;
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    Ok(())
+}
+
+/// Bind the pty slave (e.g. /dev/pts/0) onto /dev/console, creating it as a file first.
+pub fn mount_console(slave: &Path) -> Result<()> {
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open("/dev/console");
+    nix::sys::stat::umask(old);
+    if let Err(e) = created {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(e).context("create /dev/console");
+        }
+    }
+    sys::mount(
+        Some(slave),
+        Path::new("/dev/console"),
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .with_context(|| format!("bind {} onto /dev/console", slave.display()))
+}
+
+/// Kept for callers that want the resolved path relative to the root.
+pub fn resolve_relative_in_root(root: &Path, unsafe_path: &Path) -> Result<PathBuf> {
+    paths::resolve_relative(root, unsafe_path)
+}
