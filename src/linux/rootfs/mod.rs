@@ -58,19 +58,12 @@ pub fn prepare_rootfs(
 ) -> Result<()> {
     let rootfs = std::fs::canonicalize(opts.rootfs)
         .with_context(|| format!("rootfs {}", opts.rootfs.display()))?;
+    // Everything the spec says is checked before the first mount.
     let linux = spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         Some(name) if !name.is_empty() => Some(options::root_propagation(name)?),
         _ => None,
     };
-    pivot::prepare_root(
-        &rootfs,
-        propagation.unwrap_or(libc::MS_SLAVE | libc::MS_REC),
-    )?;
-
-    // Opened after the bind, so lookups see the bind and the mounts made on it.
-    let root = paths::RootDir::open(&rootfs)?;
-    let ctx = mounts::MountContext { root: &root, opts };
     let entries = spec
         .mounts()
         .as_deref()
@@ -86,6 +79,15 @@ pub fn prepare_rootfs(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+
+    pivot::prepare_root(
+        &rootfs,
+        propagation.unwrap_or(libc::MS_SLAVE | libc::MS_REC),
+    )?;
+
+    // Opened after the bind, so lookups see the bind and the mounts made on it.
+    let root = paths::RootDir::open(&rootfs)?;
+    let ctx = mounts::MountContext { root: &root, opts };
     for entry in &entries {
         mounts::mount_entry(&ctx, entry)?;
     }
