@@ -7,10 +7,10 @@
 //! [`paths`]) and mounted through /proc/self/fd/N, so a symlink or ".." in the image never
 //! leads a mount out of it.
 //!
-//! Not done (yet): runc's `tmpcopyup` extension (refused with a clear error), idmapped mounts
-//! (refused), SELinux mount labels.
+//! Not done (yet): idmapped mounts (refused with a clear error), SELinux mount labels.
 
 mod cgroup;
+mod copyup;
 mod devices;
 mod finalize;
 mod mountinfo;
@@ -23,7 +23,7 @@ mod sys;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use oci_spec::runtime::Spec;
@@ -161,10 +161,10 @@ pub fn finalize_rootfs(spec: &Spec) -> Result<()> {
 /// Bind the pty slave (e.g. /dev/pts/0) onto /dev/console, creating it as a file first.
 pub fn mount_console(slave: &Path) -> Result<()> {
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    // create_new: an existing /dev/console (a device of a host /dev) is never opened.
     let created = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .open("/dev/console");
     nix::sys::stat::umask(old);
     if let Err(e) = created {
@@ -180,9 +180,4 @@ pub fn mount_console(slave: &Path) -> Result<()> {
         None,
     )
     .with_context(|| format!("bind {} onto /dev/console", slave.display()))
-}
-
-/// Kept for callers that want the resolved path relative to the root.
-pub fn resolve_relative_in_root(root: &Path, unsafe_path: &Path) -> Result<PathBuf> {
-    paths::resolve_relative(root, unsafe_path)
 }

@@ -12,7 +12,7 @@ use oci_spec::runtime::Mount;
 use super::options::{self, MountOptions};
 use super::paths::RootDir;
 use super::sys::{self, fd_path};
-use super::{cgroup, RootfsOptions};
+use super::{cgroup, copyup, RootfsOptions};
 
 /// A spec mount, normalized.
 #[derive(Debug, Clone)]
@@ -63,9 +63,6 @@ pub struct MountContext<'a> {
 /// Mount one entry into the rootfs.
 pub fn mount_entry(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
     let run = || -> Result<()> {
-        if m.options.tmpcopyup {
-            bail!("the tmpcopyup extension is not supported");
-        }
         if m.options.is_bind() {
             return mount_bind(ctx, m);
         }
@@ -197,6 +194,11 @@ fn mount_tmpfs(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
         .ok()
         .filter(|meta| meta.is_dir())
         .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()));
+    // tmpcopyup reads what the tmpfs covers through a descriptor opened before the mount.
+    let covered = match m.options.tmpcopyup {
+        true => ctx.root.open_dir(&rel).ok(),
+        false => None,
+    };
     let target = ctx.root.mkdir_all(&rel)?;
     let data = m.options.data_string();
     let source = m.source.clone().unwrap_or_else(|| PathBuf::from("tmpfs"));
@@ -207,6 +209,10 @@ fn mount_tmpfs(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
         mount_flags(m),
         data.as_deref(),
     )?;
+    if let Some(covered) = covered {
+        let fresh = ctx.root.open_dir(&rel).context("open the new tmpfs")?;
+        copyup::copy_tree(&covered, &fresh).context("tmpcopyup")?;
+    }
     // Over an existing directory the tmpfs keeps that directory's mode unless "mode=" says.
     if let Some(mode) = old_mode {
         if !m.options.data.iter().any(|d| d.starts_with("mode=")) {

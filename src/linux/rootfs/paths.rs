@@ -119,6 +119,16 @@ impl RootDir {
         )
     }
 
+    /// Open an existing directory `path` for reading, lookups confined to the root.
+    pub fn open_dir(&self, path: &Path) -> nix::Result<OwnedFd> {
+        open_raw(
+            Some(self.fd.as_fd()),
+            &relative(path),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        )
+    }
+
     /// Create the directory `path` and its parents inside the root (mode 0755 before umask),
     /// and return it opened O_PATH.
     pub fn mkdir_all(&self, path: &Path) -> Result<OwnedFd> {

@@ -12,7 +12,9 @@ use std::process::Command;
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
-use super::{finalize_rootfs, prepare_rootfs, RootfsOptions};
+use nix::fcntl::OFlag;
+
+use super::{finalize_rootfs, mount_console, prepare_rootfs, RootfsOptions};
 
 const CHILD_ENV: &str = "OCIBOX_ROOTFS_TEST_DIR";
 const REPORT: &str = "OCIBOX-REPORT ";
@@ -196,6 +198,13 @@ fn child_run(dir: &Path) -> anyhow::Result<Value> {
         Ok(())
     })?;
     finalize_rootfs(&spec)?;
+    if flags.contains("console") {
+        let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY)?;
+        nix::pty::grantpt(&master)?;
+        nix::pty::unlockpt(&master)?;
+        let slave = nix::pty::ptsname_r(&master)?;
+        mount_console(Path::new(&slave))?;
+    }
     let mut results = BTreeMap::new();
     for p in &probes {
         let kind = p["kind"].as_str().unwrap_or("");
@@ -314,7 +323,16 @@ fn full_default_spec_with_binds_devices_and_finalize() {
                "options": ["nosuid", "nodev", "mode=1777"]}),
         json!({"destination": "/shared", "type": "tmpfs", "source": "tmpfs",
                "options": ["shared"]}),
+        json!({"destination": "/copyup", "type": "tmpfs", "source": "tmpfs",
+               "options": ["tmpcopyup", "nodev"]}),
     ]);
+    let up = f.rootfs().join("copyup");
+    std::fs::create_dir_all(up.join("sub")).unwrap();
+    std::fs::write(up.join("a.txt"), "covered\n").unwrap();
+    std::fs::set_permissions(up.join("a.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(up.join("sub/b.txt"), "deep\n").unwrap();
+    std::os::unix::fs::symlink("a.txt", up.join("link")).unwrap();
+    std::fs::set_permissions(&up, std::fs::Permissions::from_mode(0o751)).unwrap();
     let spec = spec(
         Value::from(mounts_v),
         json!({"devices": [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
@@ -345,8 +363,14 @@ fn full_default_spec_with_binds_devices_and_finalize() {
         probe("write", "/sys/fs/cgroup/x"),
         probe("list", "/sys/fs/cgroup/memory"),
         probe("exec", "cat /etc/passwd; echo hi"),
+        probe("read", "/copyup/link"),
+        probe("read", "/copyup/sub/b.txt"),
+        probe("stat", "/copyup/a.txt"),
+        probe("stat", "/copyup"),
+        probe("write", "/copyup/new"),
+        probe("stat", "/dev/console"),
     ];
-    let r = f.run(&spec, &probes, &[]);
+    let r = f.run(&spec, &probes, &["console"]);
     assert!(r.get("error").is_none(), "child failed: {}", r["error"]);
 
     assert_eq!(r["cwd"], "/");
@@ -406,6 +430,22 @@ fn full_default_spec_with_binds_devices_and_finalize() {
     assert!(
         out.starts_with("root:x:0:0") && out.ends_with("hi\n"),
         "{out}"
+    );
+
+    // tmpcopyup: the tmpfs starts as a copy of what it covers; writes stay in the tmpfs.
+    assert_eq!(p(&r, "read", "/copyup/link"), "covered\n");
+    assert_eq!(p(&r, "read", "/copyup/sub/b.txt"), "deep\n");
+    assert_eq!(p(&r, "stat", "/copyup/a.txt"), "file 640 0:0 0:0");
+    assert!(p(&r, "stat", "/copyup").starts_with("dir 751"));
+    assert_eq!(p(&r, "write", "/copyup/new"), "ok");
+    assert!(!up.join("new").exists());
+    assert_eq!(mount_at(&r, "/copyup").2, "tmpfs");
+
+    // The console is the pty slave bound onto /dev/console.
+    assert!(
+        p(&r, "stat", "/dev/console").starts_with("chr 620 136:"),
+        "{}",
+        p(&r, "stat", "/dev/console")
     );
 
     // The old root is gone: one "/" and none of the host's other mounts.
