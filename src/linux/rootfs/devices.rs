@@ -1,16 +1,32 @@
-//! /dev in the container: the default device nodes, `linux.devices`, and the standard
-//! symlinks. In a user namespace nodes cannot be made, so they are bind-mounted from the
-//! host, as runc does.
+//! /dev inside the container: the default device nodes, `linux.devices`, the /dev/pts/ptmx
+//! link and the /proc/self/fd links — all skipped when /dev is a bind of the host's.
 
-use super::paths::{mkdir_all_in_root, resolve_in_root, Target};
-use anyhow::{bail, Context, Result};
-use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
 
-/// (path, major, minor) of the devices every container gets.
-const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+use anyhow::{bail, Context as _, Result};
+use nix::errno::Errno;
+use nix::sys::stat::{makedev, Mode, SFlag};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{LinuxDeviceType, Spec};
+
+use super::paths::RootDir;
+use super::sys::{self, fd_path};
+
+/// A device node to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub path: PathBuf,
+    pub kind: LinuxDeviceType,
+    pub major: i64,
+    pub minor: i64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The devices every container gets (runc's list), as character devices mode 0666.
+const DEFAULTS: &[(&str, i64, i64)] = &[
     ("/dev/null", 1, 3),
     ("/dev/zero", 1, 5),
     ("/dev/full", 1, 7),
@@ -19,123 +35,155 @@ const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
     ("/dev/tty", 5, 0),
 ];
 
-pub fn create_devices(root: &Path, spec_devices: &[LinuxDevice], in_user_ns: bool) -> Result<()> {
-    for (path, major, minor) in DEFAULT_DEVICES {
-        if spec_devices.iter().any(|d| d.path() == Path::new(path)) {
-            continue;
+/// The spec's `linux.devices`, then the defaults it does not name itself.
+pub fn devices(spec: &Spec) -> Vec<Device> {
+    let mut out: Vec<Device> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|d| Device {
+            path: d.path().clone(),
+            kind: d.typ(),
+            major: d.major(),
+            minor: d.minor(),
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        })
+        .collect();
+    for &(path, major, minor) in DEFAULTS {
+        if !out.iter().any(|d| d.path == Path::new(path)) {
+            out.push(Device {
+                path: path.into(),
+                kind: LinuxDeviceType::C,
+                major,
+                minor,
+                mode: 0o666,
+                uid: 0,
+                gid: 0,
+            });
         }
-        make_node(
-            root,
-            Path::new(path),
-            SFlag::S_IFCHR,
-            *major,
-            *minor,
-            0o666,
-            0,
-            0,
-            in_user_ns,
-        )?;
     }
-    for d in spec_devices {
-        let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
-            LinuxDeviceType::B => SFlag::S_IFBLK,
-            LinuxDeviceType::P => SFlag::S_IFIFO,
-            LinuxDeviceType::A => {
-                bail!("device {}: type 'a' cannot be created", d.path().display())
-            }
-        };
-        make_node(
-            root,
-            d.path(),
-            kind,
-            d.major() as u64,
-            d.minor() as u64,
-            d.file_mode().unwrap_or(0o666),
-            d.uid().unwrap_or(0),
-            d.gid().unwrap_or(0),
-            in_user_ns,
-        )?;
-    }
-    Ok(())
+    out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn make_node(
-    root: &Path,
-    dev: &Path,
-    kind: SFlag,
-    major: u64,
-    minor: u64,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    in_user_ns: bool,
-) -> Result<()> {
-    if !dev.starts_with("/dev") {
-        bail!("device {} is not under /dev", dev.display());
+/// Create every device; in a user namespace (or where mknod is refused) bind the host's node.
+pub fn create_devices(root: &RootDir, devices: &[Device], in_user_ns: bool) -> Result<()> {
+    let old = nix::sys::stat::umask(Mode::empty());
+    let res = devices.iter().try_for_each(|d| {
+        create_device(root, d, in_user_ns).with_context(|| {
+            format!(
+                "create device {} in rootfs {}",
+                d.path.display(),
+                root.path().display()
+            )
+        })
+    });
+    nix::sys::stat::umask(old);
+    res
+}
+
+fn create_device(root: &RootDir, d: &Device, bind: bool) -> Result<()> {
+    let rel = root.resolve(&d.path)?;
+    let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) else {
+        bail!("a device cannot be created on the rootfs itself");
+    };
+    if bind {
+        return bind_device(root, &rel, &d.path);
     }
-    let target = resolve_in_root(root, dev)?;
-    if let Some(parent) = target.parent() {
-        mkdir_all_in_root(root, parent, 0o755)?;
+    let kind = match d.kind {
+        LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+        LinuxDeviceType::B => SFlag::S_IFBLK,
+        LinuxDeviceType::P => SFlag::S_IFIFO,
+        LinuxDeviceType::A => bail!("device type \"a\" cannot be created"),
+    };
+    let dir = root.mkdir_all(parent)?;
+    let dev = makedev(d.major as u64, d.minor as u64);
+    let mode = Mode::from_bits_truncate(d.mode as libc::mode_t);
+    match nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, kind, mode, dev) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => return Ok(()),
+        Err(Errno::EPERM) => return bind_device(root, &rel, &d.path),
+        Err(e) => return Err(e).context("mknod"),
     }
-    let _ = std::fs::remove_file(&target);
-    if in_user_ns {
-        // Bind the host's node over an empty file.
-        std::fs::File::create(&target).with_context(|| format!("create {}", target.display()))?;
-        let t = Target::open(root, &target)?;
-        return mount(
-            Some(dev),
-            t.proc_path().as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .with_context(|| format!("bind device {} from the host", dev.display()));
-    }
-    mknod(
-        &target,
-        kind,
-        Mode::from_bits_truncate(mode as libc::mode_t),
-        makedev(major, minor),
+    nix::unistd::fchownat(
+        Some(dir.as_raw_fd()),
+        name,
+        Some(Uid::from_raw(d.uid)),
+        Some(Gid::from_raw(d.gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
-    .with_context(|| format!("mknod {} ({major}:{minor})", dev.display()))?;
-    // mknod is subject to the umask; set the mode the spec asked for exactly.
-    nix::sys::stat::fchmodat(
+    .context("chown")
+}
+
+fn bind_device(root: &RootDir, rel: &Path, host: &Path) -> Result<()> {
+    let target = root.create_file(rel)?;
+    sys::mount(
+        Some(host),
+        &fd_path(target.as_fd()),
         None,
-        &target,
-        Mode::from_bits_truncate(mode as libc::mode_t),
-        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+        libc::MS_BIND,
+        None,
     )
-    .with_context(|| format!("chmod {}", dev.display()))?;
-    nix::unistd::chown(&target, Some(uid.into()), Some(gid.into()))
-        .with_context(|| format!("chown {}", dev.display()))?;
-    Ok(())
+    .with_context(|| format!("bind {} from the host", host.display()))
 }
 
-/// /dev/fd, /dev/std{in,out,err}, /dev/core and /dev/ptmx -> pts/ptmx.
-pub fn create_symlinks(root: &Path, has_devpts: bool) -> Result<()> {
+/// /dev/ptmx becomes a link to pts/ptmx (the devpts instance of the container).
+pub fn setup_ptmx(root: &RootDir) -> Result<()> {
+    let dev = root.mkdir_all(Path::new("/dev"))?;
+    match nix::unistd::unlinkat(
+        Some(dev.as_raw_fd()),
+        "ptmx",
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    ) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e).context("remove /dev/ptmx"),
+    }
+    nix::unistd::symlinkat("pts/ptmx", Some(dev.as_raw_fd()), "ptmx")
+        .context("symlink /dev/ptmx -> pts/ptmx")
+}
+
+/// /dev/fd, stdin, stdout, stderr (and core when the kernel has /proc/kcore).
+pub fn setup_dev_symlinks(root: &RootDir) -> Result<()> {
     let mut links = vec![
-        ("/proc/self/fd", "/dev/fd"),
-        ("/proc/self/fd/0", "/dev/stdin"),
-        ("/proc/self/fd/1", "/dev/stdout"),
-        ("/proc/self/fd/2", "/dev/stderr"),
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
     ];
     if Path::new("/proc/kcore").exists() {
-        links.push(("/proc/kcore", "/dev/core"));
+        links.push(("/proc/kcore", "core"));
     }
-    for (src, dst) in links {
-        let target = resolve_in_root(root, Path::new(dst))?;
-        match std::os::unix::fs::symlink(src, &target) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("symlink {dst} -> {src}")),
+    let dev = root.mkdir_all(Path::new("/dev"))?;
+    for (target, name) in links {
+        match nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e).with_context(|| format!("symlink /dev/{name} -> {target}")),
         }
     }
-    if has_devpts {
-        let ptmx = resolve_in_root(root, Path::new("/dev/ptmx"))?;
-        let _ = std::fs::remove_file(&ptmx);
-        std::os::unix::fs::symlink("pts/ptmx", &ptmx).context("symlink /dev/ptmx -> pts/ptmx")?;
+    Ok(())
+}
+
+/// After the pivot: stdio that pointed at the host's /dev/null now points at the container's.
+pub fn reopen_dev_null() -> Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .context("open /dev/null")?;
+    let null_rdev = nix::sys::stat::fstat(null.as_raw_fd())
+        .context("stat /dev/null")?
+        .st_rdev;
+    for fd in 0..3 {
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
+        if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null_rdev {
+            nix::unistd::dup2(null.as_raw_fd(), fd)
+                .with_context(|| format!("reopen fd {fd} on /dev/null"))?;
+        }
     }
     Ok(())
 }

@@ -1,235 +1,183 @@
-//! The container's root filesystem, set up by the init inside its new mount namespace:
-//! propagation, the spec's mounts (targets resolved inside the rootfs), /dev, then
-//! pivot_root; after hostname and sysctl, read-only and masked paths and a read-only root.
-//! The order and the corner cases follow runc's rootfs_linux.go.
+//! The container's root filesystem, set up by the init inside its new mount namespace, as
+//! runc's libcontainer/rootfs_linux.go does it.
+//!
+//! [`prepare_rootfs`] does everything up to and including pivot_root; the init then sets the
+//! hostname and sysctls and calls [`finalize_rootfs`]; [`mount_console`] binds a terminal's
+//! pty onto /dev/console. Every mount destination is resolved inside the rootfs (see
+//! [`paths`]) and mounted through /proc/self/fd/N, so a symlink or ".." in the image never
+//! leads a mount out of it.
+//!
+//! Not done (yet): idmapped mounts (refused with a clear error), SELinux mount labels.
 
-mod cgroup_mount;
+mod cgroup;
+mod copyup;
 mod devices;
+mod finalize;
+mod mountinfo;
 mod mounts;
-pub mod options;
+mod options;
 pub mod paths;
+mod pivot;
+mod sys;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use oci_spec::runtime::Spec;
 
 pub use paths::resolve_in_root;
 
-use anyhow::{Context, Result};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use oci_spec::runtime::Spec;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use mounts::{lexical, MountEntry};
 
+/// How the init sets up the rootfs.
 pub struct RootfsOptions<'a> {
-    /// Absolute host path of the container root.
+    /// Absolute host path of the container root (spec.root.path resolved against the bundle).
     pub rootfs: &'a Path,
-    /// `--no-pivot`: MS_MOVE + chroot instead of pivot_root (for ramfs roots).
+    /// --no-pivot: MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
-    /// A new cgroup namespace was made (cgroup mounts are then real cgroupfs mounts).
+    /// A new cgroup namespace was made (v1 "cgroup" mounts are then fresh mounts, not binds).
     pub new_cgroup_ns: bool,
-    /// In a user namespace: devices are bind-mounted from the host, locked flags kept.
+    /// In a user namespace devices are bind-mounted from the host, not mknod'ed.
     pub in_user_ns: bool,
 }
 
-/// Everything up to and including pivot_root. `before_pivot` runs after the mounts and
-/// devices are in place (the init runs the prestart/createRuntime handshake and the
-/// createContainer hooks there).
+/// Everything before and including pivot_root: propagation of "/", the rootfs bound onto
+/// itself, every spec mount in order, the default and `linux.devices` devices with the /dev
+/// links (unless /dev is a bind from the host), then `before_pivot` (createContainer hooks),
+/// then pivot_root (or MS_MOVE + chroot with `no_pivot`) and chdir("/").
+///
+/// Relative bind sources are resolved against the current directory, as runc resolves them
+/// against the bundle it runs in.
 pub fn prepare_rootfs(
     spec: &Spec,
     opts: &RootfsOptions,
     before_pivot: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
-    let linux = spec.linux().clone().unwrap_or_default();
-    let propagation = match linux.rootfs_propagation().as_deref() {
-        Some(p) if !p.is_empty() => options::propagation_flag(p)?,
-        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    let rootfs = std::fs::canonicalize(opts.rootfs)
+        .with_context(|| format!("rootfs {}", opts.rootfs.display()))?;
+    // Everything the spec says is checked before the first mount.
+    let linux = spec.linux().as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        Some(name) if !name.is_empty() => Some(options::root_propagation(name)?),
+        _ => None,
     };
-    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
-        .context("set propagation of / in the container's mount namespace")?;
-    make_parent_mount_private(opts.rootfs)?;
-    mount(
-        Some(opts.rootfs),
-        opts.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .with_context(|| format!("bind mount rootfs {} onto itself", opts.rootfs.display()))?;
+    let entries = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .map(|m| {
+            MountEntry::from_spec(m).with_context(|| {
+                format!(
+                    "mount on {} in rootfs {}",
+                    m.destination().display(),
+                    rootfs.display()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
 
-    // Modes of created nodes and directories must be exactly what is asked.
-    let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    let result = (|| -> Result<()> {
-        let mut dev_is_bind = false;
-        let mut has_devpts = false;
-        for m in spec.mounts().as_deref().unwrap_or_default() {
-            mounts::mount_entry(m, opts)?;
-            if m.destination() == Path::new("/dev") {
-                let o = m.options().clone().unwrap_or_default();
-                dev_is_bind = m.typ().as_deref() == Some("bind")
-                    || o.iter().any(|x| x == "bind" || x == "rbind");
-            }
-            if m.typ().as_deref() == Some("devpts") && m.destination() == Path::new("/dev/pts") {
-                has_devpts = true;
-            }
-        }
-        if !dev_is_bind {
-            devices::create_devices(
-                opts.rootfs,
-                linux.devices().as_deref().unwrap_or_default(),
-                opts.in_user_ns,
-            )?;
-            devices::create_symlinks(opts.rootfs, has_devpts)?;
-        }
-        Ok(())
-    })();
-    nix::sys::stat::umask(old_umask);
-    result?;
+    pivot::prepare_root(
+        &rootfs,
+        propagation.unwrap_or(libc::MS_SLAVE | libc::MS_REC),
+    )?;
 
+    // Opened after the bind, so lookups see the bind and the mounts made on it.
+    let root = paths::RootDir::open(&rootfs)?;
+    let ctx = mounts::MountContext { root: &root, opts };
+    for entry in &entries {
+        mounts::mount_entry(&ctx, entry)?;
+    }
+
+    let setup_dev = !entries
+        .iter()
+        .any(|e| e.options.is_bind() && lexical(&e.destination) == Path::new("dev"));
+    if setup_dev {
+        devices::create_devices(&root, &devices::devices(spec), opts.in_user_ns)?;
+        devices::setup_ptmx(&root)
+            .with_context(|| format!("set up /dev/ptmx in rootfs {}", rootfs.display()))?;
+        devices::setup_dev_symlinks(&root)
+            .with_context(|| format!("set up /dev links in rootfs {}", rootfs.display()))?;
+    }
+    drop(root);
+
+    nix::unistd::chdir(&rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
     before_pivot()?;
     if opts.no_pivot {
-        move_root(opts.rootfs)
+        pivot::move_root(&rootfs)
     } else {
-        pivot_root(opts.rootfs)
+        pivot::pivot_root(&rootfs)
     }
-}
+    .with_context(|| format!("jail process inside rootfs {}", rootfs.display()))?;
 
-/// pivot_root needs the new root's parent mount not to be shared.
-fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
-    let mut p = Some(rootfs);
-    while let Some(dir) = p {
-        match mount(
-            None::<&str>,
-            dir,
-            None::<&str>,
-            MsFlags::MS_PRIVATE,
-            None::<&str>,
-        ) {
-            Ok(()) => return Ok(()),
-            Err(nix::errno::Errno::EINVAL) => p = dir.parent(),
-            Err(e) => return Err(e).with_context(|| format!("make {} private", dir.display())),
-        }
+    // The propagation asked for holds for the new "/" too (a shared root must be shared).
+    if let Some(flags) = propagation {
+        sys::mount(None, Path::new("/"), None, flags, None)
+            .context("set propagation of the new /")?;
+    }
+    if setup_dev {
+        devices::reopen_dev_null()?;
     }
     Ok(())
 }
 
-/// pivot_root(".", "."), then detach the old root stacked underneath.
-fn pivot_root(rootfs: &Path) -> Result<()> {
-    let open_dir = |p: &Path| -> Result<OwnedFd> {
-        let fd = nix::fcntl::open(
-            p,
-            nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_RDONLY
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .with_context(|| format!("open {}", p.display()))?;
-        // SAFETY: open returned a fresh descriptor we own.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    };
-    let old_root = open_dir(Path::new("/"))?;
-    let new_root = open_dir(rootfs)?;
-    nix::unistd::fchdir(new_root.as_raw_fd()).context("chdir to the new root")?;
-    nix::unistd::pivot_root(".", ".")
-        .with_context(|| format!("pivot_root into {}", rootfs.display()))?;
-    nix::unistd::fchdir(old_root.as_raw_fd()).context("chdir to the old root")?;
-    // Keep the unmount from propagating back to the host.
-    mount(
-        None::<&str>,
-        ".",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .context("make the old root a slave")?;
-    umount2(".", MntFlags::MNT_DETACH).context("detach the old root")?;
-    nix::unistd::chdir("/").context("chdir to / in the new root")
-}
-
-/// `--no-pivot`: move the rootfs over / and chroot into it.
-fn move_root(rootfs: &Path) -> Result<()> {
-    nix::unistd::chdir(rootfs).with_context(|| format!("chdir to {}", rootfs.display()))?;
-    mount(
-        Some(rootfs),
-        "/",
-        None::<&str>,
-        MsFlags::MS_MOVE,
-        None::<&str>,
-    )
-    .with_context(|| format!("move {} onto /", rootfs.display()))?;
-    nix::unistd::chroot(".").context("chroot into the rootfs")?;
-    nix::unistd::chdir("/").context("chdir to / in the new root")
-}
-
-/// After hostname and sysctl: readonlyPaths, maskedPaths, then a read-only root.
+/// After hostname and sysctls: `linux.readonlyPaths`, `linux.maskedPaths`, /dev read-only when
+/// its mount says "ro", then `root.readonly`. Sets the umask to 0022 as runc does.
 pub fn finalize_rootfs(spec: &Spec) -> Result<()> {
-    let linux = spec.linux().clone().unwrap_or_default();
-    for p in linux.readonly_paths().as_deref().unwrap_or_default() {
-        readonly_path(Path::new(p))?;
+    let linux = spec.linux().as_ref();
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        finalize::readonly_path(Path::new(p)).with_context(|| format!("make {p} read-only"))?;
     }
-    for p in linux.masked_paths().as_deref().unwrap_or_default() {
-        mask_path(Path::new(p))?;
+    for p in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        finalize::mask_path(Path::new(p)).with_context(|| format!("mask {p}"))?;
+    }
+    for m in spec.mounts().as_deref().unwrap_or(&[]) {
+        if lexical(m.destination()) != Path::new("dev") {
+            continue;
+        }
+        let entry = MountEntry::from_spec(m)?;
+        if entry.options.flags & libc::MS_RDONLY != 0 {
+            finalize::remount_readonly(Path::new("/dev"), entry.options.flags)
+                .context("remount /dev read-only")?;
+        }
+        break;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
-        let flags = MsFlags::MS_BIND
-            | MsFlags::MS_REMOUNT
-            | MsFlags::MS_RDONLY
-            | mounts::current_flags("/");
-        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-            .context("remount the root filesystem read-only")?;
+        finalize::set_root_readonly().context("make the rootfs read-only")?;
     }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     Ok(())
 }
 
-fn readonly_path(p: &Path) -> Result<()> {
-    match mount(
-        Some(p),
-        p,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    ) {
-        Ok(()) => {}
-        Err(nix::errno::Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("bind readonly path {}", p.display())),
-    }
-    let path = p.to_string_lossy();
-    mounts::remount_bind(&path, MsFlags::MS_RDONLY | MsFlags::MS_REC, true)
-        .with_context(|| format!("make {} read-only", p.display()))
-}
-
-fn mask_path(p: &Path) -> Result<()> {
-    let res = if p.is_dir() {
-        mount(
-            Some("tmpfs"),
-            p,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-    } else {
-        mount(
-            Some("/dev/null"),
-            p,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-    };
-    match res {
-        Ok(()) | Err(nix::errno::Errno::ENOENT) | Err(nix::errno::Errno::ENOTDIR) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("mask {}", p.display())),
-    }
-}
-
-/// Bind the pty slave onto /dev/console (a file made for it), as runc does.
+/// Bind the pty slave (e.g. /dev/pts/0) onto /dev/console, creating it as a file first.
 pub fn mount_console(slave: &Path) -> Result<()> {
-    let console = Path::new("/dev/console");
-    if std::fs::symlink_metadata(console).is_err() {
-        std::fs::File::create(console).context("create /dev/console")?;
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    // create_new: an existing /dev/console (a device of a host /dev) is never opened.
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open("/dev/console");
+    nix::sys::stat::umask(old);
+    if let Err(e) = created {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(e).context("create /dev/console");
+        }
     }
-    mount(
+    sys::mount(
         Some(slave),
-        console,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
+        Path::new("/dev/console"),
+        None,
+        libc::MS_BIND,
+        None,
     )
     .with_context(|| format!("bind {} onto /dev/console", slave.display()))
 }

@@ -1,172 +1,324 @@
-//! One `mounts[]` entry of config.json, mounted inside the rootfs.
+//! One spec mount onto the rootfs: bind/rbind (with the remount that read-only and the other
+//! per-mount flags need), proc and sysfs (never through a symlink), tmpfs, and every other
+//! filesystem type; propagation and recursive attributes applied after the mount.
 
-use super::cgroup_mount;
-use super::options::{self, Parsed};
-use super::paths::{mkdir_all_in_root, resolve_in_root, Target};
-use super::RootfsOptions;
+use std::os::fd::AsFd;
+use std::path::{Component, Path, PathBuf};
+
 use anyhow::{bail, Context, Result};
-use nix::mount::{mount, MsFlags};
+use nix::errno::Errno;
 use oci_spec::runtime::Mount;
-use std::path::{Path, PathBuf};
 
-pub fn mount_entry(m: &Mount, opts: &RootfsOptions) -> Result<()> {
-    let root = opts.rootfs;
-    let dest = m.destination();
-    if !dest.is_absolute() {
-        bail!("mount destination {} is not absolute", dest.display());
+use super::options::{self, MountOptions};
+use super::paths::RootDir;
+use super::sys::{self, fd_path};
+use super::{cgroup, copyup, RootfsOptions};
+
+/// A spec mount, normalized.
+#[derive(Debug, Clone)]
+pub struct MountEntry {
+    pub source: Option<PathBuf>,
+    pub destination: PathBuf,
+    /// The filesystem type ("none" when the spec gives none).
+    pub fs_type: String,
+    pub options: MountOptions,
+}
+
+impl MountEntry {
+    pub fn from_spec(m: &Mount) -> Result<Self> {
+        let opts = m.options().as_deref().unwrap_or(&[]);
+        Ok(MountEntry {
+            source: m.source().clone(),
+            destination: m.destination().clone(),
+            fs_type: m.typ().clone().unwrap_or_else(|| "none".to_string()),
+            options: options::parse(opts)?,
+        })
     }
-    let parsed = options::parse(m.options().as_deref().unwrap_or_default())?;
-    let typ = m.typ().as_deref().unwrap_or("");
-    let target = resolve_in_root(root, dest)?;
-    // /proc and /sys must be real directories in the image, never symlinks to elsewhere.
-    for special in ["/proc", "/sys"] {
-        let wanted = root.join(special.trim_start_matches('/'));
-        if dest == Path::new(special) && target != wanted {
-            bail!(
-                "{} cannot be mounted on {}: it is a symlink in the rootfs",
-                special,
-                dest.display()
-            );
-        }
-    }
-    let source = m.source().clone().unwrap_or_default();
-    let what = || {
+
+    /// "mount TYPE on DEST in rootfs ROOT", the prefix of every error about this mount.
+    pub fn describe(&self, root: &RootDir) -> String {
+        let what = if self.options.is_bind() {
+            format!(
+                "bind {}",
+                self.source.as_deref().unwrap_or(Path::new("")).display()
+            )
+        } else {
+            self.fs_type.clone()
+        };
         format!(
             "mount {} on {} in rootfs {}",
-            if source.as_os_str().is_empty() {
-                Path::new(typ)
-            } else {
-                &source
-            }
-            .display(),
-            dest.display(),
-            root.display()
+            what,
+            self.destination.display(),
+            root.path().display()
         )
+    }
+}
+
+/// What the mounting code needs besides the mount itself.
+pub struct MountContext<'a> {
+    pub root: &'a RootDir,
+    pub opts: &'a RootfsOptions<'a>,
+}
+
+/// Mount one entry into the rootfs.
+pub fn mount_entry(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
+    let run = || -> Result<()> {
+        if m.options.is_bind() {
+            return mount_bind(ctx, m);
+        }
+        match m.fs_type.as_str() {
+            "proc" | "sysfs" => mount_proc_or_sys(ctx, m),
+            "cgroup" => cgroup::mount_cgroup(ctx, m),
+            "tmpfs" => mount_tmpfs(ctx, m),
+            _ => mount_plain(ctx, m),
+        }
     };
-    if parsed.bind || typ == "bind" {
-        bind_mount(&source, &target, &parsed, opts).with_context(what)?;
-    } else if typ == "cgroup" || typ == "cgroup2" {
-        mkdir_all_in_root(root, &target, 0o755).with_context(what)?;
-        cgroup_mount::mount_cgroups(typ, &target, &parsed, opts).with_context(what)?;
-    } else {
-        mkdir_all_in_root(root, &target, 0o755).with_context(what)?;
-        let t = Target::open(root, &target).with_context(what)?;
-        let res = mount(
-            Some(source.as_path()),
-            t.proc_path().as_str(),
-            Some(typ),
-            parsed.flags,
-            parsed.data_string().as_deref(),
-        );
-        match res {
-            Ok(()) => {}
-            // sysfs needs a network namespace the user namespace owns: runc falls back to
-            // a read-only recursive bind of the host's /sys.
-            Err(nix::errno::Errno::EPERM) if typ == "sysfs" && opts.in_user_ns => {
-                let fallback = options::parse(&[
-                    "rbind".into(),
-                    "nosuid".into(),
-                    "noexec".into(),
-                    "nodev".into(),
-                    "ro".into(),
-                ])?;
-                bind_mount(Path::new("/sys"), &target, &fallback, opts).with_context(what)?;
+    run().with_context(|| m.describe(ctx.root))
+}
+
+/// The lexical form of `dest` relative to the root ("/a/../b" → "b"), no symlinks followed.
+pub fn lexical(dest: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in dest.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
             }
-            Err(e) => return Err(e).with_context(what),
-        }
-    }
-    apply_propagation(&target, &parsed).with_context(what)
-}
-
-fn bind_mount(source: &Path, target: &Path, p: &Parsed, opts: &RootfsOptions) -> Result<()> {
-    let source = absolute_source(source)?;
-    let meta =
-        std::fs::metadata(&source).with_context(|| format!("bind source {}", source.display()))?;
-    let root = opts.rootfs;
-    if meta.is_dir() {
-        mkdir_all_in_root(root, target, 0o755)?;
-    } else {
-        if let Some(parent) = target.parent() {
-            mkdir_all_in_root(root, parent, 0o755)?;
-        }
-        if std::fs::symlink_metadata(target).is_err() {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(false)
-                .open(target)
-                .with_context(|| format!("create bind target {}", target.display()))?;
-        }
-    }
-    let t = Target::open(root, target)?;
-    let mut flags = MsFlags::MS_BIND;
-    if p.recursive {
-        flags |= MsFlags::MS_REC;
-    }
-    mount(
-        Some(source.as_path()),
-        t.proc_path().as_str(),
-        None::<&str>,
-        flags,
-        None::<&str>,
-    )?;
-    let want = p.remount_flags();
-    if !want.is_empty() {
-        // The descriptor opened before the mount names what is underneath: open the
-        // new mount again to remount it.
-        let mounted = Target::open(root, target)?;
-        remount_bind(&mounted.proc_path(), want, opts.in_user_ns)?;
-    }
-    Ok(())
-}
-
-/// Remount a bind mount with `flags`. In a user namespace the flags the kernel locked on
-/// the source (nosuid, nodev, noexec, ro) must be kept or the remount fails with EPERM.
-pub fn remount_bind(path: &str, flags: MsFlags, keep_locked: bool) -> Result<()> {
-    let mut flags = flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    if keep_locked {
-        flags |= current_flags(path);
-    }
-    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
-        .with_context(|| format!("remount {path} with {flags:?}"))
-}
-
-/// The flags a mount carries now, as statvfs reports them.
-pub fn current_flags(path: &str) -> MsFlags {
-    use nix::sys::statvfs::{statvfs, FsFlags};
-    let Ok(st) = statvfs(path) else {
-        return MsFlags::empty();
-    };
-    let f = st.flags();
-    let mut out = MsFlags::empty();
-    for (fs, ms) in [
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if f.contains(fs) {
-            out |= ms;
+            _ => {}
         }
     }
     out
 }
 
-fn apply_propagation(target: &Path, p: &Parsed) -> Result<()> {
-    for flag in &p.propagation {
-        mount(None::<&str>, target, None::<&str>, *flag, None::<&str>)
-            .with_context(|| format!("set propagation {flag:?}"))?;
+/// MS_* flags for the first mount(2); /dev stays writable until finalize (runc does the same,
+/// the devices are made in it first).
+fn mount_flags(m: &MountEntry) -> libc::c_ulong {
+    let mut flags = m.options.flags & !libc::MS_REMOUNT;
+    if lexical(&m.destination) == Path::new("dev") {
+        flags &= !libc::MS_RDONLY;
+    }
+    flags
+}
+
+fn mount_bind(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
+    let Some(source) = m.source.as_deref() else {
+        bail!("a bind mount needs a source");
+    };
+    let meta = std::fs::metadata(source).with_context(|| format!("stat {}", source.display()))?;
+    let rel = ctx.root.resolve(&m.destination)?;
+    check_proc_mount(&rel, Some(source))?;
+    let target = if meta.is_dir() {
+        ctx.root.mkdir_all(&rel)?
+    } else {
+        ctx.root.create_file(&rel)?
+    };
+    let flags = mount_flags(m);
+    sys::mount(
+        Some(source),
+        &fd_path(target.as_fd()),
+        None,
+        flags & (libc::MS_BIND | libc::MS_REC),
+        None,
+    )?;
+    // A bind mount takes its per-mount flags only from a remount.
+    let extra = flags & !(libc::MS_BIND | libc::MS_REC);
+    if extra != 0 {
+        remount_bind(ctx.root, &rel, extra).context("remount")?;
+    }
+    after_mount(ctx.root, &rel, &m.options)
+}
+
+/// Remount the bind mount at `rel` with `flags`, keeping the flags the kernel has locked when
+/// it refuses to drop them.
+pub fn remount_bind(root: &RootDir, rel: &Path, flags: libc::c_ulong) -> Result<()> {
+    let fd = root.open_path(rel)?;
+    let path = fd_path(fd.as_fd());
+    let base = libc::MS_BIND | libc::MS_REMOUNT;
+    match sys::mount(None, &path, None, base | flags, None) {
+        Err(Errno::EPERM) => {
+            let locked = sys::locked_flags(&path)?;
+            sys::mount(None, &path, None, base | flags | locked, None)?;
+        }
+        r => r?,
     }
     Ok(())
 }
 
-/// Relative bind sources are relative to the bundle (the init's working directory).
-fn absolute_source(source: &Path) -> Result<PathBuf> {
-    if source.is_absolute() {
-        return Ok(source.to_path_buf());
+fn mount_proc_or_sys(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
+    let rel = ctx.root.resolve(&m.destination)?;
+    if rel != lexical(&m.destination) {
+        bail!(
+            "{} must be mounted on an ordinary directory, and {} passes through a symlink",
+            m.fs_type,
+            m.destination.display()
+        );
     }
-    Ok(std::env::current_dir()?.join(source))
+    if let Ok(meta) = std::fs::symlink_metadata(ctx.root.path().join(&rel)) {
+        if !meta.is_dir() {
+            bail!("{} must be mounted on an ordinary directory", m.fs_type);
+        }
+    }
+    let target = ctx.root.mkdir_all(&rel)?;
+    let source = m
+        .source
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&m.fs_type));
+    let data = m.options.data_string();
+    let res = sys::mount(
+        Some(&source),
+        &fd_path(target.as_fd()),
+        Some(&m.fs_type),
+        mount_flags(m),
+        data.as_deref(),
+    );
+    match res {
+        // Without a network namespace of its own the kernel refuses a new sysfs; runc binds
+        // the host's instead.
+        Err(Errno::EPERM) if m.fs_type == "sysfs" => {
+            let mut bind = m.clone();
+            bind.source = Some(PathBuf::from("/sys"));
+            bind.options.flags |= libc::MS_BIND | libc::MS_REC;
+            bind.options.data.clear();
+            return mount_bind(ctx, &bind);
+        }
+        r => r?,
+    }
+    after_mount(ctx.root, &rel, &m.options)
+}
+
+fn mount_tmpfs(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
+    let rel = ctx.root.resolve(&m.destination)?;
+    check_proc_mount(&rel, None)?;
+    let old_mode = std::fs::metadata(ctx.root.path().join(&rel))
+        .ok()
+        .filter(|meta| meta.is_dir())
+        .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()));
+    // tmpcopyup reads what the tmpfs covers through a descriptor opened before the mount.
+    let covered = match m.options.tmpcopyup {
+        true => ctx.root.open_dir(&rel).ok(),
+        false => None,
+    };
+    let target = ctx.root.mkdir_all(&rel)?;
+    let data = m.options.data_string();
+    let source = m.source.clone().unwrap_or_else(|| PathBuf::from("tmpfs"));
+    sys::mount(
+        Some(&source),
+        &fd_path(target.as_fd()),
+        Some("tmpfs"),
+        mount_flags(m),
+        data.as_deref(),
+    )?;
+    if let Some(covered) = covered {
+        let fresh = ctx.root.open_dir(&rel).context("open the new tmpfs")?;
+        copyup::copy_tree(&covered, &fresh).context("tmpcopyup")?;
+    }
+    // Over an existing directory the tmpfs keeps that directory's mode unless "mode=" says.
+    if let Some(mode) = old_mode {
+        if !m.options.data.iter().any(|d| d.starts_with("mode=")) {
+            let fd = ctx.root.open_path(&rel)?;
+            let path = fd_path(fd.as_fd());
+            std::fs::set_permissions(
+                &path,
+                std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777),
+            )
+            .with_context(|| format!("chmod {}", m.destination.display()))?;
+        }
+    }
+    after_mount(ctx.root, &rel, &m.options)
+}
+
+fn mount_plain(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
+    let rel = ctx.root.resolve(&m.destination)?;
+    check_proc_mount(&rel, None)?;
+    let target = ctx.root.mkdir_all(&rel)?;
+    let data = m.options.data_string();
+    let source = m
+        .source
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&m.fs_type));
+    sys::mount(
+        Some(&source),
+        &fd_path(target.as_fd()),
+        Some(&m.fs_type),
+        mount_flags(m),
+        data.as_deref(),
+    )?;
+    after_mount(ctx.root, &rel, &m.options)
+}
+
+/// Propagation changes and recursive attributes, on the mount now at `rel`.
+pub fn after_mount(root: &RootDir, rel: &Path, opts: &MountOptions) -> Result<()> {
+    for &flag in &opts.propagation {
+        let fd = root.open_path(rel)?;
+        sys::mount(None, &fd_path(fd.as_fd()), None, flag, None)
+            .context("change mount propagation")?;
+    }
+    if opts.rec_set != 0 || opts.rec_clear != 0 {
+        let fd = root.open_path(rel)?;
+        sys::mount_setattr_recursive(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            opts.rec_set,
+            opts.rec_clear,
+        )
+        .context("mount_setattr (recursive options)")?;
+    }
+    Ok(())
+}
+
+/// Files under /proc that may be mounted over (lxcfs emulates them), as runc allows.
+const PROC_ALLOWED: &[&str] = &[
+    "proc/cpuinfo",
+    "proc/diskstats",
+    "proc/meminfo",
+    "proc/stat",
+    "proc/swaps",
+    "proc/uptime",
+    "proc/loadavg",
+    "proc/slabinfo",
+    "proc/net/dev",
+];
+
+/// Refuse mounts over /proc or inside it, except a procfs bind onto /proc and the files
+/// lxcfs emulates. `rel` is the resolved destination relative to the root.
+fn check_proc_mount(rel: &Path, source: Option<&Path>) -> Result<()> {
+    if !rel.starts_with("proc") {
+        return Ok(());
+    }
+    if rel == Path::new("proc") {
+        let is_proc = source
+            .and_then(|s| nix::sys::statfs::statfs(s).ok())
+            .is_some_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+        if is_proc {
+            return Ok(());
+        }
+        bail!("/proc cannot be mounted over with something that is not of type proc");
+    }
+    if PROC_ALLOWED.iter().any(|a| rel == Path::new(a)) {
+        return Ok(());
+    }
+    bail!(
+        "/{} cannot be mounted because it is inside /proc",
+        rel.display()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexical_clamps_at_root() {
+        assert_eq!(lexical(Path::new("/a/../../b/./c")), PathBuf::from("b/c"));
+        assert_eq!(lexical(Path::new("/dev/")), PathBuf::from("dev"));
+    }
+
+    #[test]
+    fn proc_checks() {
+        assert!(check_proc_mount(Path::new("proc/cpuinfo"), None).is_ok());
+        assert!(check_proc_mount(Path::new("procfoo"), None).is_ok());
+        assert!(check_proc_mount(Path::new("proc/sys"), None).is_err());
+        assert!(check_proc_mount(Path::new("proc"), Some(Path::new("/proc"))).is_ok());
+        assert!(check_proc_mount(Path::new("proc"), Some(Path::new("/tmp"))).is_err());
+    }
 }

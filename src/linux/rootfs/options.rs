@@ -1,160 +1,234 @@
-//! Mount options of config.json turned into mount(2) flags, propagation flags and the
-//! filesystem-specific data string, as runc reads them.
+//! Mount options of a spec mount, turned into what the syscalls take: flags to set, flags
+//! to clear, propagation changes, recursive attributes (mount_setattr) and filesystem data.
 
 use anyhow::{bail, Result};
-use nix::mount::MsFlags;
+use libc::c_ulong;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parsed {
-    pub flags: MsFlags,
-    /// Flags cleared by their "no…"/"rw" opposites (kept to know what the user asked for).
-    pub cleared: MsFlags,
-    pub propagation: Vec<MsFlags>,
+/// A spec mount's `options`, parsed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// MS_* flags for mount(2).
+    pub flags: c_ulong,
+    /// Propagation changes (MS_SHARED, MS_SLAVE|MS_REC, …), applied in order after the mount.
+    pub propagation: Vec<c_ulong>,
+    /// Filesystem-specific options, passed as mount data ("mode=755", "newinstance", …).
     pub data: Vec<String>,
-    pub bind: bool,
-    pub recursive: bool,
+    /// MOUNT_ATTR_* bits to set recursively (rro, rnosuid, …).
+    pub rec_set: u64,
+    /// MOUNT_ATTR_* bits to clear recursively (rrw, rsuid, …).
+    pub rec_clear: u64,
+    /// runc's `tmpcopyup` extension: copy what the tmpfs covers into it.
+    pub tmpcopyup: bool,
 }
 
-impl Default for Parsed {
-    fn default() -> Self {
-        Parsed {
-            flags: MsFlags::empty(),
-            cleared: MsFlags::empty(),
-            propagation: Vec::new(),
-            data: Vec::new(),
-            bind: false,
-            recursive: false,
-        }
-    }
-}
-
-impl Parsed {
+impl MountOptions {
+    /// The data string for mount(2), None when there is none.
     pub fn data_string(&self) -> Option<String> {
         (!self.data.is_empty()).then(|| self.data.join(","))
     }
 
-    /// Flags a bind mount needs a remount for (MS_BIND ignores them on the first call).
-    pub fn remount_flags(&self) -> MsFlags {
-        self.flags
-            & (MsFlags::MS_RDONLY
-                | MsFlags::MS_NOSUID
-                | MsFlags::MS_NODEV
-                | MsFlags::MS_NOEXEC
-                | MsFlags::MS_NOATIME
-                | MsFlags::MS_NODIRATIME
-                | MsFlags::MS_RELATIME
-                | MsFlags::MS_STRICTATIME)
+    /// True for a bind or rbind mount.
+    pub fn is_bind(&self) -> bool {
+        self.flags & libc::MS_BIND != 0
     }
 }
 
-/// Parse the options. Unknown "key=value" and filesystem words go to `data`, as runc does.
-pub fn parse(options: &[String]) -> Result<Parsed> {
-    let mut p = Parsed::default();
-    for o in options {
-        let (set, clear): (MsFlags, MsFlags) = match o.as_str() {
-            "defaults" => (MsFlags::empty(), MsFlags::empty()),
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
-            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
-            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
-            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
-            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
-            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-            "bind" => {
-                p.bind = true;
-                (MsFlags::MS_BIND, MsFlags::empty())
+/// (name, clears the flag, MS_* flag): runc's table.
+const FLAGS: &[(&str, bool, c_ulong)] = &[
+    ("async", true, libc::MS_SYNCHRONOUS),
+    ("atime", true, libc::MS_NOATIME),
+    ("bind", false, libc::MS_BIND),
+    ("defaults", false, 0),
+    ("dev", true, libc::MS_NODEV),
+    ("diratime", true, libc::MS_NODIRATIME),
+    ("dirsync", false, libc::MS_DIRSYNC),
+    ("exec", true, libc::MS_NOEXEC),
+    ("iversion", false, libc::MS_I_VERSION),
+    ("lazytime", false, libc::MS_LAZYTIME),
+    ("loud", true, libc::MS_SILENT),
+    ("mand", false, libc::MS_MANDLOCK),
+    ("noatime", false, libc::MS_NOATIME),
+    ("nodev", false, libc::MS_NODEV),
+    ("nodiratime", false, libc::MS_NODIRATIME),
+    ("noexec", false, libc::MS_NOEXEC),
+    ("noiversion", true, libc::MS_I_VERSION),
+    ("nolazytime", true, libc::MS_LAZYTIME),
+    ("nomand", true, libc::MS_MANDLOCK),
+    ("norelatime", true, libc::MS_RELATIME),
+    ("nostrictatime", true, libc::MS_STRICTATIME),
+    ("nosuid", false, libc::MS_NOSUID),
+    ("nosymfollow", false, libc::MS_NOSYMFOLLOW),
+    ("rbind", false, libc::MS_BIND | libc::MS_REC),
+    ("relatime", false, libc::MS_RELATIME),
+    ("remount", false, libc::MS_REMOUNT),
+    ("ro", false, libc::MS_RDONLY),
+    ("rw", true, libc::MS_RDONLY),
+    ("silent", false, libc::MS_SILENT),
+    ("strictatime", false, libc::MS_STRICTATIME),
+    ("suid", true, libc::MS_NOSUID),
+    ("symfollow", true, libc::MS_NOSYMFOLLOW),
+    ("sync", false, libc::MS_SYNCHRONOUS),
+];
+
+const PROPAGATION: &[(&str, c_ulong)] = &[
+    ("private", libc::MS_PRIVATE),
+    ("rprivate", libc::MS_PRIVATE | libc::MS_REC),
+    ("shared", libc::MS_SHARED),
+    ("rshared", libc::MS_SHARED | libc::MS_REC),
+    ("slave", libc::MS_SLAVE),
+    ("rslave", libc::MS_SLAVE | libc::MS_REC),
+    ("unbindable", libc::MS_UNBINDABLE),
+    ("runbindable", libc::MS_UNBINDABLE | libc::MS_REC),
+];
+
+const ATTR_RDONLY: u64 = 0x1;
+const ATTR_NOSUID: u64 = 0x2;
+const ATTR_NODEV: u64 = 0x4;
+const ATTR_NOEXEC: u64 = 0x8;
+const ATTR_ATIME_MASK: u64 = 0x70;
+const ATTR_NOATIME: u64 = 0x10;
+const ATTR_STRICTATIME: u64 = 0x20;
+const ATTR_NODIRATIME: u64 = 0x80;
+const ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+/// (name, clears, MOUNT_ATTR_* bit): the recursive options of runc 1.1.
+const RECURSIVE: &[(&str, bool, u64)] = &[
+    ("rro", false, ATTR_RDONLY),
+    ("rrw", true, ATTR_RDONLY),
+    ("rnosuid", false, ATTR_NOSUID),
+    ("rsuid", true, ATTR_NOSUID),
+    ("rnodev", false, ATTR_NODEV),
+    ("rdev", true, ATTR_NODEV),
+    ("rnoexec", false, ATTR_NOEXEC),
+    ("rexec", true, ATTR_NOEXEC),
+    ("rnodiratime", false, ATTR_NODIRATIME),
+    ("rdiratime", true, ATTR_NODIRATIME),
+    ("rnosymfollow", false, ATTR_NOSYMFOLLOW),
+    ("rsymfollow", true, ATTR_NOSYMFOLLOW),
+];
+
+/// Recursive atime options: the whole atime field is replaced by the value.
+const RECURSIVE_ATIME: &[(&str, u64)] = &[
+    ("rrelatime", 0),
+    ("rnorelatime", 0),
+    ("ratime", 0),
+    ("rnoatime", ATTR_NOATIME),
+    ("rstrictatime", ATTR_STRICTATIME),
+    ("rnostrictatime", 0),
+];
+
+/// Filesystem options that carry no '=' but are data, not flags.
+const DATA_WORDS: &[&str] = &[
+    "newinstance",
+    "noswap",
+    "user_xattr",
+    "nouser_xattr",
+    "acl",
+    "noacl",
+    "inode32",
+    "inode64",
+    "nsdelegate",
+    "memory_recursiveprot",
+    "favordynmods",
+    "memory_localevents",
+    "xattr",
+    "noprefix",
+    "clone_children",
+];
+
+/// Parse a spec mount's options. Options with '=' and known filesystem words are data; an
+/// unknown word is an error (the kernel would ignore it on a bind mount, and a typo in a
+/// security option such as "nosiud" must not pass silently).
+pub fn parse(options: &[String]) -> Result<MountOptions> {
+    let mut out = MountOptions::default();
+    for opt in options {
+        let o = opt.as_str();
+        if let Some(&(_, clear, flag)) = FLAGS.iter().find(|(n, _, _)| *n == o) {
+            if clear {
+                out.flags &= !flag;
+            } else {
+                out.flags |= flag;
             }
-            "rbind" => {
-                p.bind = true;
-                p.recursive = true;
-                (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
+        } else if let Some(&(_, flag)) = PROPAGATION.iter().find(|(n, _)| *n == o) {
+            out.propagation.push(flag);
+        } else if let Some(&(_, clear, attr)) = RECURSIVE.iter().find(|(n, _, _)| *n == o) {
+            if clear {
+                out.rec_clear |= attr;
+                out.rec_set &= !attr;
+            } else {
+                out.rec_set |= attr;
+                out.rec_clear &= !attr;
             }
-            prop @ ("private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
-            | "unbindable" | "runbindable") => {
-                p.propagation.push(propagation_flag(prop)?);
-                continue;
-            }
-            "idmap" | "ridmap" => bail!("mount option {o:?} (id-mapped mounts) is not supported"),
-            "nosymfollow" | "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec"
-            | "rexec" => {
-                bail!("mount option {o:?} is not supported by ocibox")
-            }
-            other => {
-                p.data.push(other.to_string());
-                continue;
-            }
-        };
-        p.flags |= set;
-        p.flags &= !clear;
-        p.cleared |= clear;
+        } else if let Some(&(_, value)) = RECURSIVE_ATIME.iter().find(|(n, _)| *n == o) {
+            out.rec_clear |= ATTR_ATIME_MASK;
+            out.rec_set = (out.rec_set & !ATTR_ATIME_MASK) | value;
+        } else if o == "tmpcopyup" {
+            out.tmpcopyup = true;
+        } else if o == "idmap" || o == "ridmap" {
+            bail!("mount option {o:?}: idmapped mounts are not supported");
+        } else if o.contains('=') || DATA_WORDS.contains(&o) {
+            out.data.push(opt.clone());
+        } else {
+            bail!("unknown mount option {o:?}");
+        }
     }
-    Ok(p)
+    Ok(out)
 }
 
-/// The flag for a propagation word (`rootfsPropagation` and mount options).
-pub fn propagation_flag(word: &str) -> Result<MsFlags> {
-    Ok(match word {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        other => bail!("unknown propagation {other:?}"),
-    })
+/// The flags for `linux.rootfsPropagation`.
+pub fn root_propagation(name: &str) -> Result<c_ulong> {
+    PROPAGATION
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, f)| f)
+        .ok_or_else(|| anyhow::anyhow!("unknown rootfsPropagation {name:?}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
+    fn p(opts: &[&str]) -> Result<MountOptions> {
+        parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
     #[test]
     fn flags_data_and_propagation() {
-        let p = parse(&s(&[
-            "nosuid",
-            "noexec",
-            "mode=755",
-            "size=65536k",
-            "rslave",
-            "ro",
-        ]))
-        .unwrap();
+        let o = p(&["rbind", "ro", "nosuid", "mode=755", "rslave", "newinstance"]).unwrap();
         assert_eq!(
-            p.flags,
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY
+            o.flags,
+            libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY | libc::MS_NOSUID
         );
-        assert_eq!(p.data_string().as_deref(), Some("mode=755,size=65536k"));
-        assert_eq!(p.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
-        let p = parse(&s(&["rbind", "ro", "rw"])).unwrap();
-        assert!(p.bind && p.recursive);
-        assert!(!p.flags.contains(MsFlags::MS_RDONLY));
-        assert!(parse(&s(&["idmap"])).is_err());
+        assert_eq!(o.propagation, vec![libc::MS_SLAVE | libc::MS_REC]);
+        assert_eq!(o.data_string().as_deref(), Some("mode=755,newinstance"));
+        assert!(o.is_bind());
+    }
+
+    #[test]
+    fn later_option_wins() {
+        let o = p(&["ro", "rw", "noexec", "exec"]).unwrap();
+        assert_eq!(o.flags, 0);
+    }
+
+    #[test]
+    fn recursive_attributes() {
+        let o = p(&["rro", "rnosuid", "rnoatime"]).unwrap();
+        assert_eq!(o.rec_set, ATTR_RDONLY | ATTR_NOSUID | ATTR_NOATIME);
+        assert_eq!(o.rec_clear, ATTR_ATIME_MASK);
+    }
+
+    #[test]
+    fn unknown_and_idmap_are_errors() {
+        assert!(format!("{:#}", p(&["nosiud"]).unwrap_err()).contains("nosiud"));
+        assert!(format!("{:#}", p(&["idmap"]).unwrap_err()).contains("idmapped"));
+    }
+
+    #[test]
+    fn root_propagation_names() {
+        assert_eq!(
+            root_propagation("rshared").unwrap(),
+            libc::MS_SHARED | libc::MS_REC
+        );
+        assert!(root_propagation("sideways").is_err());
     }
 }

@@ -1,166 +1,289 @@
-//! Paths inside a container's rootfs: resolved as if the rootfs were `/`, so a symlink or
-//! `..` in the image never leads outside it; then checked again through the opened
-//! descriptor before anything is mounted on it (the image could race us).
+//! Paths inside a container root. Every lookup treats the root as "/": a symlink or ".." in
+//! the image never leads out of it. Resolution in user space gives clean paths; the final
+//! opens use openat2(RESOLVE_IN_ROOT) or walk component by component refusing symlinks, so
+//! even a path changed behind our back cannot escape.
 
-use anyhow::{bail, Context, Result};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::io::ErrorKind;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
-/// Symlinks followed before giving up, like the kernel's limit.
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+
+/// Symlinks followed in one resolution before giving up (the kernel's own limit is 40).
 const MAX_SYMLINKS: usize = 255;
 
-/// Resolve `unsafe_path` inside `root`. The result is `root` joined with a path whose
-/// every existing component is a real (non-symlink) entry; the rest may not exist yet.
+/// Resolve `unsafe_path` inside `root`: symlinks (absolute ones relative to `root`) and ".."
+/// are resolved as if `root` were "/". Components that do not exist are kept as written.
+/// The result is `root` joined with a path free of "." , ".." and existing symlinks.
 pub fn resolve_in_root(root: &Path, unsafe_path: &Path) -> Result<PathBuf> {
-    let mut pending: Vec<std::ffi::OsString> = components(unsafe_path);
-    pending.reverse();
-    let mut resolved: Vec<std::ffi::OsString> = Vec::new();
+    Ok(root.join(resolve_relative(root, unsafe_path)?))
+}
+
+/// As [`resolve_in_root`], but returns the path relative to `root` ("" for the root itself).
+pub fn resolve_relative(root: &Path, unsafe_path: &Path) -> Result<PathBuf> {
+    let mut pending: VecDeque<OsString> = components(unsafe_path).collect();
+    let mut resolved = PathBuf::new();
     let mut links = 0;
-    while let Some(c) = pending.pop() {
-        if c == ".." {
+    while let Some(part) = pending.pop_front() {
+        if part == ".." {
             resolved.pop();
             continue;
         }
-        let mut candidate = root.to_path_buf();
-        candidate.extend(&resolved);
-        candidate.push(&c);
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(m) if m.file_type().is_symlink() => {
+        let candidate = resolved.join(&part);
+        let full = root.join(&candidate);
+        match std::fs::symlink_metadata(&full) {
+            Ok(meta) if meta.file_type().is_symlink() => {
                 links += 1;
                 if links > MAX_SYMLINKS {
                     bail!(
-                        "too many symlinks resolving {} in {}",
+                        "resolve {} in {}: too many levels of symbolic links",
                         unsafe_path.display(),
                         root.display()
                     );
                 }
-                let target = std::fs::read_link(&candidate)
-                    .with_context(|| format!("readlink {}", candidate.display()))?;
+                let target = std::fs::read_link(&full)
+                    .with_context(|| format!("readlink {}", full.display()))?;
                 if target.is_absolute() {
-                    resolved.clear();
+                    resolved = PathBuf::new();
                 }
-                let mut t = components(&target);
-                t.reverse();
-                pending.extend(t);
+                for c in components(&target).collect::<Vec<_>>().into_iter().rev() {
+                    pending.push_front(c);
+                }
             }
-            _ => resolved.push(c),
+            Ok(_) => resolved = candidate,
+            Err(e)
+                if e.kind() == ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                resolved = candidate
+            }
+            Err(e) => return Err(e).with_context(|| format!("lstat {}", full.display())),
         }
     }
-    let mut out = root.to_path_buf();
-    out.extend(&resolved);
-    Ok(out)
+    Ok(resolved)
 }
 
-fn components(p: &Path) -> Vec<std::ffi::OsString> {
-    p.components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
+/// The normal and ".." components of a path; "/" and "." are dropped.
+fn components(path: &Path) -> impl Iterator<Item = OsString> + '_ {
+    path.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some(OsString::from("..")),
+        _ => None,
+    })
+}
+
+/// An open container root, the anchor of every lookup inside it.
+pub struct RootDir {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl RootDir {
+    /// Open `path` (a directory on the host) as a root.
+    pub fn open(path: &Path) -> Result<Self> {
+        let fd = open_raw(
+            None,
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            ResolveFlag::empty(),
+        )
+        .with_context(|| format!("open rootfs {}", path.display()))?;
+        Ok(RootDir {
+            path: path.to_path_buf(),
+            fd,
         })
+    }
+
+    /// The host path of the root.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `path` resolved inside the root, relative to it.
+    pub fn resolve(&self, path: &Path) -> Result<PathBuf> {
+        resolve_relative(&self.path, path)
+    }
+
+    /// Open an existing `path` (O_PATH) with every lookup confined to the root. Each call sees
+    /// the mounts made so far, so reopen after mounting to reach the new mount.
+    pub fn open_path(&self, path: &Path) -> nix::Result<OwnedFd> {
+        open_raw(
+            Some(self.fd.as_fd()),
+            &relative(path),
+            OFlag::O_PATH,
+            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        )
+    }
+
+    /// Open an existing directory `path` for reading, lookups confined to the root.
+    pub fn open_dir(&self, path: &Path) -> nix::Result<OwnedFd> {
+        open_raw(
+            Some(self.fd.as_fd()),
+            &relative(path),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        )
+    }
+
+    /// Create the directory `path` and its parents inside the root (mode 0755 before umask),
+    /// and return it opened O_PATH.
+    pub fn mkdir_all(&self, path: &Path) -> Result<OwnedFd> {
+        let rel = self.resolve(path)?;
+        let mut dir = self.open_path(Path::new("")).context("reopen rootfs")?;
+        for part in rel.components() {
+            let name = part.as_os_str();
+            match nix::sys::stat::mkdirat(
+                Some(dir.as_raw_fd()),
+                name,
+                Mode::from_bits_truncate(0o755),
+            ) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("mkdir {} in {}", path.display(), self.path.display())
+                    })
+                }
+            }
+            dir = open_component(dir.as_fd(), name, OFlag::O_DIRECTORY)
+                .with_context(|| format!("open {} in {}", path.display(), self.path.display()))?;
+        }
+        Ok(dir)
+    }
+
+    /// Make sure a non-directory `path` exists inside the root (an empty file, mode 0755 as
+    /// runc makes it, when nothing is there) and return it opened O_PATH.
+    pub fn create_file(&self, path: &Path) -> Result<OwnedFd> {
+        if let Ok(fd) = self.open_path(path) {
+            return Ok(fd);
+        }
+        let rel = self.resolve(path)?;
+        let Some(name) = rel.file_name() else {
+            bail!("cannot create the root itself as a file");
+        };
+        let parent = self.mkdir_all(rel.parent().unwrap_or(Path::new("")))?;
+        let created = nix::fcntl::openat(
+            Some(parent.as_raw_fd()),
+            name,
+            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o755),
+        );
+        match created {
+            // SAFETY: openat returned a new fd that nothing else owns.
+            Ok(fd) => drop(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(Errno::EISDIR) | Err(Errno::EEXIST) => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("create {} in {}", path.display(), self.path.display())
+                })
+            }
+        }
+        open_component(parent.as_fd(), name, OFlag::empty())
+            .with_context(|| format!("open {} in {}", path.display(), self.path.display()))
+    }
+}
+
+/// A path made relative (leading "/" dropped), so openat2 reads it against the dirfd.
+fn relative(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
         .collect()
 }
 
-/// Create every missing directory of `path` (already resolved inside `root`), each one
-/// resolved again so a symlink created meanwhile cannot redirect us.
-pub fn mkdir_all_in_root(root: &Path, path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    let rel = path.strip_prefix(root).unwrap_or(path);
-    let mut cur = root.to_path_buf();
-    for c in rel.components() {
-        if let Component::Normal(s) = c {
-            cur = resolve_in_root(root, &cur.strip_prefix(root).unwrap_or(&cur).join(s))?;
-            match std::fs::DirBuilder::new().mode(mode).create(&cur) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if !cur.is_dir() {
-                        bail!("{} exists and is not a directory", cur.display());
-                    }
-                }
-                Err(e) => return Err(e).with_context(|| format!("mkdir {}", cur.display())),
-            }
-        }
-    }
-    Ok(())
+/// Open one name in `dir` without following a symlink of any kind.
+fn open_component(dir: BorrowedFd<'_>, name: &OsStr, extra: OFlag) -> nix::Result<OwnedFd> {
+    open_raw(
+        Some(dir),
+        Path::new(name),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | extra,
+        ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS,
+    )
 }
 
-/// An O_PATH handle on a mount target, verified to lie inside `root`. Mount through
-/// [`Target::proc_path`] so the kernel uses exactly the object we checked.
-pub struct Target {
-    fd: OwnedFd,
-    pub path: PathBuf,
-}
-
-impl Target {
-    pub fn open(root: &Path, path: &Path) -> Result<Target> {
-        let fd = nix::fcntl::open(
-            path,
-            nix::fcntl::OFlag::O_PATH
-                | nix::fcntl::OFlag::O_CLOEXEC
-                | nix::fcntl::OFlag::O_NOFOLLOW,
-            nix::sys::stat::Mode::empty(),
-        )
-        .with_context(|| format!("open mount target {}", path.display()))?;
-        // SAFETY: open returned a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-            .context("readlink of the mount target's descriptor")?;
-        if real != root && !real.starts_with(root) {
-            bail!(
-                "mount target {} resolves to {} outside the rootfs {}",
-                path.display(),
-                real.display(),
-                root.display()
-            );
-        }
-        Ok(Target {
-            fd,
-            path: path.to_path_buf(),
-        })
-    }
-
-    pub fn proc_path(&self) -> String {
-        format!("/proc/self/fd/{}", self.fd.as_raw_fd())
-    }
+fn open_raw(
+    dir: Option<BorrowedFd<'_>>,
+    path: &Path,
+    flags: OFlag,
+    resolve: ResolveFlag,
+) -> nix::Result<OwnedFd> {
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(resolve);
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    let fd = openat2(dirfd, path, how)?;
+    // SAFETY: openat2 returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::symlink;
+
+    struct TempDir(PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn tempdir(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "ocibox-paths-{tag}-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
 
     #[test]
     fn symlinks_and_dotdot_stay_inside() {
-        let root = std::env::temp_dir().join(format!("ocibox-paths-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("a/b")).unwrap();
-        std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
-        std::os::unix::fs::symlink("../../..", root.join("a/b/up")).unwrap();
-        std::os::unix::fs::symlink("b", root.join("a/rel")).unwrap();
+        let t = tempdir("resolve");
+        let r = &t.0;
+        std::fs::create_dir_all(r.join("a/b")).unwrap();
+        symlink("/etc", r.join("etclink")).unwrap();
+        symlink("../../../../..", r.join("a/up")).unwrap();
+        symlink("b", r.join("a/rel")).unwrap();
         assert_eq!(
-            resolve_in_root(&root, Path::new("/abs/passwd")).unwrap(),
-            root.join("etc/passwd")
+            resolve_in_root(r, Path::new("/etclink/passwd")).unwrap(),
+            r.join("etc/passwd")
         );
         assert_eq!(
-            resolve_in_root(&root, Path::new("/a/b/up/x")).unwrap(),
-            root.join("x")
+            resolve_in_root(r, Path::new("/a/up/etc")).unwrap(),
+            r.join("etc")
         );
         assert_eq!(
-            resolve_in_root(&root, Path::new("../../../x")).unwrap(),
-            root.join("x")
+            resolve_in_root(r, Path::new("../../x")).unwrap(),
+            r.join("x")
         );
         assert_eq!(
-            resolve_in_root(&root, Path::new("/a/rel/c")).unwrap(),
-            root.join("a/b/c")
+            resolve_in_root(r, Path::new("/a/rel/c")).unwrap(),
+            r.join("a/b/c")
         );
-        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
-        assert!(resolve_in_root(&root, Path::new("/loop")).is_err());
-        mkdir_all_in_root(
-            &root,
-            &resolve_in_root(&root, Path::new("/abs/new/dir")).unwrap(),
-            0o755,
-        )
-        .unwrap();
-        assert!(root.join("etc/new/dir").is_dir());
-        std::fs::remove_dir_all(&root).unwrap();
+        symlink("loop", r.join("loop")).unwrap();
+        assert!(resolve_in_root(r, Path::new("/loop")).is_err());
+    }
+
+    #[test]
+    fn mkdir_all_and_create_file_follow_links_inside() {
+        let t = tempdir("mkdir");
+        let r = &t.0;
+        symlink("/etc", r.join("etclink")).unwrap();
+        let root = RootDir::open(r).unwrap();
+        root.mkdir_all(Path::new("/etclink/sub/dir")).unwrap();
+        assert!(r.join("etc/sub/dir").is_dir());
+        root.create_file(Path::new("/etclink/f")).unwrap();
+        assert!(r.join("etc/f").is_file());
+        // A file in the way of a directory is an error, not a surprise elsewhere.
+        assert!(root.mkdir_all(Path::new("/etc/f/x")).is_err());
+        let _ = root.open_path(Path::new("/etclink/sub")).unwrap();
     }
 }
