@@ -136,11 +136,12 @@ const DATA_WORDS: &[&str] = &[
     "clone_children",
 ];
 
-/// Parse a spec mount's options. Options with '=' and known filesystem words are data; an
-/// unknown word is an error (the kernel would ignore it on a bind mount, and a typo in a
-/// security option such as "nosiud" must not pass silently).
+/// Parse a spec mount's options. Options with '=' and other words are data, as runc
+/// passes them: the filesystem judges them. On a bind mount the kernel ignores data, so
+/// there an unknown word is an error (a typo such as "nosiud" must not pass silently).
 pub fn parse(options: &[String]) -> Result<MountOptions> {
     let mut out = MountOptions::default();
+    let mut unknown = Vec::new();
     for opt in options {
         let o = opt.as_str();
         if let Some(&(_, clear, flag)) = FLAGS.iter().find(|(n, _, _)| *n == o) {
@@ -169,8 +170,15 @@ pub fn parse(options: &[String]) -> Result<MountOptions> {
         } else if o.contains('=') || DATA_WORDS.contains(&o) {
             out.data.push(opt.clone());
         } else {
-            bail!("unknown mount option {o:?}");
+            unknown.push(o);
+            out.data.push(opt.clone());
         }
+    }
+    if out.is_bind() && !unknown.is_empty() {
+        bail!(
+            "unknown mount option {:?} on a bind mount",
+            unknown.join(",")
+        );
     }
     Ok(out)
 }
@@ -219,7 +227,9 @@ mod tests {
 
     #[test]
     fn unknown_and_idmap_are_errors() {
-        assert!(format!("{:#}", p(&["nosiud"]).unwrap_err()).contains("nosiud"));
+        assert!(format!("{:#}", p(&["bind", "nosiud"]).unwrap_err()).contains("nosiud"));
+        assert_eq!(p(&["huge=always2"]).unwrap().data, ["huge=always2"]);
+        assert_eq!(p(&["someflag"]).unwrap().data, ["someflag"]);
         assert!(format!("{:#}", p(&["idmap"]).unwrap_err()).contains("idmapped"));
     }
 

@@ -520,13 +520,13 @@ fn mounts_inside_proc_and_unknown_options_are_refused() {
     assert!(err.contains("inside /proc"), "{err}");
 
     let mut m = default_mounts();
-    m.push(json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["nosiud"]}));
+    m.push(json!({"destination": "/x", "type": "bind", "source": "/tmp", "options": ["rbind", "nosiud"]}));
     let r = f.run(&spec(Value::from(m), json!({}), false), &[], &[]);
     let err = r["error"]
         .as_str()
         .unwrap_or_else(|| panic!("no error: {r}"));
     assert!(
-        err.contains("/x") && err.contains("unknown mount option \"nosiud\""),
+        err.contains("/x") && err.contains("unknown mount option \"nosiud\" on a bind mount"),
         "{err}"
     );
     // Refused before anything was mounted: the rootfs is untouched.
