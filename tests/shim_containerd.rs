@@ -34,7 +34,6 @@ fn run_rm_exit_status_runc() {
 }
 
 #[test]
-#[ignore = "ocibox's own runtime applet is not built yet"]
 fn run_rm_exit_status_own() {
     run_rm_exit_status(Runtime::Own);
 }
@@ -146,7 +145,6 @@ fn detached_lifecycle_runc() {
 }
 
 #[test]
-#[ignore = "ocibox's own runtime applet is not built yet"]
 fn detached_lifecycle_own() {
     detached_lifecycle(Runtime::Own);
 }
@@ -181,7 +179,6 @@ fn oom_event_runc() {
 }
 
 #[test]
-#[ignore = "ocibox's own runtime applet is not built yet"]
 fn oom_event_own() {
     oom_event(Runtime::Own);
 }
@@ -221,7 +218,6 @@ fn survives_containerd_restart_runc() {
 }
 
 #[test]
-#[ignore = "ocibox's own runtime applet is not built yet"]
 fn survives_containerd_restart_own() {
     survives_containerd_restart(Runtime::Own);
 }
@@ -262,7 +258,6 @@ fn terminal_with_resize_runc() {
 }
 
 #[test]
-#[ignore = "ocibox's own runtime applet is not built yet"]
 fn terminal_with_resize_own() {
     terminal_with_resize(Runtime::Own);
 }
