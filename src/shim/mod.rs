@@ -23,7 +23,6 @@ pub mod reaper;
 pub mod rootfs_mounts;
 pub mod runtime_client;
 pub mod serve;
-pub mod sha256;
 pub mod start;
 pub mod stats;
 pub mod stdio;

@@ -29,7 +29,7 @@ pub fn socket_path(address: &str, namespace: &str, id: &str) -> PathBuf {
         }
         clean.push(c);
     }
-    Path::new(SOCKET_ROOT).join(super::sha256::hex_digest(clean.as_bytes()))
+    Path::new(SOCKET_ROOT).join(hex_sha256(clean.as_bytes()))
 }
 
 /// Binds the socket; a stale socket file is replaced, a live one is an error.
@@ -123,6 +123,15 @@ pub fn start(args: &ShimArgs) -> Result<String> {
     Ok(address)
 }
 
+/// Lower-case hex SHA-256, as containerd names shim sockets.
+fn hex_sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,9 +140,11 @@ mod tests {
     fn socket_path_is_sha256_of_address_ns_id() {
         // sha256("/run/containerd/containerd.sock/default/abc")
         let p = socket_path("/run/containerd/containerd.sock", "default", "abc");
-        let expect =
-            super::super::sha256::hex_digest(b"/run/containerd/containerd.sock/default/abc");
-        assert_eq!(p, Path::new(SOCKET_ROOT).join(expect));
+        assert_eq!(
+            p,
+            Path::new(SOCKET_ROOT)
+                .join("8cb244a719603fe00870d5ce1d8e1f1db43a654cb993d107df1f1ae23ddffa59")
+        );
         assert_eq!(p.file_name().unwrap().len(), 64);
     }
 }
