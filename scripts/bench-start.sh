@@ -19,12 +19,13 @@ if [ -f "$seccomp_profile" ]; then
     jq --slurpfile p "$seccomp_profile" '.linux.seccomp = $p[0]' "$work/bundle/config.json" >"$work/bundle-seccomp/config.json"
 fi
 
-now() { date +%s%N; }
-# Each contender: a name and a command line run with `sh -c`.
-i=0
-add() { i=$((i + 1)); eval "name_$i=\$1; cmd_$i=\$2"; : >"$work/times.$i"; }
+# Contenders: a name, then the command as words (no shell in between).
+list="$work/contenders"
+: >"$list"
+add() { printf '%s\t%s\n' "$1" "$2" >>"$list"; }
 add "ocibox" "$bin runc --root $work/ocibox run -b $work/bundle c"
-add "ocibox (no exe seal)" "_OCIBOX_BENCH_UNSAFE_NO_EXE_SEAL=1 $bin runc --root $work/ocibox2 run -b $work/bundle c"
+add "ocibox (sealed-copy protection)" "env OCIBOX_SEALED_INIT=1 $bin runc --root $work/ocibox4 run -b $work/bundle c"
+add "ocibox (no exe protection)" "env _OCIBOX_BENCH_UNSAFE_NO_EXE_PROTECTION=1 $bin runc --root $work/ocibox2 run -b $work/bundle c"
 if [ -f "$seccomp_profile" ]; then
     add "ocibox + seccomp" "$bin runc --root $work/ocibox3 run -b $work/bundle-seccomp c"
     add "runc + seccomp" "runc --root $work/runc2 run -b $work/bundle-seccomp c"
@@ -36,36 +37,27 @@ else
     echo "crun: does not run on this host (cgroup layout), left out" >&2
 fi
 add "unshare (floor)" "unshare --pid --fork --net --ipc --uts --mount /bin/true"
-count=$i
 
-# Warm up once each.
-j=1; while [ $j -le "$count" ]; do eval "sh -c \"\$cmd_$j\"" >/dev/null 2>&1 || { eval "echo \"failed: \$name_$j\"" >&2; exit 1; }; j=$((j + 1)); done
-round=0
-while [ $round -lt "$N" ]; do
-    k=0
-    while [ $k -lt "$count" ]; do
-        j=$(( (round + k) % count + 1 ))
-        eval "c=\$cmd_$j"
-        t0=$(now); sh -c "$c" >/dev/null 2>&1; t1=$(now)
-        echo $(( (t1 - t0) / 1000 )) >>"$work/times.$j"
-        k=$((k + 1))
-    done
-    round=$((round + 1))
-done
-
-median() { sort -n "$1" | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-runc_med=""
-j=1; while [ $j -le "$count" ]; do
-    eval "n=\$name_$j"; m=$(median "$work/times.$j"); eval "med_$j=$m"
-    [ "$n" = "runc" ] && runc_med=$m
-    j=$((j + 1))
-done
-echo "start latency, \`run\` of /bin/true, $N interleaved rounds, $(nproc) cores, $(uname -r)"
-echo
-echo "| contender | median ms | ratio to runc |"
-echo "|---|---:|---:|"
-j=1; while [ $j -le "$count" ]; do
-    eval "n=\$name_$j; m=\$med_$j"
-    awk -v n="$n" -v m="$m" -v r="$runc_med" 'BEGIN { printf "| %s | %.2f | %.2f |\n", n, m/1000, m/r }'
-    j=$((j + 1))
-done
+# The timing loop: perl's fork+exec with a monotonic clock, rounds interleaved (the
+# order rotates each round), one warm-up round, medians and ratios to runc.
+perl -MTime::HiRes=clock_gettime,CLOCK_MONOTONIC -e '
+    my ($n, $file) = @ARGV;
+    open my $fh, "<", $file or die; my @c;
+    while (<$fh>) { chomp; my ($name, $cmd) = split /\t/; push @c, [$name, [split / /, $cmd]]; }
+    my @t = map { [] } @c;
+    sub run1 { my $pid = fork // die; if (!$pid) { open STDOUT, ">/dev/null"; open STDERR, ">/dev/null"; exec @{$_[0]} or exit 127 } waitpid $pid, 0; return $? }
+    for my $i (0..$#c) { run1($c[$i][1]) == 0 or die "failed: $c[$i][0]\n" }
+    for my $r (0..$n-1) {
+        for my $k (0..$#c) {
+            my $i = ($r + $k) % @c;
+            my $t0 = clock_gettime(CLOCK_MONOTONIC); run1($c[$i][1]); my $t1 = clock_gettime(CLOCK_MONOTONIC);
+            push @{$t[$i]}, ($t1 - $t0) * 1000;
+        }
+    }
+    sub median { my @s = sort { $a <=> $b } @_; my $m = int(@s/2); @s % 2 ? $s[$m] : ($s[$m-1] + $s[$m]) / 2 }
+    my %med = map { ($c[$_][0] => median(@{$t[$_]})) } 0..$#c;
+    my $runc = $med{"runc"};
+    printf "start latency, `run` of /bin/true, %d interleaved rounds\n\n", $n;
+    print "| contender | median ms | ratio to runc |\n|---|---:|---:|\n";
+    printf "| %s | %.2f | %.2f |\n", $_->[0], $med{$_->[0]}, $med{$_->[0]} / $runc for @c;
+' "$N" "$list"

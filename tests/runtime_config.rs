@@ -404,24 +404,60 @@ fn container_is_placed_in_the_cgroups_path_and_it_is_removed() {
     let _ = std::fs::remove_dir("/sys/fs/cgroup/memory/ocibox-test");
 }
 
+/// CVE-2019-5736: a container process that grabs /proc/<init>/exe while the init still
+/// runs the runtime's code must not be able to open it for writing, also after the init
+/// has exec'd (when the kernel's "text busy" protection no longer holds). Checked for both
+/// protections: the read-only bind (default) and the sealed copy.
 #[test]
 fn the_container_cannot_write_the_runtime_binary() {
-    // While the container is created, its init still runs the runtime's code: its exe must
-    // be a sealed memfd, not the host binary (CVE-2019-5736).
-    let rt = Runtime::new();
-    let b = Bundle::new(&["sleep", "100"]);
-    let id = unique("cve");
-    rt.create(&id, &b);
-    let pid = rt.state(&id)["pid"].as_i64().unwrap();
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(
-        exe.to_string_lossy().starts_with("/memfd:"),
-        "{}",
-        exe.display()
-    );
-    let w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/{pid}/exe"))
-        .and_then(|mut f| std::io::Write::write_all(&mut f, b"pwned"));
-    assert!(w.is_err(), "the init's exe is writable");
+    for sealed in [false, true] {
+        let rt = Runtime::new();
+        let b = Bundle::new(&["sleep", "100"]);
+        let id = unique("cve");
+        rt.track(&id);
+        let mut cmd = rt.command(&["create", "-b", b.path().to_str().unwrap(), &id]);
+        if sealed {
+            cmd.env("OCIBOX_SEALED_INIT", "1");
+        }
+        let st = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let pid = rt.state(&id)["pid"].as_i64().unwrap();
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        if sealed {
+            assert!(
+                exe.to_string_lossy().starts_with("/memfd:"),
+                "{}",
+                exe.display()
+            );
+        }
+        // What an attacker keeps: an O_PATH handle on the init's exe.
+        let handle = nix::fcntl::open(
+            format!("/proc/{pid}/exe").as_str(),
+            nix::fcntl::OFlag::O_PATH,
+            nix::sys::stat::Mode::empty(),
+        )
+        .unwrap();
+        rt.ok(&["start", &id]);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let reopened = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{handle}"));
+        let _ = nix::unistd::close(handle);
+        // The read-only bind refuses the open; a sealed memfd may be opened (it is not the
+        // host's file anyway) but refuses every write.
+        let e = match reopened {
+            Err(e) => e,
+            Ok(mut f) if sealed => std::io::Write::write_all(&mut f, b"\x7f").unwrap_err(),
+            Ok(_) => panic!("the runtime binary can be opened for writing"),
+        };
+        let code = e.raw_os_error().unwrap();
+        assert!(
+            code == libc::EROFS || code == libc::EPERM || code == libc::ETXTBSY,
+            "sealed={sealed}: {e}"
+        );
+    }
 }

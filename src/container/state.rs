@@ -77,7 +77,7 @@ impl State {
         serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))
     }
 
-    /// Write state.json atomically.
+    /// Write state.json atomically (temp file, then rename).
     pub fn save(&self, root: &Path) -> Result<()> {
         let dir = self.dir(root);
         let tmp = dir.join(".state.json.tmp");
@@ -89,8 +89,9 @@ impl State {
             .mode(0o600)
             .open(&tmp)
             .with_context(|| format!("create {}", tmp.display()))?;
+        // No fsync: the state lives in a tmpfs (/run) and means nothing after a reboot;
+        // the rename alone keeps readers from ever seeing half a file.
         f.write_all(&data)
-            .and_then(|_| f.sync_data())
             .with_context(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, dir.join(STATE_FILE))
             .with_context(|| format!("rename {} into place", tmp.display()))

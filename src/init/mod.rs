@@ -8,6 +8,7 @@ pub mod message;
 pub mod namespaces_stage;
 pub mod parent;
 pub mod process_setup;
+pub mod protected_exe;
 
 use channel::Channel;
 use message::Message;

@@ -3,7 +3,7 @@
 
 use super::channel::Channel;
 use super::message::{Bootstrap, Message};
-use super::{INIT_ARGV0, INIT_FD_ENV};
+use super::{protected_exe, INIT_ARGV0, INIT_FD_ENV};
 use crate::linux::cgroups::Manager;
 use crate::linux::namespaces;
 use anyhow::{bail, Context, Result};
@@ -12,11 +12,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::time::Instant;
-
-/// Set only by the start-latency benchmark, to measure what the CVE-2019-5736 protection
-/// costs. Never set it in production: the container could then overwrite the host binary.
-pub const UNSAFE_NO_SEAL_ENV: &str = "_OCIBOX_BENCH_UNSAFE_NO_EXE_SEAL";
 
 /// What the runtime does at each step the init asks for.
 pub struct Callbacks<'a> {
@@ -61,11 +56,12 @@ pub fn run_init(
         passed.push(d);
     }
     drop(theirs);
-    let exe = init_executable()?;
+    let exe = protected_exe::init_executable()?;
     let mut cmd = Command::new(exe.path());
     cmd.arg0(INIT_ARGV0)
         .env_clear()
         .env(INIT_FD_ENV, passed[0].as_raw_fd().to_string());
+    exe.prepare(&mut cmd);
     let mut stage1 = cmd.spawn().context("start the container init")?;
     drop(passed);
     drop(exe);
@@ -148,60 +144,4 @@ fn dup_inheritable(fd: RawFd) -> Result<OwnedFd> {
     let d = nix::unistd::dup(fd).context("dup a descriptor for the init")?;
     // SAFETY: dup returned a fresh descriptor (without CLOEXEC) that we now own.
     Ok(unsafe { OwnedFd::from_raw_fd(d) })
-}
-
-/// The binary the init runs from. Normally a sealed in-memory copy of ourselves
-/// (CVE-2019-5736): a process in the container that reaches /proc/<init>/exe finds a
-/// sealed memfd it cannot write, never the host's binary.
-enum InitExe {
-    /// The descriptor keeps the memfd alive until the init has exec'd it.
-    Sealed {
-        _fd: OwnedFd,
-        path: String,
-    },
-    Plain,
-}
-
-impl InitExe {
-    fn path(&self) -> &str {
-        match self {
-            InitExe::Sealed { path, .. } => path,
-            InitExe::Plain => "/proc/self/exe",
-        }
-    }
-}
-
-fn init_executable() -> Result<InitExe> {
-    if std::env::var_os(UNSAFE_NO_SEAL_ENV).is_some() {
-        return Ok(InitExe::Plain);
-    }
-    let t = Instant::now();
-    let fd = sealed_copy_of_self()?;
-    crate::logging::debug(&format!(
-        "sealed copy of the runtime binary made in {:?}",
-        t.elapsed()
-    ));
-    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    Ok(InitExe::Sealed { _fd: fd, path })
-}
-
-fn sealed_copy_of_self() -> Result<OwnedFd> {
-    let mut src = std::fs::File::open("/proc/self/exe").context("open /proc/self/exe")?;
-    let name = c"ocibox-init";
-    // SAFETY: memfd_create takes a NUL-terminated name and flags; the result is checked.
-    let fd =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context("memfd_create for the sealed init");
-    }
-    // SAFETY: memfd_create returned a fresh descriptor that we own.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut dst = std::fs::File::from(owned);
-    std::io::copy(&mut src, &mut dst).context("copy the runtime binary into a memfd")?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: F_ADD_SEALS on a memfd we own, with constant flags.
-    if unsafe { libc::fcntl(dst.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(std::io::Error::last_os_error()).context("seal the init memfd");
-    }
-    Ok(OwnedFd::from(dst))
 }
