@@ -48,6 +48,7 @@ fn unprivileged_user_runs_busybox() {
         serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
     assert_eq!(cfg["linux"]["uidMappings"][0]["hostID"], UID);
     cfg["process"]["terminal"] = serde_json::json!(false);
+    cfg["root"]["readonly"] = serde_json::json!(false);
     cfg["process"]["args"] = serde_json::json!([
         "sh",
         "-c",

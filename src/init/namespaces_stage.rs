@@ -54,19 +54,33 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
         })?;
         return stage2(chan, b, new.contains(&Kind::Net));
     }
+    // The child must not speak on the channel before our Pid message is in it: it waits
+    // for a byte on this pipe, written once the message is sent.
+    let (go_r, go_w) = nix::unistd::pipe().context("pipe for the fork handshake")?;
     // SAFETY: this process is single-threaded (a fresh exec of the init applet that started
     // no thread), so the child may run arbitrary code after fork.
     match unsafe { fork() }.context("fork the container process")? {
         ForkResult::Parent { child } => {
+            drop(go_r);
             chan.send(&Message::Pid {
                 pid: child.as_raw(),
             })?;
+            nix::unistd::write(&go_w, b"g").context("release the container process")?;
             // Stage 1 is done: the child carries on with the channel.
             // SAFETY: _exit ends this process at once without running destructors that
             // could touch state the child shares (the channel socket).
             unsafe { libc::_exit(0) }
         }
-        ForkResult::Child => stage2(chan, b, new.contains(&Kind::Net)),
+        ForkResult::Child => {
+            drop(go_w);
+            let mut byte = [0u8; 1];
+            match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&go_r), &mut byte) {
+                Ok(1) => {}
+                _ => bail!("stage 1 of the init died before releasing the container process"),
+            }
+            drop(go_r);
+            stage2(chan, b, new.contains(&Kind::Net))
+        }
     }
 }
 
