@@ -461,3 +461,44 @@ fn the_container_cannot_write_the_runtime_binary() {
         );
     }
 }
+
+#[test]
+fn scheduler_io_priority_and_personality() {
+    // Field 41 of /proc/self/stat is the scheduling policy (3 = SCHED_BATCH), 19 the nice.
+    let b = sh("uname -m; ionice -p $$; cut -d' ' -f19,41 /proc/self/stat");
+    let (code, out, err) = run_in(&b, |c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+        c["linux"]["personality"] = json!({"domain": "LINUX32"});
+    });
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "i686", "{out}");
+    assert_eq!(lines[1], "best-effort: prio 6", "{out}");
+    assert_eq!(lines[2], "5 3", "{out}");
+}
+
+#[test]
+fn no_pivot_and_rootfs_propagation() {
+    let b = sh("awk '$5 == \"/\"' /proc/self/mountinfo");
+    let (code, out, err) = run_in(&b, |c| {
+        c["linux"]["rootfsPropagation"] = json!("shared");
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("shared:"), "{out}");
+    // --no-pivot: MS_MOVE + chroot instead of pivot_root; the container still runs.
+    let rt = Runtime::new();
+    let b = sh("echo moved; ls /");
+    let id = unique("nopivot");
+    rt.track(&id);
+    let out = rt.run(&[
+        "run",
+        "--no-pivot",
+        "--no-new-keyring",
+        "-b",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("moved\n") && stdout(&out).contains("bin\n"));
+}

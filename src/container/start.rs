@@ -8,6 +8,25 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
+/// The init holds its end of the fifo until execve closes it: end-of-file means the
+/// user's process is running (or the init died). Bounded, so a stuck startContainer hook
+/// cannot hang `start` forever.
+fn wait_for_exec(fifo: &OwnedFd) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut buf = [0u8; 64];
+    while std::time::Instant::now() < deadline {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0) == 0 {
+            continue;
+        }
+        match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fifo), &mut buf) {
+            Ok(0) => return,
+            Ok(_) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let st = State::load(root, id)?;
     match st.status(root) {
@@ -44,6 +63,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     }
     std::fs::remove_file(&fifo_path)
         .with_context(|| format!("remove exec fifo {}", fifo_path.display()))?;
+    wait_for_exec(&fifo);
     let state = serde_json::to_vec(&st.oci_state(Status::Running))?;
     if let Err(e) = hooks::run(st.config.hooks().as_ref(), Point::Poststart, &state) {
         // runc: a failing poststart hook kills the container.

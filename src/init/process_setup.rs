@@ -137,9 +137,12 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
 
     // Closing the channel tells `create` that the container is created.
     chan.close();
-    if let Some(fifo) = fifo {
-        wait_for_start(fifo.as_fd())?;
-    }
+    // Held (close-on-exec) until execve: `start` reads until end-of-file, so its poststart
+    // hooks run only once the user's process is executing, as the runtime-spec orders.
+    let _started = match fifo {
+        Some(fifo) => Some(wait_for_start(fifo.as_fd())?),
+        None => None,
+    };
     if nnp && !notify {
         if let Some(p) = &seccomp_program {
             seccomp::install(p).context("install seccomp filter")?;
@@ -285,8 +288,9 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Block until `start` opens the fifo for reading, then tell it we are going.
-fn wait_for_start(fifo: BorrowedFd) -> Result<()> {
+/// Block until `start` opens the fifo for reading, then tell it we are going. The write
+/// end is returned to be kept open until execve closes it.
+fn wait_for_start(fifo: BorrowedFd) -> Result<OwnedFd> {
     use std::os::fd::AsRawFd;
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let fd = nix::fcntl::open(
@@ -298,7 +302,7 @@ fn wait_for_start(fifo: BorrowedFd) -> Result<()> {
     // SAFETY: open returned a fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     nix::unistd::write(&fd, b"0").context("write to exec fifo")?;
-    Ok(())
+    Ok(fd)
 }
 
 fn exec(program: &Path, args: &[String], env: &[String]) -> Result<u8> {

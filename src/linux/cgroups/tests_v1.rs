@@ -247,6 +247,21 @@ fn apply_set_freeze_stats_destroy() {
         t.read("memory", "memory.memsw.limit_in_bytes"),
         t.read("memory", "memory.limit_in_bytes")
     );
+    // The child's pages are charged here once it has exec'd inside the cgroup: wait for
+    // some usage, or the check below has nothing to reject.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while t
+        .read("memory", "memory.usage_in_bytes")
+        .parse::<u64>()
+        .unwrap_or(0)
+        <= 4096
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no memory charged to the cgroup"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let e = t
         .mgr
         .update(&res(
