@@ -51,7 +51,10 @@ impl ConsoleSocket {
             match self.listener.accept() {
                 Ok((c, _)) => break c,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    assert!(Instant::now() < deadline, "nobody connected to the console socket");
+                    assert!(
+                        Instant::now() < deadline,
+                        "nobody connected to the console socket"
+                    );
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => panic!("accept on console socket: {e}"),
@@ -101,7 +104,10 @@ impl<'a> Screen<'a> {
             if left.is_zero() {
                 return None;
             }
-            let mut fds = [nix::poll::PollFd::new(self.fd, nix::poll::PollFlags::POLLIN)];
+            let mut fds = [nix::poll::PollFd::new(
+                self.fd,
+                nix::poll::PollFlags::POLLIN,
+            )];
             let ms = left.as_millis().min(1000) as u16;
             match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
                 Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
@@ -121,7 +127,10 @@ impl<'a> Screen<'a> {
     fn wait_for(&mut self, needle: &str) -> String {
         match self.try_wait_for(needle, TIMEOUT) {
             Some(s) => s,
-            None => panic!("{needle:?} never shown; the terminal showed {:?}", self.seen),
+            None => panic!(
+                "{needle:?} never shown; the terminal showed {:?}",
+                self.seen
+            ),
         }
     }
 
@@ -199,7 +208,8 @@ fn terminal_without_console_socket_is_refused_by_create() {
     let out = rt.run(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("cannot allocate tty if runc will detach without setting console socket"),
+        stderr(&out)
+            .contains("cannot allocate tty if runc will detach without setting console socket"),
         "{}",
         stderr(&out)
     );
@@ -207,7 +217,8 @@ fn terminal_without_console_socket_is_refused_by_create() {
     // The same for run -d.
     let out = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     assert!(
-        stderr(&out).contains("cannot allocate tty if runc will detach without setting console socket"),
+        stderr(&out)
+            .contains("cannot allocate tty if runc will detach without setting console socket"),
         "{}",
         stderr(&out)
     );
@@ -350,7 +361,11 @@ fn run_in_the_foreground_relays_the_terminal() {
     rt.track(&id);
     let mut outer = OuterTerminal::new(24, 80);
     let err = rt.root.path().join("run.stderr");
-    let mut child = outer.spawn(&rt, &["run", "--bundle", b.path().to_str().unwrap(), &id], &err);
+    let mut child = outer.spawn(
+        &rt,
+        &["run", "--bundle", b.path().to_str().unwrap(), &id],
+        &err,
+    );
     let mut screen = Screen::new(outer.master.as_fd());
     check_terminal_inside(&mut screen, 24, 80);
     // The kernel signals the session's foreground group on a resize; send it ourselves
@@ -410,7 +425,15 @@ fn exec_tty_in_the_foreground_and_detached() {
 
     // exec -t -d hands the master to a console socket.
     let sock = ConsoleSocket::new();
-    rt.ok(&["exec", "-t", "-d", "--console-socket", sock.path(), &id, "sh"]);
+    rt.ok(&[
+        "exec",
+        "-t",
+        "-d",
+        "--console-socket",
+        sock.path(),
+        &id,
+        "sh",
+    ]);
     let master = sock.receive();
     console::set_window_size(master.as_fd(), 12, 34).unwrap();
     let mut screen = Screen::new(master.as_fd());
@@ -424,7 +447,8 @@ fn exec_tty_in_the_foreground_and_detached() {
     let out = rt.run(&["exec", "-t", "-d", &id, "sh"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("cannot allocate tty if runc will detach without setting console socket"),
+        stderr(&out)
+            .contains("cannot allocate tty if runc will detach without setting console socket"),
         "{}",
         stderr(&out)
     );
@@ -448,11 +472,23 @@ fn run_in_the_foreground_returns_when_a_background_process_keeps_the_terminal() 
     let mut outer = OuterTerminal::new(24, 80);
     let err = rt.root.path().join("run.stderr");
     let started = Instant::now();
-    let mut child = outer.spawn(&rt, &["run", "--bundle", b.path().to_str().unwrap(), &id], &err);
+    let mut child = outer.spawn(
+        &rt,
+        &["run", "--bundle", b.path().to_str().unwrap(), &id],
+        &err,
+    );
     let mut screen = Screen::new(outer.master.as_fd());
     screen.wait_for("started");
     let code = wait_exit(&mut child);
-    assert_eq!(code, 4, "{}", std::fs::read_to_string(&err).unwrap_or_default());
-    assert!(started.elapsed() < Duration::from_secs(15), "run waited for the background process");
+    assert_eq!(
+        code,
+        4,
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "run waited for the background process"
+    );
     assert_nothing_left(&rt, &id);
 }

@@ -1,7 +1,15 @@
-//! The foreground terminal of `run -t` without a console socket: our terminal in raw
-//! mode, bytes relayed both ways to the container's pty master, window size followed.
+//! The foreground terminal of `run` / `exec -t` without a console socket: our terminal in
+//! raw mode, bytes relayed both ways to the container's pty master, window size followed
+//! (the caller's signal loop calls [`Relay::resize_from_stdin`] on SIGWINCH).
+//!
+//! The output side stops when the pty hangs up (every slave closed) or, once the process
+//! has exited, when [`Relay::finish`] has drained what it wrote: a background process
+//! that keeps the slave open (no PID namespace) must not keep the runtime waiting.
 
-use anyhow::Result;
+use crate::linux::console;
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -12,11 +20,15 @@ pub struct Relay {
     master: Arc<OwnedFd>,
     saved: Option<Termios>,
     output: Option<JoinHandle<()>>,
+    /// Closing it tells the output thread to drain and stop.
+    stop: Option<OwnedFd>,
 }
 
 impl Relay {
     /// Put stdin (when it is a terminal) in raw mode and start relaying.
     pub fn start(master: OwnedFd) -> Result<Relay> {
+        let (stop_rd, stop_wr) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe to stop the relay")?;
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd()).ok();
         if let Some(t) = &saved {
@@ -29,6 +41,7 @@ impl Relay {
             master: master.clone(),
             saved,
             output: None,
+            stop: Some(stop_wr),
         };
         relay.resize_from_stdin();
         let m_in = master.clone();
@@ -36,40 +49,25 @@ impl Relay {
             let mut buf = [0u8; 4096];
             let mut stdin = std::io::stdin().lock();
             while let Ok(n) = stdin.read(&mut buf) {
-                if n == 0 || nix::unistd::write(m_in.as_fd(), &buf[..n]).is_err() {
+                if n == 0 || write_all(&m_in, &buf[..n]).is_err() {
                     break;
                 }
             }
         });
-        let m_out = master.clone();
-        let output = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            let mut out = std::io::stdout().lock();
-            // EIO once the last slave descriptor is closed: the container is gone.
-            while let Ok(n) = nix::unistd::read(m_out.as_raw_fd(), &mut buf) {
-                if n == 0 || out.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-                let _ = out.flush();
-            }
-        });
-        relay.output = Some(output);
+        relay.output = Some(std::thread::spawn(move || copy_output(&master, &stop_rd)));
         Ok(relay)
     }
 
     /// Copy our terminal's window size to the container's.
     pub fn resize_from_stdin(&self) {
-        // SAFETY: winsize is plain data; zeroed is valid.
-        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-        // SAFETY: TIOCGWINSZ writes one winsize into `ws`.
-        if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
-            // SAFETY: TIOCSWINSZ reads one winsize from `ws`.
-            unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        if let Ok((rows, cols)) = console::window_size(std::io::stdin().as_fd()) {
+            let _ = console::set_window_size(self.master.as_fd(), rows, cols);
         }
     }
 
-    /// Drain the container's output and restore our terminal.
+    /// The process has exited: copy out what it left in the pty, then restore our terminal.
     pub fn finish(mut self) {
+        self.stop.take();
         if let Some(h) = self.output.take() {
             let _ = h.join();
         }
@@ -82,4 +80,58 @@ impl Drop for Relay {
             let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
         }
     }
+}
+
+/// master → stdout until the pty hangs up (EIO once the last slave is closed) or `stop`
+/// is closed; then whatever is still buffered in the pty is copied without waiting.
+fn copy_output(master: &OwnedFd, stop: &OwnedFd) {
+    let mut out = std::io::stdout().lock();
+    let mut buf = [0u8; 4096];
+    let mut stopping = false;
+    loop {
+        let mut fds = [
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        ];
+        let timeout = if stopping {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+        let master_ev = fds[0].revents().unwrap_or(PollFlags::empty());
+        stopping |= fds[1].revents().is_some_and(|e| !e.is_empty());
+        if master_ev.is_empty() {
+            if stopping {
+                return; // drained
+            }
+            continue;
+        }
+        // Readable (or hung up: read says EIO): read cannot block, we are the only reader.
+        match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+            Ok(0) | Err(Errno::EIO) => return,
+            Ok(n) => {
+                if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+                    return;
+                }
+            }
+            Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn write_all(fd: &OwnedFd, mut buf: &[u8]) -> nix::Result<()> {
+    while !buf.is_empty() {
+        match nix::unistd::write(fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
