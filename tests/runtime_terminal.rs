@@ -492,3 +492,18 @@ fn run_in_the_foreground_returns_when_a_background_process_keeps_the_terminal() 
     );
     assert_nothing_left(&rt, &id);
 }
+
+#[test]
+fn run_with_terminal_works_when_our_stdio_is_not_a_terminal() {
+    // As in CI: stdin /dev/null and stdout a file. The container still gets its pty
+    // (the output goes through it, so lines end in \r\n) and its exit status comes back.
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sh", "-c", "tty; echo out; exit 6"]);
+    b.edit(|c| c["process"]["terminal"] = serde_json::Value::Bool(true));
+    let id = unique("tty-notty");
+    rt.track(&id);
+    let out = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "/dev/pts/0\r\nout\r\n");
+    assert_nothing_left(&rt, &id);
+}

@@ -4,7 +4,8 @@
 //!
 //! The output side stops when the pty hangs up (every slave closed) or, once the process
 //! has exited, when [`Relay::finish`] has drained what it wrote: a background process
-//! that keeps the slave open (no PID namespace) must not keep the runtime waiting.
+//! that keeps the slave open (no PID namespace) must not keep the runtime waiting, as
+//! runc does not wait for it either.
 
 use crate::linux::console;
 use anyhow::{Context, Result};
@@ -15,6 +16,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 pub struct Relay {
     master: Arc<OwnedFd>,
@@ -82,33 +84,49 @@ impl Drop for Relay {
     }
 }
 
-/// master → stdout until the pty hangs up (EIO once the last slave is closed) or `stop`
-/// is closed; then whatever is still buffered in the pty is copied without waiting.
+/// Once the process has exited, how long the output may stay quiet before we stop
+/// waiting for more, and how long draining may take at most (a background process
+/// could write forever). The pty moves data to the master asynchronously, so "nothing
+/// readable right now" is not yet "all read".
+const DRAIN_IDLE_MS: u16 = 100;
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+
+/// master → stdout until the pty hangs up (EIO once the last slave is closed) or, after
+/// `stop` is closed, until it has been quiet for a moment.
 fn copy_output(master: &OwnedFd, stop: &OwnedFd) {
     let mut out = std::io::stdout().lock();
     let mut buf = [0u8; 4096];
-    let mut stopping = false;
+    let mut drain_until: Option<Instant> = None;
     loop {
-        let mut fds = [
-            PollFd::new(master.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        ];
-        let timeout = if stopping {
-            PollTimeout::ZERO
-        } else {
-            PollTimeout::NONE
+        let timeout = match drain_until {
+            None => PollTimeout::NONE,
+            Some(end) => {
+                let left = end.saturating_duration_since(Instant::now()).as_millis();
+                if left == 0 {
+                    return;
+                }
+                PollTimeout::from(left.min(u128::from(DRAIN_IDLE_MS)) as u16)
+            }
         };
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if drain_until.is_none() {
+            fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, timeout) {
+            Ok(0) => return, // quiet while draining
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(_) => return,
         }
         let master_ev = fds[0].revents().unwrap_or(PollFlags::empty());
-        stopping |= fds[1].revents().is_some_and(|e| !e.is_empty());
+        if fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|e| !e.is_empty())
+        {
+            drain_until = Some(Instant::now() + DRAIN_MAX);
+        }
         if master_ev.is_empty() {
-            if stopping {
-                return; // drained
-            }
             continue;
         }
         // Readable (or hung up: read says EIO): read cannot block, we are the only reader.
