@@ -300,15 +300,30 @@ impl OuterTerminal {
 
     /// Start the runtime with `args` on this terminal; our copy of the slave is closed.
     fn spawn(&mut self, rt: &Runtime, args: &[&str], stderr_to: &Path) -> Child {
+        self.spawn_with(rt, args, stderr_to, true)
+    }
+
+    /// [`Self::spawn`], with stdin from /dev/null unless `stdin_too`.
+    fn spawn_with(
+        &mut self,
+        rt: &Runtime,
+        args: &[&str],
+        stderr_to: &Path,
+        stdin_too: bool,
+    ) -> Child {
         let slave = self.slave.take().unwrap();
         let mut cmd = rt.command(args);
-        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
+        if stdin_too {
+            cmd.stdin(Stdio::from(slave.try_clone().unwrap()));
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        cmd.stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(std::fs::File::create(stderr_to).unwrap());
         // SAFETY: setsid and ioctl are async-signal-safe; nothing else runs in the child.
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                if libc::setsid() < 0 || libc::ioctl(1, libc::TIOCSCTTY, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -505,5 +520,30 @@ fn run_with_terminal_works_when_our_stdio_is_not_a_terminal() {
     let out = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert_eq!(stdout(&out), "/dev/pts/0\r\nout\r\n");
+    assert_nothing_left(&rt, &id);
+}
+
+#[test]
+fn run_finds_our_terminal_on_stdout_when_stdin_is_redirected() {
+    // runc looks for its terminal on stderr, stdout, stdin, then /dev/tty: that one is
+    // put in raw mode (no second \r added to the container's \r\n) and gives the size.
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sh", "-c", "stty size; tty; exit 2"]);
+    b.edit(|c| c["process"]["terminal"] = serde_json::Value::Bool(true));
+    let id = unique("tty-stdout");
+    rt.track(&id);
+    let mut outer = OuterTerminal::new(30, 100);
+    let err = rt.root.path().join("run.stderr");
+    let args = ["run", "--bundle", b.path().to_str().unwrap(), &id];
+    let mut child = outer.spawn_with(&rt, &args, &err, false);
+    let mut screen = Screen::new(outer.master.as_fd());
+    let shown = screen.wait_for("/dev/pts/0\r\n");
+    assert_eq!(shown, "30 100\r\n/dev/pts/0\r\n");
+    assert_eq!(
+        wait_exit(&mut child),
+        2,
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
     assert_nothing_left(&rt, &id);
 }
