@@ -1,6 +1,12 @@
-//! The foreground terminal of `run` / `exec -t` without a console socket: our terminal in
-//! raw mode, bytes relayed both ways to the container's pty master, window size followed
-//! (the caller's signal loop calls [`Relay::resize_from_stdin`] on SIGWINCH).
+//! The foreground terminal of `run` / `exec -t` without a console socket: bytes relayed
+//! between our stdin/stdout and the container's pty master, our terminal in raw mode, its
+//! window size followed (the caller's signal loop calls [`Relay::resize_from_host_terminal`]
+//! on SIGWINCH).
+//!
+//! "Our terminal" is found as runc finds its host console: stderr, stdout or stdin,
+//! whichever is a terminal first, else the controlling terminal `/dev/tty`. runc refuses
+//! to run when there is none ("open /dev/tty: no such device or address"); ocibox relays
+//! anyway (stdio redirected to files, as in CI), without raw mode or window size.
 //!
 //! The output side stops when the pty hangs up (every slave closed) or, once the process
 //! has exited, when [`Relay::finish`] has drained what it wrote: a background process
@@ -20,32 +26,33 @@ use std::time::{Duration, Instant};
 
 pub struct Relay {
     master: Arc<OwnedFd>,
-    saved: Option<Termios>,
+    /// Our terminal and its settings before raw mode.
+    host: Option<(OwnedFd, Termios)>,
     output: Option<JoinHandle<()>>,
     /// Closing it tells the output thread to drain and stop.
     stop: Option<OwnedFd>,
 }
 
 impl Relay {
-    /// Put stdin (when it is a terminal) in raw mode and start relaying.
+    /// Put our terminal (when there is one) in raw mode and start relaying.
     pub fn start(master: OwnedFd) -> Result<Relay> {
         let (stop_rd, stop_wr) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe to stop the relay")?;
-        let stdin = std::io::stdin();
-        let saved = termios::tcgetattr(stdin.as_fd()).ok();
-        if let Some(t) = &saved {
-            let mut raw = t.clone();
+        let host = host_terminal().and_then(|fd| {
+            let saved = termios::tcgetattr(&fd).ok()?;
+            let mut raw = saved.clone();
             termios::cfmakeraw(&mut raw);
-            let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
-        }
+            let _ = termios::tcsetattr(&fd, SetArg::TCSANOW, &raw);
+            Some((fd, saved))
+        });
         let master = Arc::new(master);
         let mut relay = Relay {
             master: master.clone(),
-            saved,
+            host,
             output: None,
             stop: Some(stop_wr),
         };
-        relay.resize_from_stdin();
+        relay.resize_from_host_terminal();
         let m_in = master.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -61,9 +68,11 @@ impl Relay {
     }
 
     /// Copy our terminal's window size to the container's.
-    pub fn resize_from_stdin(&self) {
-        if let Ok((rows, cols)) = console::window_size(std::io::stdin().as_fd()) {
-            let _ = console::set_window_size(self.master.as_fd(), rows, cols);
+    pub fn resize_from_host_terminal(&self) {
+        if let Some((fd, _)) = &self.host {
+            if let Ok((rows, cols)) = console::window_size(fd.as_fd()) {
+                let _ = console::set_window_size(self.master.as_fd(), rows, cols);
+            }
         }
     }
 
@@ -78,10 +87,32 @@ impl Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        if let Some(t) = &self.saved {
-            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
+        if let Some((fd, saved)) = &self.host {
+            let _ = termios::tcsetattr(fd, SetArg::TCSANOW, saved);
         }
     }
+}
+
+/// stderr, stdout or stdin if one is a terminal, else the controlling terminal.
+fn host_terminal() -> Option<OwnedFd> {
+    let stdio = [
+        std::io::stderr().as_fd().try_clone_to_owned(),
+        std::io::stdout().as_fd().try_clone_to_owned(),
+        std::io::stdin().as_fd().try_clone_to_owned(),
+    ];
+    for fd in stdio.into_iter().flatten() {
+        if termios::tcgetattr(&fd).is_ok() {
+            return Some(fd);
+        }
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/dev/tty")
+        .ok()
+        .map(OwnedFd::from)
 }
 
 /// Once the process has exited, how long the output may stay quiet before we stop
