@@ -71,6 +71,12 @@ pub fn create(opts: CreateOptions) -> Result<State> {
             namespaces::check_path(r.kind, p)?;
         }
     }
+    if let Some(p) = spec.process() {
+        crate::linux::lsm::check_labels(
+            p.apparmor_profile().as_deref(),
+            p.selinux_label().as_deref(),
+        )?;
+    }
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     let console = match (terminal, opts.console_fd, &opts.console_socket) {
         (true, Some(fd), _) => Some(fd),

@@ -60,6 +60,10 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("args must not be empty");
     }
+    crate::linux::lsm::check_labels(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
     let terminal = process.terminal() == Some(true);
     let mut spec: Spec = st.config.clone();
     spec.set_process(Some(process));

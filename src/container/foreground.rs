@@ -55,7 +55,7 @@ impl Foreground {
                 Signal::SIGCHLD => code = reap(pid),
                 Signal::SIGWINCH => {
                     if let Some(r) = &relay {
-                        r.resize_from_stdin();
+                        r.resize_from_host_terminal();
                     }
                 }
                 other => {

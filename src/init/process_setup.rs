@@ -5,13 +5,14 @@
 //! hostname, sysctl, read-only and masked paths, rlimits and scheduling, no_new_privs,
 //! Ready/Continue with the runtime, seccomp (when no_new_privs is off it needs
 //! CAP_SYS_ADMIN, so before the user switch), user and capabilities, cwd, fds, then
-//! exec.fifo, seccomp (with no_new_privs: as late as possible), startContainer hooks, execve.
+//! exec.fifo, seccomp (with no_new_privs: as late as possible), startContainer hooks,
+//! AppArmor/SELinux exec labels, execve.
 
 use super::channel::Channel;
 use super::message::{Bootstrap, Message, Mode};
 use crate::hooks::{self, Point};
 use crate::linux::namespaces::Kind;
-use crate::linux::{capabilities, console, fds, rlimits, rootfs, sched, seccomp, user};
+use crate::linux::{capabilities, console, fds, lsm, rlimits, rootfs, sched, seccomp, user};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Process, Spec};
 use std::ffi::CString;
@@ -156,6 +157,11 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
             running.as_bytes(),
         )?;
     }
+    // Last, so no hook process inherits them; they take effect at the execve.
+    lsm::apply_exec_labels(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
     exec(&program, &args, &env)
 }
 

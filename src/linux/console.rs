@@ -11,19 +11,18 @@
 //! 4. after `setsid()` the caller opens the slave ([`open_pty_slave`]) and calls
 //!    [`make_controlling_terminal_and_dup`].
 //!
-//! On the host (`run -t` without a console socket, and tests): [`recv_console_fd`],
-//! [`RawTerminal`], [`copy_pty_io`], [`set_window_size`].
+//! On the host: [`recv_console_fd`], [`window_size`] and [`set_window_size`]; the
+//! foreground relay of `run -t` / `exec -t` is `container::tty_relay`.
 
 use std::ffi::CString;
-use std::io::{IoSlice, IoSliceMut, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
 /// The name runc puts in the console-socket message (the path the master was opened by).
@@ -231,158 +230,10 @@ pub fn window_size(fd: BorrowedFd<'_>) -> Result<(u16, u16)> {
     Ok((ws.ws_row, ws.ws_col))
 }
 
-/// A terminal switched to raw mode (cfmakeraw) for as long as this guard lives; the previous
-/// settings are restored on drop.
-pub struct RawTerminal {
-    fd: OwnedFd,
-    saved: nix::sys::termios::Termios,
-}
-
-impl RawTerminal {
-    /// Put the terminal on `fd` in raw mode. Fails (ENOTTY) when `fd` is not a terminal.
-    pub fn new(fd: BorrowedFd<'_>) -> Result<RawTerminal> {
-        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-        let fd = fd.try_clone_to_owned().context("dup terminal fd")?;
-        let saved = tcgetattr(&fd).context("tcgetattr")?;
-        let mut raw = saved.clone();
-        cfmakeraw(&mut raw);
-        tcsetattr(&fd, SetArg::TCSANOW, &raw).context("tcsetattr raw")?;
-        Ok(RawTerminal { fd, saved })
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        let _ =
-            nix::sys::termios::tcsetattr(&self.fd, nix::sys::termios::SetArg::TCSANOW, &self.saved);
-    }
-}
-
-/// Forward `stdin` → `master` and `master` → `stdout` until the pty hangs up (every slave fd
-/// closed: the container process exited), and copy our window size to the master at start and
-/// on every SIGWINCH (when `stdin` is a terminal). EOF on `stdin` stops only that direction.
-pub fn copy_pty_io(master: OwnedFd, stdin: BorrowedFd<'_>, stdout: BorrowedFd<'_>) -> Result<()> {
-    let (mut winch_rd, winch_wr) = UnixStream::pair().context("socketpair for SIGWINCH")?;
-    winch_rd
-        .set_nonblocking(true)
-        .context("SIGWINCH pipe O_NONBLOCK")?;
-    let sig = signal_hook::low_level::pipe::register(libc::SIGWINCH, winch_wr)
-        .context("register SIGWINCH handler")?;
-    let res = forward_loop(&master, stdin, stdout, &mut winch_rd);
-    signal_hook::low_level::unregister(sig);
-    res
-}
-
-fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
-    if let Ok((rows, cols)) = window_size(from) {
-        let _ = set_window_size(to, rows, cols);
-    }
-}
-
-fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).context("fcntl F_GETFL on pty master")?;
-    let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags)).context("fcntl F_SETFL on pty master")?;
-    Ok(())
-}
-
-fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
-    while !buf.is_empty() {
-        match nix::unistd::write(fd, buf) {
-            Ok(n) => buf = &buf[n..],
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(e).context("write to stdout"),
-        }
-    }
-    Ok(())
-}
-
-fn forward_loop(
-    master: &OwnedFd,
-    stdin: BorrowedFd<'_>,
-    stdout: BorrowedFd<'_>,
-    winch: &mut UnixStream,
-) -> Result<()> {
-    set_nonblocking(master.as_fd())?;
-    copy_window_size(stdin, master.as_fd());
-    let mut to_master: Vec<u8> = Vec::new();
-    let mut stdin_open = true;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        // Read stdin only when what was read before has gone to the pty (back-pressure).
-        let want_stdin = stdin_open && to_master.is_empty();
-        let master_flags = if to_master.is_empty() {
-            PollFlags::POLLIN
-        } else {
-            PollFlags::POLLIN | PollFlags::POLLOUT
-        };
-        let mut fds = vec![
-            PollFd::new(master.as_fd(), master_flags),
-            PollFd::new(winch.as_fd(), PollFlags::POLLIN),
-        ];
-        if want_stdin {
-            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
-        }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("poll pty"),
-        }
-        let master_ev = fds[0].revents().unwrap_or(PollFlags::empty());
-        let winch_ev = fds[1].revents().unwrap_or(PollFlags::empty());
-        let stdin_ev = fds
-            .get(2)
-            .and_then(|f| f.revents())
-            .unwrap_or(PollFlags::empty());
-        drop(fds);
-
-        if winch_ev.contains(PollFlags::POLLIN) {
-            let mut sink = [0u8; 64];
-            while matches!(winch.read(&mut sink), Ok(n) if n > 0) {}
-            copy_window_size(stdin, master.as_fd());
-        }
-
-        if master_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
-                Ok(0) | Err(Errno::EIO) => return Ok(()),
-                Ok(n) => write_all(stdout, &buf[..n])?,
-                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
-                    if master_ev.contains(PollFlags::POLLHUP)
-                        && !master_ev.contains(PollFlags::POLLIN)
-                    {
-                        return Ok(());
-                    }
-                }
-                Err(e) => return Err(e).context("read pty master"),
-            }
-        }
-
-        if master_ev.contains(PollFlags::POLLOUT) && !to_master.is_empty() {
-            match nix::unistd::write(master.as_fd(), &to_master) {
-                Ok(n) => {
-                    to_master.drain(..n);
-                }
-                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-                Err(Errno::EIO) => return Ok(()),
-                Err(e) => return Err(e).context("write pty master"),
-            }
-        }
-
-        if stdin_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
-                Ok(0) => stdin_open = false,
-                Ok(n) => to_master.extend_from_slice(&buf[..n]),
-                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-                Err(_) => stdin_open = false,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
 
     fn raw_slave(master: &OwnedFd, path: &Path) -> OwnedFd {
@@ -449,47 +300,5 @@ mod tests {
         send_console_fd(conn.as_fd(), master.as_fd()).unwrap();
         recv_console_fd(peer.as_fd()).unwrap();
         assert!(connect_console_socket(Path::new("/nonexistent/ocibox.sock")).is_err());
-    }
-
-    #[test]
-    fn copy_pty_io_forwards_both_ways_until_hangup() {
-        let (master, slave_path) = open_pty(Path::new("/dev/ptmx")).unwrap();
-        let slave = raw_slave(&master, &slave_path);
-        let (stdin_rd, stdin_wr) = nix::unistd::pipe().unwrap();
-        let (stdout_rd, stdout_wr) = nix::unistd::pipe().unwrap();
-        nix::unistd::write(&stdin_wr, b"ping").unwrap();
-        drop(stdin_wr);
-        let container = std::thread::spawn(move || {
-            let got = read_exact(slave.as_fd(), 4);
-            nix::unistd::write(&slave, b"pong:").unwrap();
-            nix::unistd::write(&slave, &got).unwrap();
-            // Dropping the only slave fd hangs the pty up.
-        });
-        copy_pty_io(master, stdin_rd.as_fd(), stdout_wr.as_fd()).unwrap();
-        container.join().unwrap();
-        drop(stdout_wr);
-        let mut out = Vec::new();
-        std::fs::File::from(stdout_rd)
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, b"pong:ping");
-    }
-
-    #[test]
-    fn raw_terminal_restores_settings() {
-        let (master, slave_path) = open_pty(Path::new("/dev/ptmx")).unwrap();
-        let slave = open_pty_slave(master.as_fd(), &slave_path).unwrap();
-        let before = nix::sys::termios::tcgetattr(&slave).unwrap();
-        {
-            let _raw = RawTerminal::new(slave.as_fd()).unwrap();
-            let now = nix::sys::termios::tcgetattr(&slave).unwrap();
-            assert!(!now
-                .local_flags
-                .contains(nix::sys::termios::LocalFlags::ICANON));
-        }
-        let after = nix::sys::termios::tcgetattr(&slave).unwrap();
-        assert_eq!(before.local_flags, after.local_flags);
-        let (not_tty, _w) = nix::unistd::pipe().unwrap();
-        assert!(RawTerminal::new(not_tty.as_fd()).is_err());
     }
 }

@@ -4,6 +4,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod console;
 pub mod fds;
+pub mod lsm;
 pub mod namespaces;
 pub mod rlimits;
 pub mod rootfs;
