@@ -31,6 +31,16 @@ fn ctr(c: &Containerd, args: &[&str]) -> Output {
     with_timeout(&mut c.ctr_cmd(args), Duration::from_secs(30))
 }
 
+/// `ctr task exec --fifo-dir <ours> --exec-id EXEC [flags…] ID CMD…`
+fn task_exec(c: &Containerd, exec_id: &str, flags: &[&str], id: &str, cmd: &[&str]) -> Command {
+    let fifo = c.fifo_dir();
+    let mut args = vec!["task", "exec", "--fifo-dir", &fifo, "--exec-id", exec_id];
+    args.extend(flags);
+    args.push(id);
+    args.extend(cmd);
+    c.ctr_cmd(&args)
+}
+
 // ---- a command on a pseudo-terminal ------------------------------------------------------
 
 /// A command whose stdin, stdout and stderr are the slave of a new pty (its controlling
@@ -341,23 +351,17 @@ fn detached_task_commands(rt: Runtime) {
     assert!(metric(&table, "cpuacct.usage").is_some(), "{table}");
 
     // exec without a terminal: output and exit status.
-    let e = ctr(
-        &c,
-        &[
-            "task",
-            "exec",
-            "--exec-id",
-            "e1",
-            "d1",
-            "sh",
-            "-c",
-            "echo fromexec; exit 5",
-        ],
+    let e = with_timeout(
+        &mut task_exec(&c, "e1", &[], "d1", &["sh", "-c", "echo fromexec; exit 5"]),
+        Duration::from_secs(30),
     );
     assert_eq!(e.status.code(), Some(5), "{}", text(&e));
     assert_eq!(stdout(&e), "fromexec\n", "{}", text(&e));
     // …and a missing program: `runc exec` fails, in runc's words.
-    let e = ctr(&c, &["task", "exec", "--exec-id", "e0", "d1", "/nope"]);
+    let e = with_timeout(
+        &mut task_exec(&c, "e0", &[], "d1", &["/nope"]),
+        Duration::from_secs(30),
+    );
     assert!(!e.status.success(), "{}", text(&e));
     assert!(
         stderr(&e).contains(
@@ -369,8 +373,7 @@ fn detached_task_commands(rt: Runtime) {
     );
 
     // exec -t: an interactive shell in the running container, seen by ps while it lives.
-    let mut sh =
-        PtySession::spawn(c.ctr_cmd(&["task", "exec", "-t", "--exec-id", "e2", "d1", "sh"]));
+    let mut sh = PtySession::spawn(task_exec(&c, "e2", &["-t"], "d1", &["sh"]));
     sh.expect("# ", Duration::from_secs(20));
     let during = ps_pids(&c, "d1");
     assert_eq!(during.len(), 3, "exec'd shell not in ps: {during:?}");

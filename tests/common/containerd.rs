@@ -168,6 +168,13 @@ impl Containerd {
         }
     }
 
+    /// Where ctr makes its stdio fifos (`--fifo-dir`) in the containerd-shim-runc-v2
+    /// variants: under our directory, so a ctr killed by a timeout leaves none in
+    /// /run/containerd/fifo.
+    pub fn fifo_dir(&self) -> String {
+        self.dir.join("fifo").display().to_string()
+    }
+
     /// Where containerd-shim-runc-v2 tells its runc to keep state (`--root`).
     pub fn runc_root(&self) -> PathBuf {
         Path::new("/run/containerd/runc").join(&self.namespace)
@@ -181,6 +188,8 @@ impl Containerd {
                 RUNC_SHIM.to_string(),
                 "--runc-binary".to_string(),
                 bin.display().to_string(),
+                "--fifo-dir".to_string(),
+                self.fifo_dir(),
             ];
         }
         let mut v = vec!["--runtime".to_string(), RUNTIME.to_string()];
