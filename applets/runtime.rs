@@ -485,15 +485,18 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
     match dispatch(&g, command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let msg = match name {
-                "create" | "run" | "exec" => format!("runc {name} failed: {e:#}"),
-                _ => format!("{e:#}"),
+            // runc 1.1's words: `runc create failed: …`, `runc run failed: …`, but
+            // `exec failed: …` with status 255 (containerd's shim quotes the message).
+            let (msg, code) = match name {
+                "create" | "run" => (format!("runc {name} failed: {e:#}"), 1),
+                "exec" => (format!("exec failed: {e:#}"), 255),
+                _ => (format!("{e:#}"), 1),
             };
             logging::error(&msg);
             if logging::logs_to_file() {
                 eprintln!("{msg}");
             }
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }

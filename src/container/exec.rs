@@ -121,7 +121,8 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
                 super::seccomp_agent::hand_over(&st.config, fd, &st.oci_state(Status::Running))
             },
         },
-    )?;
+    )
+    .context("unable to start container process")?;
     drop(console);
     if let Some(pf) = &opts.pid_file {
         super::create::write_pid_file(pf, pid)?;

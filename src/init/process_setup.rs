@@ -270,8 +270,16 @@ fn process_env(process: &Process, extra: &[String]) -> Vec<String> {
 }
 
 /// Resolve args[0] against the process's PATH, as Go's exec.LookPath does for runc.
+/// A name with a slash is checked too (runc does it before waiting on exec.fifo): a missing
+/// program must fail `create`, which containerd reports, not `start` with an exit status.
 fn lookup_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
+        let m = std::fs::metadata(arg0)
+            .map_err(|e| anyhow::anyhow!("exec: {arg0:?}: stat {arg0}: {}", errno_text(&e)))?;
+        use std::os::unix::fs::PermissionsExt;
+        if m.is_dir() || m.permissions().mode() & 0o111 == 0 {
+            bail!("exec: {arg0:?}: permission denied");
+        }
         return Ok(PathBuf::from(arg0));
     }
     let path = env
@@ -287,6 +295,17 @@ fn lookup_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
         }
     }
     bail!("exec: {arg0:?}: executable file not found in $PATH")
+}
+
+/// strerror's text in Go's spelling (lower case, no " (os error N)"), as runc prints it.
+fn errno_text(e: &std::io::Error) -> String {
+    let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let desc = errno.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => desc.to_string(),
+    }
 }
 
 fn is_executable(p: &Path) -> bool {

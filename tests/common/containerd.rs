@@ -1,6 +1,6 @@
 //! A private containerd 1.6 for one test: its own root, state, sockets and namespace, the
-//! ocibox shim reachable as `containerd-shim-ocibox-v2` on its PATH, the busybox image
-//! imported. Dropping it kills containerd and every shim and container it started,
+//! ocibox shim reachable as `containerd-shim-ocibox-v2` on its PATH, a `runc` link to ocibox
+//! for containerd's own shim (`--runc-binary`), the busybox image imported. Dropping it kills containerd and every shim and container it started,
 //! unmounts what they mounted and removes the directories.
 
 #![allow(dead_code)]
@@ -17,10 +17,18 @@ pub enum Runtime {
     Own,
     /// Debian's runc, through a runtime options config (`BinaryName`).
     Runc,
+    /// containerd's own shim (`io.containerd.runc.v2`, containerd-shim-runc-v2) driving
+    /// ocibox as its runc: `ctr run --runc-binary <dir>/runc-link/runc`.
+    RuncShimOwn,
+    /// containerd's own shim driving Debian's runc (`--runc-binary /usr/sbin/runc`): the
+    /// reference the `RuncShimOwn` results are compared with.
+    RuncShimRunc,
 }
 
 pub const IMAGE: &str = "docker.io/library/busybox:latest";
 pub const RUNTIME: &str = "io.containerd.ocibox.v2";
+/// containerd's default runtime, served by /usr/bin/containerd-shim-runc-v2.
+pub const RUNC_SHIM: &str = "io.containerd.runc.v2";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -50,6 +58,10 @@ impl Containerd {
             dir.join("bin/containerd-shim-ocibox-v2"),
         )
         .unwrap();
+        // Not on containerd's PATH: containerd-shim-runc-v2 must reach it by --runc-binary.
+        std::fs::create_dir_all(dir.join("runc-link")).unwrap();
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ocibox"), dir.join("runc-link/runc"))
+            .unwrap();
         std::fs::write(dir.join("runc.toml"), "BinaryName = \"/usr/sbin/runc\"\n").unwrap();
         let address = dir.join("c.sock").display().to_string();
         let config = dir.join("config.toml");
@@ -141,8 +153,45 @@ impl Containerd {
         c
     }
 
+    /// The `runc` link to the built ocibox binary that containerd-shim-runc-v2 is given.
+    pub fn runc_link(&self) -> PathBuf {
+        self.dir.join("runc-link/runc")
+    }
+
+    /// The runc-compatible binary the runtime options name, for the containerd-shim-runc-v2
+    /// variants.
+    pub fn runc_binary(&self) -> Option<PathBuf> {
+        match self.runtime {
+            Runtime::RuncShimOwn => Some(self.runc_link()),
+            Runtime::RuncShimRunc => Some(PathBuf::from("/usr/sbin/runc")),
+            Runtime::Own | Runtime::Runc => None,
+        }
+    }
+
+    /// Where ctr makes its stdio fifos (`--fifo-dir`) in the containerd-shim-runc-v2
+    /// variants: under our directory, so a ctr killed by a timeout leaves none in
+    /// /run/containerd/fifo.
+    pub fn fifo_dir(&self) -> String {
+        self.dir.join("fifo").display().to_string()
+    }
+
+    /// Where containerd-shim-runc-v2 tells its runc to keep state (`--root`).
+    pub fn runc_root(&self) -> PathBuf {
+        Path::new("/run/containerd/runc").join(&self.namespace)
+    }
+
     /// The `ctr run` flags that select the shim and the runtime.
     pub fn runtime_flags(&self) -> Vec<String> {
+        if let Some(bin) = self.runc_binary() {
+            return vec![
+                "--runtime".to_string(),
+                RUNC_SHIM.to_string(),
+                "--runc-binary".to_string(),
+                bin.display().to_string(),
+                "--fifo-dir".to_string(),
+                self.fifo_dir(),
+            ];
+        }
         let mut v = vec!["--runtime".to_string(), RUNTIME.to_string()];
         if let Runtime::Runc = self.runtime {
             v.push("--runtime-config-path".into());
@@ -188,24 +237,50 @@ impl Containerd {
         );
     }
 
-    fn task_dir(&self) -> PathBuf {
+    /// The task bundles: `<state>/io.containerd.runtime.v2.task/<namespace>`.
+    pub fn task_dir(&self) -> PathBuf {
         self.dir
             .join("state/io.containerd.runtime.v2.task")
             .join(&self.namespace)
     }
 
-    /// The pids of the shims serving this containerd's tasks (from their bundles).
+    /// The pids of the shims serving this containerd's tasks: from `shim.pid` in their
+    /// bundles (the ocibox shim), and any process started with `-namespace <ours>`
+    /// (containerd-shim-runc-v2 1.6 writes no `shim.pid`; our namespace is unique).
     pub fn shim_pids(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
+        let mut pids = self.pids_with_namespace_flag();
         if let Ok(rd) = std::fs::read_dir(self.task_dir()) {
             for e in rd.flatten() {
                 if let Ok(s) = std::fs::read_to_string(e.path().join("shim.pid")) {
                     if let Ok(p) = s.trim().parse::<i32>() {
-                        if Path::new(&format!("/proc/{p}")).exists() {
+                        if Path::new(&format!("/proc/{p}")).exists() && !pids.contains(&p) {
                             pids.push(p);
                         }
                     }
                 }
+            }
+        }
+        pids
+    }
+
+    fn pids_with_namespace_flag(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return pids;
+        };
+        for e in rd.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            if args
+                .windows(2)
+                .any(|w| w[0] == b"-namespace" && w[1] == self.namespace.as_bytes())
+            {
+                pids.push(pid);
             }
         }
         pids
@@ -266,6 +341,37 @@ fn kill9(pid: i32) {
     unsafe { libc::kill(pid, libc::SIGKILL) };
 }
 
+/// SIGKILLs every process in `/sys/fs/cgroup/*/<group>/*` (thawing frozen ones first), and
+/// waits briefly for the groups to empty.
+fn kill_cgroup_members(group: &str) {
+    let dirs: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_dir(e.path().join(group)).ok())
+        .flat_map(|rd| rd.flatten().map(|c| c.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    for d in &dirs {
+        let _ = std::fs::write(d.join("freezer.state"), "THAWED");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut any = false;
+        for d in &dirs {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            for p in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                any = true;
+                kill9(p);
+            }
+        }
+        if !any || Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 impl Drop for Containerd {
     fn drop(&mut self) {
         // Containers first (runc's state knows their pids), then shims, then containerd.
@@ -298,6 +404,8 @@ impl Drop for Containerd {
         for root in ["/run/containerd/ocibox", "/run/containerd/runc"] {
             let _ = std::fs::remove_dir_all(Path::new(root).join(&self.namespace));
         }
+        // Anything still in our cgroups (a shim killed before its container): thaw, kill.
+        kill_cgroup_members(&self.namespace);
         if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
             for e in rd.flatten() {
                 let cg = e.path().join(&self.namespace);
