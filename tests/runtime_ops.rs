@@ -103,7 +103,7 @@ fn pause_and_resume_freeze_the_container() {
     let b = Bundle::new(&[
         "sh",
         "-c",
-        "while true; do date +%s%N > /tmp/tick; sleep 0.02; done",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.02; done",
     ]);
     let id = running(&rt, &b);
     std::thread::sleep(Duration::from_millis(200));

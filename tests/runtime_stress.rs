@@ -47,10 +47,16 @@ fn two_hundred_create_start_delete_cycles_leave_nothing() {
     let tag = unique("cyc");
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{tag}")));
     let fds_before = fd_count();
-    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count();
+    // Other tests mount and unmount concurrently: count only mounts of this bundle.
+    let bundle = b.path().to_str().unwrap().to_string();
+    let bundle_mounts = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&bundle))
+            .count()
+    };
+    let mounts_before = bundle_mounts();
     for i in 0..200 {
         let id = format!("{tag}-{i}");
         b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{tag}/{i}")));
@@ -74,10 +80,7 @@ fn two_hundred_create_start_delete_cycles_leave_nothing() {
         "state dirs left"
     );
     assert_no_cgroups_under(&tag);
-    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count();
+    let mounts_after = bundle_mounts();
     assert_eq!(mounts_before, mounts_after, "mounts leaked");
     assert_eq!(fds_before, fd_count(), "descriptors leaked");
     assert!(processes_mentioning(&tag).is_empty());
