@@ -6,6 +6,9 @@ use common::*;
 use serde_json::json;
 use std::time::Duration;
 
+/// The tests of this file count the process's descriptors: they must not overlap.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -42,6 +45,7 @@ fn assert_no_cgroups_under(tag: &str) {
 
 #[test]
 fn two_hundred_create_start_delete_cycles_leave_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rt = Runtime::new();
     let b = Bundle::new(&["sleep", "1000"]);
     let tag = unique("cyc");
@@ -89,6 +93,7 @@ fn two_hundred_create_start_delete_cycles_leave_nothing() {
 
 #[test]
 fn a_hundred_limited_containers_four_at_a_time_leave_no_cgroup() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tag = unique("par");
     let rt = std::sync::Arc::new(Runtime::new());
     let b = std::sync::Arc::new(Bundle::new(&["sleep", "1000"]));
