@@ -74,10 +74,13 @@ fn detached_lifecycle(rt: Runtime) {
     assert!(st.status.success(), "{}", text(&st));
     assert!(stdout(&st).contains("\"id\": \"d1\""), "{}", text(&st));
 
+    let fifo = c.fifo_dir();
     let e = with_timeout(
         &mut c.ctr_cmd(&[
             "task",
             "exec",
+            "--fifo-dir",
+            &fifo,
             "--exec-id",
             "e1",
             "d1",
@@ -92,8 +95,10 @@ fn detached_lifecycle(rt: Runtime) {
 
     // exec -t, through a pty made by script(1).
     let cmdline = format!(
-        "ctr -a {} -n {} task exec -t --exec-id e2 d1 sh -c 'tty; exit 4'",
-        c.address, c.namespace
+        "ctr -a {} -n {} task exec -t --fifo-dir {} --exec-id e2 d1 sh -c 'tty; exit 4'",
+        c.address,
+        c.namespace,
+        c.fifo_dir()
     );
     let piped = format!(
         "sleep 10 | script -qefc \"{}\" /dev/null",

@@ -168,8 +168,7 @@ impl Containerd {
         }
     }
 
-    /// Where ctr makes its stdio fifos (`--fifo-dir`) in the containerd-shim-runc-v2
-    /// variants: under our directory, so a ctr killed by a timeout leaves none in
+    /// Where ctr makes its stdio fifos (`--fifo-dir`): under our directory, so a ctr killed by a timeout leaves none in
     /// /run/containerd/fifo.
     pub fn fifo_dir(&self) -> String {
         self.dir.join("fifo").display().to_string()
@@ -192,7 +191,12 @@ impl Containerd {
                 self.fifo_dir(),
             ];
         }
-        let mut v = vec!["--runtime".to_string(), RUNTIME.to_string()];
+        let mut v = vec![
+            "--runtime".to_string(),
+            RUNTIME.to_string(),
+            "--fifo-dir".to_string(),
+            self.fifo_dir(),
+        ];
         if let Runtime::Runc = self.runtime {
             v.push("--runtime-config-path".into());
             v.push(self.dir.join("runc.toml").display().to_string());
