@@ -4,7 +4,8 @@
 //! - [`start`]: the `start` subcommand (socket address, launching the daemon)
 //! - [`serve`]: the serving daemon; [`task_service`] the API; [`process`] the per-process
 //!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO;
-//!   [`events`] the publisher; [`oom`] OOM events; [`stats`] + [`cgroup_paths`] metrics
+//!   [`events`] the publisher; [`oom`] OOM events; [`stats`] + [`cgroup_paths`] metrics;
+//!   [`trim`] gives back the memory an idle shim does not use
 //! - [`runtime_client`] calls the runtime; [`options`] which runtime, from containerd's
 //!   options; [`rootfs_mounts`] the rootfs mounts of Create
 //! - [`delete`]: the `delete` subcommand
@@ -27,6 +28,7 @@ pub mod start;
 pub mod stats;
 pub mod stdio;
 pub mod task_service;
+pub mod trim;
 
 use std::path::PathBuf;
 
