@@ -3,7 +3,8 @@
 //!
 //! - [`start`]: the `start` subcommand (socket address, launching the daemon)
 //! - [`serve`]: the serving daemon; [`task_service`] the API; [`process`] the per-process
-//!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO;
+//!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO,
+//!   copied by the one [`io_loop`] thread;
 //!   [`events`] the publisher; [`oom`] OOM events; [`stats`] + [`cgroup_paths`] metrics;
 //!   [`trim`] gives back the memory an idle shim does not use
 //! - [`runtime_client`] calls the runtime; [`options`] which runtime, from containerd's
@@ -17,6 +18,7 @@ pub mod cgroup_paths;
 pub mod console_socket;
 pub mod delete;
 pub mod events;
+pub mod io_loop;
 pub mod oom;
 pub mod options;
 pub mod process;
