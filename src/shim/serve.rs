@@ -5,7 +5,6 @@
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::mpsc::channel;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -15,7 +14,7 @@ use containerd_shim_protos::create_task;
 use containerd_shim_protos::ttrpc::{self, MethodHandler, Request, Server, TtrpcContext};
 
 use super::events::Publisher;
-use super::reaper::Reaper;
+use super::reaper::{request_shutdown, Reaper};
 use super::start::socket_path;
 use super::task_service::{ShimContext, TaskService};
 use super::ShimArgs;
@@ -85,20 +84,19 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         return Err(std::io::Error::last_os_error()).context("become child subreaper");
     }
-    // First thread-spawning call: SIGCHLD is blocked before any other thread exists.
-    let reaper = Reaper::start()?;
+    // Before any other thread exists: SIGCHLD and the shutdown signal are blocked in all.
+    let reaper = Reaper::install()?;
     let publisher = Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), args.namespace.clone())?;
     let bundle = args.bundle_dir()?;
-    let (tx, rx) = channel();
     let svc = TaskService::new(
         ShimContext {
             id: args.id.clone(),
             namespace: args.namespace.clone(),
             bundle: bundle.clone(),
         },
-        reaper,
+        reaper.clone(),
         publisher.clone(),
-        tx,
+        request_shutdown,
     );
     let mut server = Server::new()
         .add_listener(LISTENER_FD)
@@ -108,7 +106,8 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
         .set_thread_count_min(MIN_IDLE)
         .set_thread_count_max(MAX_IDLE);
     server.start().context("start the ttrpc server")?;
-    let _ = rx.recv();
+    // The main thread is the reaper until Shutdown.
+    reaper.reap_until_shutdown();
     // Let the Shutdown reply leave before the process goes.
     std::thread::sleep(Duration::from_millis(20));
     let _ = std::fs::remove_file(socket_path(&args.address, &args.namespace, &args.id));

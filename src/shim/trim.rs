@@ -68,29 +68,40 @@ fn clean_exe_mappings(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Drops the clean read-only mappings of the binary and trims the heap. Best effort:
+/// At most this many mappings are dropped (a static-pie binary has two clean ones).
+const MAX_RANGES: usize = 8;
+
+/// Trims the heap and drops the clean read-only mappings of the binary. Best effort:
 /// anything unreadable means nothing is dropped.
+///
+/// The drop comes last and nothing is allocated or freed after it: every code page run
+/// from then on, until the thread blocks, is mapped again (with fault-around, 64 KiB).
 pub fn trim_idle() {
+    let mut ranges = [(0usize, 0usize); MAX_RANGES];
+    let mut n = 0;
     if let (Ok(exe), Ok(mut f)) = (
         std::fs::read_link("/proc/self/exe"),
         std::fs::File::open("/proc/self/smaps"),
     ) {
         let mut smaps = String::new();
         if f.read_to_string(&mut smaps).is_ok() {
-            let exe = exe.to_string_lossy();
-            for (start, end) in clean_exe_mappings(&smaps, &exe) {
-                // SAFETY: the range is a whole private mapping of our binary that is not
-                // writable and holds no anonymous pages, so every page in it equals the
-                // file; MADV_DONTNEED only unmaps the pages, the next access maps the same
-                // content again. No Rust object lives in it.
-                unsafe {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
-                };
+            for r in clean_exe_mappings(&smaps, &exe.to_string_lossy()) {
+                if n < MAX_RANGES {
+                    ranges[n] = r;
+                    n += 1;
+                }
             }
         }
     }
     // SAFETY: malloc_trim takes an integer and only returns free memory to the kernel.
     unsafe { libc::malloc_trim(0) };
+    for &(start, end) in &ranges[..n] {
+        // SAFETY: the range is a whole private mapping of our binary that is not writable
+        // and holds no anonymous pages, so every page in it equals the file;
+        // MADV_DONTNEED only unmaps the pages, the next access maps the same content
+        // again. No Rust object lives in it.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
 }
 
 #[cfg(test)]
