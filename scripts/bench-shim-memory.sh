@@ -9,7 +9,8 @@
 #   so both shims drive the same runtime).
 #   OCIBOX_BENCH_DETAIL=1 also prints where one ocibox shim's memory is (smaps by mapping
 #   kind: the binary's text/data, heap, anonymous maps such as thread stacks and malloc
-#   arenas) and its threads' names.
+#   arenas) and its threads' names. OCIBOX_BENCH_HOLD=SECONDS keeps the containers
+#   running that long after measuring, for a closer look.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-}
@@ -109,3 +110,4 @@ printf '%-28s %8s %12s %12s %8s\n' shim shims "RSS median" "PSS median" threads
 printf '%-28s %8s %9s kB %9s kB %8s\n' "ocibox ($(basename "$bin"))" "$ocount" "$orss" "$opss" "$othr"
 printf '%-28s %8s %9s kB %9s kB %8s\n' containerd-shim-runc-v2 "$rcount" "$rrss" "$rpss" "$rthr"
 awk -v o="$orss" -v r="$rrss" 'BEGIN{printf "RSS ratio ocibox/runc-v2: %.2f\n", o/r}'
+sleep "${OCIBOX_BENCH_HOLD:-0}"

@@ -112,29 +112,50 @@ fn connect(addr: &str) -> Option<EventsClient> {
         .map(EventsClient::new)
 }
 
+/// Where the publishing thread is on its way to idle.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// Something happened less than [`IDLE_AFTER`] ago.
+    Busy,
+    /// The connection was dropped; its two threads are exiting, and the code they run
+    /// would be mapped again right after a trim, so the trim waits for [`SETTLE`].
+    Closing,
+    /// Trimmed; nothing to do until the next message.
+    Idle,
+}
+
+/// How long the dropped client's threads get to finish exiting.
+const SETTLE: Duration = Duration::from_millis(100);
+
 fn forward_loop(rx: Receiver<Msg>, addr: Option<String>, ns: String) {
     let mut client: Option<EventsClient> = None;
     // Startup itself touched memory worth trimming.
-    let mut busy = true;
+    let mut phase = Phase::Busy;
     loop {
-        let msg = if busy {
-            match rx.recv_timeout(IDLE_AFTER) {
-                Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => {
-                    client = None;
-                    super::trim::trim_idle();
-                    busy = false;
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        } else {
-            match rx.recv() {
-                Ok(m) => m,
-                Err(_) => return,
-            }
+        let got = match phase {
+            Phase::Busy => rx.recv_timeout(IDLE_AFTER),
+            Phase::Closing => rx.recv_timeout(SETTLE),
+            Phase::Idle => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        busy = true;
+        let msg = match (got, phase) {
+            (Ok(m), _) => m,
+            (Err(RecvTimeoutError::Timeout), Phase::Busy) => {
+                phase = if client.take().is_some() {
+                    Phase::Closing
+                } else {
+                    super::trim::trim_idle();
+                    Phase::Idle
+                };
+                continue;
+            }
+            (Err(RecvTimeoutError::Timeout), _) => {
+                super::trim::trim_idle();
+                phase = Phase::Idle;
+                continue;
+            }
+            (Err(RecvTimeoutError::Disconnected), _) => return,
+        };
+        phase = Phase::Busy;
         if let (Msg::Event(when, event), Some(addr)) = (msg, addr.as_deref()) {
             forward(&mut client, addr, &ns, when, event);
         }
