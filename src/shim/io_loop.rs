@@ -183,9 +183,33 @@ fn drain_wake(wake: &mut File) {
     let _ = wake.read(&mut b);
 }
 
+/// Serves every job once (new ones and those poll reported) and drops finished ones.
+/// The read buffer lives for this call only: while the loop waits in poll the heap holds
+/// nothing for it, and the idle trim can give its pages back.
+fn serve(jobs: &mut Vec<(Job, Next)>) {
+    if !jobs.iter().any(|(j, _)| matches!(j, Job::Copy(_))) {
+        return;
+    }
+    let mut scratch = vec![0u8; CHUNK];
+    let mut i = 0;
+    while i < jobs.len() {
+        let next = match &mut jobs[i].0 {
+            Job::Copy(c) => c.service(&mut scratch),
+            Job::Watch(..) => Next::Read,
+        };
+        if let Next::Done = next {
+            if let (Job::Copy(c), _) = jobs.swap_remove(i) {
+                c.finish();
+            }
+            continue;
+        }
+        jobs[i].1 = next;
+        i += 1;
+    }
+}
+
 fn run(mut wake: File) {
     let mut jobs: Vec<(Job, Next)> = Vec::new();
-    let mut scratch = vec![0u8; CHUNK];
     loop {
         drain_wake(&mut wake);
         if let Some(Ok(l)) = LOOP.get() {
@@ -193,22 +217,7 @@ fn run(mut wake: File) {
                 jobs.push((job, Next::Read));
             }
         }
-        // Serve every job once (new ones and those poll reported), drop finished ones.
-        let mut i = 0;
-        while i < jobs.len() {
-            let next = match &mut jobs[i].0 {
-                Job::Copy(c) => c.service(&mut scratch),
-                Job::Watch(..) => Next::Read,
-            };
-            if let Next::Done = next {
-                if let (Job::Copy(c), _) = jobs.swap_remove(i) {
-                    c.finish();
-                }
-                continue;
-            }
-            jobs[i].1 = next;
-            i += 1;
-        }
+        serve(&mut jobs);
         let ready = {
             let mut fds = Vec::with_capacity(jobs.len() + 1);
             fds.push(PollFd::new(wake.as_fd(), PollFlags::POLLIN));
