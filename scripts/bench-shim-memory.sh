@@ -7,6 +7,10 @@
 #   OCIBOX_BINARY defaults to the release build if there is one, else the debug build.
 #   OCIBOX_SHIM_RUNTIME=own uses ocibox's own runtime under its shim (default: /usr/sbin/runc,
 #   so both shims drive the same runtime).
+#   OCIBOX_BENCH_DETAIL=1 also prints where one ocibox shim's memory is (smaps by mapping
+#   kind: the binary's text/data, heap, anonymous maps such as thread stacks and malloc
+#   arenas) and its threads' names. OCIBOX_BENCH_HOLD=SECONDS keeps the containers
+#   running that long after measuring, for a closer look.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-}
@@ -79,9 +83,31 @@ measure() { # prefix -> "rss_median pss_median threads_median count"
     done
     echo "$(printf '%s\n' "${rss[@]}" | median) $(printf '%s\n' "${pss[@]}" | median) $(printf '%s\n' "${thr[@]}" | median) ${#rss[@]}"
 }
+detail() { # pid -> smaps summary and thread names
+    local p=$1
+    echo "== shim pid $p: Rss/Pss kB by mapping (binary = $bin)"
+    awk -v bin="$bin" '
+        /^[0-9a-f]+-[0-9a-f]+ / {
+            path = $6; perms = $2
+            if (path == bin) key = "binary " perms
+            else if (path == "") key = "anon " perms
+            else key = path " " perms
+            next
+        }
+        /^Size:/ { if (key ~ /^anon/) key = key " " $2 "k" }
+        /^Rss:/ { rss[key] += $2 } /^Pss:/ { pss[key] += $2 }
+        END { for (k in rss) if (rss[k] > 0) printf "%8d %8d  %s\n", rss[k], pss[k], k }
+    ' "/proc/$p/smaps" | sort -rn
+    echo "== threads: $(cat /proc/"$p"/task/*/comm | sort | uniq -c | awk '{printf "%s×%s ", $2, $1}')"
+}
+if [ "${OCIBOX_BENCH_DETAIL:-}" = 1 ]; then
+    p=$(pgrep -f -- "-namespace $ns -id o1( |$)" | head -1)
+    [ -n "$p" ] && detail "$p"
+fi
 read -r orss opss othr ocount < <(measure o)
 read -r rrss rpss rthr rcount < <(measure r)
 printf '%-28s %8s %12s %12s %8s\n' shim shims "RSS median" "PSS median" threads
 printf '%-28s %8s %9s kB %9s kB %8s\n' "ocibox ($(basename "$bin"))" "$ocount" "$orss" "$opss" "$othr"
 printf '%-28s %8s %9s kB %9s kB %8s\n' containerd-shim-runc-v2 "$rcount" "$rrss" "$rpss" "$rthr"
 awk -v o="$orss" -v r="$rrss" 'BEGIN{printf "RSS ratio ocibox/runc-v2: %.2f\n", o/r}'
+sleep "${OCIBOX_BENCH_HOLD:-0}"

@@ -1,9 +1,14 @@
 //! The event publisher: task lifecycle events sent to containerd with
 //! `containerd.services.events.ttrpc.v1.Events/Forward` on `TTRPC_ADDRESS`, in order, from
 //! one thread, reconnecting when containerd restarts.
+//!
+//! The same thread notices when the shim goes idle (no event and no request for
+//! [`IDLE_AFTER`]): it then closes its connection (the ttrpc client's two threads end) and
+//! runs the [`super::trim`] of memory touched while busy. It is the shim's one thread that
+//! waits on a queue, so idleness costs no thread and no timer wake-ups of its own.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use containerd_shim_protos::events::task::{
@@ -22,6 +27,8 @@ use containerd_shim_protos::{Client, EventsClient};
 pub const NAMESPACE_KEY: &str = "containerd-namespace-ttrpc";
 /// How long one event is retried while containerd is away.
 const RETRY_FOR: Duration = Duration::from_secs(30);
+/// Quiet this long after the last event or request and the shim counts as idle.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A task event: its topic and its message.
 pub enum Event {
@@ -63,10 +70,17 @@ pub fn timestamp(t: SystemTime) -> Timestamp {
     ts
 }
 
+/// What the publishing thread is handed.
+enum Msg {
+    Event(SystemTime, Event),
+    /// A request was served: the shim is busy again.
+    Activity,
+}
+
 /// Hands events to the publishing thread; cheap to clone.
 #[derive(Clone)]
 pub struct Publisher {
-    tx: Sender<(SystemTime, Event)>,
+    tx: Sender<Msg>,
 }
 
 impl Publisher {
@@ -82,7 +96,12 @@ impl Publisher {
     }
 
     pub fn publish(&self, e: Event) {
-        let _ = self.tx.send((SystemTime::now(), e));
+        let _ = self.tx.send(Msg::Event(SystemTime::now(), e));
+    }
+
+    /// Tells the thread a request was served, so the idle trim runs again afterwards.
+    pub fn activity(&self) {
+        let _ = self.tx.send(Msg::Activity);
     }
 }
 
@@ -93,50 +112,101 @@ fn connect(addr: &str) -> Option<EventsClient> {
         .map(EventsClient::new)
 }
 
-fn forward_loop(rx: Receiver<(SystemTime, Event)>, addr: Option<String>, ns: String) {
+/// Where the publishing thread is on its way to idle.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// Something happened less than [`IDLE_AFTER`] ago.
+    Busy,
+    /// The connection was dropped; its two threads are exiting, and the code they run
+    /// would be mapped again right after a trim, so the trim waits for [`SETTLE`].
+    Closing,
+    /// Trimmed; nothing to do until the next message.
+    Idle,
+}
+
+/// How long the dropped client's threads get to finish exiting.
+const SETTLE: Duration = Duration::from_millis(100);
+
+fn forward_loop(rx: Receiver<Msg>, addr: Option<String>, ns: String) {
     let mut client: Option<EventsClient> = None;
-    for (when, event) in rx {
-        let Some(addr) = addr.as_deref() else {
-            continue;
+    // Startup itself touched memory worth trimming.
+    let mut phase = Phase::Busy;
+    loop {
+        let got = match phase {
+            Phase::Busy => rx.recv_timeout(IDLE_AFTER),
+            Phase::Closing => rx.recv_timeout(SETTLE),
+            Phase::Idle => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        let (topic, name, bytes) = event.encode();
-        let mut req = ForwardRequest::new();
-        req.envelope = MessageField::some(Envelope {
-            timestamp: MessageField::some(timestamp(when)),
-            namespace: ns.clone(),
-            topic: topic.to_string(),
-            event: MessageField::some(Any {
-                type_url: format!("containerd.events.{name}"),
-                value: bytes,
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-        let started = SystemTime::now();
-        let mut delay = Duration::from_millis(50);
-        loop {
-            if client.is_none() {
-                client = connect(addr);
-            }
-            if let Some(c) = &client {
-                let mut md = HashMap::new();
-                md.insert(NAMESPACE_KEY.to_string(), vec![ns.clone()]);
-                let ctx = Context {
-                    metadata: md,
-                    timeout_nano: 5_000_000_000,
+        let msg = match (got, phase) {
+            (Ok(m), _) => m,
+            (Err(RecvTimeoutError::Timeout), Phase::Busy) => {
+                phase = if client.take().is_some() {
+                    Phase::Closing
+                } else {
+                    super::trim::trim_idle();
+                    Phase::Idle
                 };
-                match c.forward(ctx, &req) {
-                    Ok(_) => break,
-                    // containerd answered: an error status will not change by retrying.
-                    Err(containerd_shim_protos::ttrpc::Error::RpcStatus(_)) => break,
-                    Err(_) => client = None,
-                }
+                continue;
             }
-            if started.elapsed().unwrap_or_default() > RETRY_FOR {
-                break;
+            (Err(RecvTimeoutError::Timeout), _) => {
+                super::trim::trim_idle();
+                phase = Phase::Idle;
+                continue;
             }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_secs(2));
+            (Err(RecvTimeoutError::Disconnected), _) => return,
+        };
+        phase = Phase::Busy;
+        if let (Msg::Event(when, event), Some(addr)) = (msg, addr.as_deref()) {
+            forward(&mut client, addr, &ns, when, event);
         }
+    }
+}
+
+/// Sends one event, retrying for [`RETRY_FOR`] while containerd is away.
+fn forward(
+    client: &mut Option<EventsClient>,
+    addr: &str,
+    ns: &str,
+    when: SystemTime,
+    event: Event,
+) {
+    let (topic, name, bytes) = event.encode();
+    let mut req = ForwardRequest::new();
+    req.envelope = MessageField::some(Envelope {
+        timestamp: MessageField::some(timestamp(when)),
+        namespace: ns.to_string(),
+        topic: topic.to_string(),
+        event: MessageField::some(Any {
+            type_url: format!("containerd.events.{name}"),
+            value: bytes,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let started = SystemTime::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        if client.is_none() {
+            *client = connect(addr);
+        }
+        if let Some(c) = client.as_ref() {
+            let mut md = HashMap::new();
+            md.insert(NAMESPACE_KEY.to_string(), vec![ns.to_string()]);
+            let ctx = Context {
+                metadata: md,
+                timeout_nano: 5_000_000_000,
+            };
+            match c.forward(ctx, &req) {
+                Ok(_) => return,
+                // containerd answered: an error status will not change by retrying.
+                Err(containerd_shim_protos::ttrpc::Error::RpcStatus(_)) => return,
+                Err(_) => *client = None,
+            }
+        }
+        if started.elapsed().unwrap_or_default() > RETRY_FOR {
+            return;
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(2));
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! - [`start`]: the `start` subcommand (socket address, launching the daemon)
 //! - [`serve`]: the serving daemon; [`task_service`] the API; [`process`] the per-process
-//!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO;
-//!   [`events`] the publisher; [`oom`] OOM events; [`stats`] + [`cgroup_paths`] metrics
+//!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO,
+//!   copied by the one [`io_loop`] thread;
+//!   [`events`] the publisher; [`oom`] OOM events; [`stats`] + [`cgroup_paths`] metrics;
+//!   [`trim`] gives back the memory an idle shim does not use
 //! - [`runtime_client`] calls the runtime; [`options`] which runtime, from containerd's
 //!   options; [`rootfs_mounts`] the rootfs mounts of Create
 //! - [`delete`]: the `delete` subcommand
@@ -16,6 +18,7 @@ pub mod cgroup_paths;
 pub mod console_socket;
 pub mod delete;
 pub mod events;
+pub mod io_loop;
 pub mod oom;
 pub mod options;
 pub mod process;
@@ -27,6 +30,7 @@ pub mod start;
 pub mod stats;
 pub mod stdio;
 pub mod task_service;
+pub mod trim;
 
 use std::path::PathBuf;
 

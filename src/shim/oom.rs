@@ -1,6 +1,6 @@
 //! OOM notification: on cgroup v1, an eventfd registered on the container's
 //! `memory.oom_control` through `cgroup.event_control`; each wake-up while the cgroup
-//! still exists is one `/tasks/oom` event. (Unified v2 hosts: not watched yet.)
+//! still exists is one `/tasks/oom` event, read by the shim's [`super::io_loop`]. (Unified v2 hosts: not watched yet.)
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 
 use super::cgroup_paths::CgroupPaths;
 
-/// Watches the memory cgroup of `pid`, calling `on_oom` for every OOM event, from a small
-/// thread that ends when the cgroup is removed. No memory cgroup: nothing is watched.
+/// Watches the memory cgroup of `pid`, calling `on_oom` for every OOM event (on the io
+/// thread) until the cgroup is removed. No memory cgroup: nothing is watched.
 pub fn watch(pid: u32, on_oom: impl Fn() + Send + 'static) -> Result<()> {
     let paths = CgroupPaths::of_pid(pid)?;
     let Some(dir) = paths.v1("memory").map(|d| d.to_path_buf()) else {
@@ -23,7 +23,7 @@ pub fn watch(pid: u32, on_oom: impl Fn() + Send + 'static) -> Result<()> {
         return Err(std::io::Error::last_os_error()).context("create oom eventfd");
     }
     // SAFETY: efd is a fresh eventfd nothing else owns.
-    let mut event = unsafe { File::from_raw_fd(efd) };
+    let event = unsafe { File::from_raw_fd(efd) };
     let control = File::open(dir.join("memory.oom_control"))
         .with_context(|| format!("open memory.oom_control in {}", dir.display()))?;
     let mut ec = std::fs::OpenOptions::new()
@@ -32,20 +32,16 @@ pub fn watch(pid: u32, on_oom: impl Fn() + Send + 'static) -> Result<()> {
         .with_context(|| format!("open cgroup.event_control in {}", dir.display()))?;
     ec.write_all(format!("{} {}", event.as_raw_fd(), control.as_raw_fd()).as_bytes())
         .with_context(|| format!("register oom eventfd in {}", dir.display()))?;
-    std::thread::Builder::new()
-        .name("oom".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let _control = control;
-            let mut buf = [0u8; 8];
-            while event.read_exact(&mut buf).is_ok() {
-                // The eventfd also fires when the cgroup goes away.
-                if !dir.exists() {
-                    break;
-                }
-                on_oom();
-            }
-        })
-        .context("spawn oom watcher")?;
+    super::io_loop::watch(event, move |event| {
+        let _control = &control;
+        let mut buf = [0u8; 8];
+        // The eventfd also fires when the cgroup goes away.
+        if event.read_exact(&mut buf).is_err() || !dir.exists() {
+            return false;
+        }
+        on_oom();
+        true
+    })
+    .context("watch for oom")?;
     Ok(())
 }

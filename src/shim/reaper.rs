@@ -17,6 +17,15 @@ use nix::unistd::Pid;
 /// Called for every reaped pid with its containerd-style exit status.
 pub type ExitListener = Box<dyn Fn(i32) + Send + Sync>;
 
+/// Ends [`Reaper::reap_until_shutdown`]: blocked in every thread, so it only ever reaches
+/// that `sigwait`.
+pub const SHUTDOWN_SIGNAL: Signal = Signal::SIGUSR1;
+
+/// Ends the serving daemon's reaping loop (Shutdown).
+pub fn request_shutdown() {
+    let _ = nix::sys::signal::kill(Pid::this(), SHUTDOWN_SIGNAL);
+}
+
 /// More unclaimed exits than this and the oldest half is forgotten (pids nobody asked for).
 const MAX_UNCLAIMED: usize = 4096;
 
@@ -43,17 +52,25 @@ pub fn exit_status(status: WaitStatus) -> Option<(i32, u32)> {
 }
 
 impl Reaper {
-    /// Blocks SIGCHLD in the calling thread (call it before any other thread exists, so
-    /// every thread inherits the mask) and starts the reaping thread.
-    pub fn start() -> Result<Arc<Reaper>> {
+    /// Blocks `signals` in the calling thread (call it before any other thread exists, so
+    /// every thread inherits the mask) and makes the reaper.
+    fn blocking(signals: &[Signal]) -> Result<(Arc<Reaper>, SigSet)> {
         let mut set = SigSet::empty();
-        set.add(Signal::SIGCHLD);
+        for s in signals {
+            set.add(*s);
+        }
         set.thread_block().context("block SIGCHLD for the reaper")?;
         let reaper = Arc::new(Reaper {
             table: Mutex::new(Table::default()),
             changed: Condvar::new(),
             listener: OnceLock::new(),
         });
+        Ok((reaper, set))
+    }
+
+    /// Blocks SIGCHLD (see [`Reaper::blocking`]) and starts a reaping thread.
+    pub fn start() -> Result<Arc<Reaper>> {
+        let (reaper, set) = Reaper::blocking(&[Signal::SIGCHLD])?;
         let r = reaper.clone();
         std::thread::Builder::new()
             .name("reaper".into())
@@ -61,6 +78,28 @@ impl Reaper {
             .spawn(move || r.run(set))
             .context("spawn the reaper thread")?;
         Ok(reaper)
+    }
+
+    /// For the serving daemon, whose main thread has nothing else to do: blocks SIGCHLD
+    /// and [`SHUTDOWN_SIGNAL`] (call before any other thread exists); the caller then
+    /// reaps on its own thread with [`Reaper::reap_until_shutdown`].
+    pub fn install() -> Result<Arc<Reaper>> {
+        let (reaper, _) = Reaper::blocking(&[Signal::SIGCHLD, SHUTDOWN_SIGNAL])?;
+        Ok(reaper)
+    }
+
+    /// Reaps on the calling thread until [`request_shutdown`] is called.
+    pub fn reap_until_shutdown(&self) {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGCHLD);
+        set.add(SHUTDOWN_SIGNAL);
+        loop {
+            self.reap_all();
+            // A SIGCHLD that arrived while reaping stays pending, so nothing is missed.
+            if let Ok(SHUTDOWN_SIGNAL) = set.wait() {
+                return;
+            }
+        }
     }
 
     /// Sets the one listener told about every exit (after it is in the table).

@@ -5,23 +5,58 @@
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::mpsc::channel;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use std::collections::HashMap;
+
 use containerd_shim_protos::create_task;
-use containerd_shim_protos::ttrpc::Server;
+use containerd_shim_protos::ttrpc::{self, MethodHandler, Request, Server, TtrpcContext};
 
 use super::events::Publisher;
-use super::reaper::Reaper;
+use super::reaper::{request_shutdown, Reaper};
 use super::start::socket_path;
 use super::task_service::{ShimContext, TaskService};
 use super::ShimArgs;
 
 /// The listening socket `start` hands over.
 const LISTENER_FD: i32 = 3;
-/// Request workers per connection: Wait holds one for a process's whole life.
-const MAX_WORKERS: usize = 64;
+/// Idle request workers per connection (ttrpc's counts are of *idle* workers: a worker
+/// busy in Wait, which holds it for a process's whole life, is not counted, and whenever
+/// fewer than `MIN_IDLE` are idle more are started). So every request always finds a
+/// worker, while no more than `MAX_IDLE` idle threads are kept around.
+const MIN_IDLE: usize = 1;
+const DEFAULT_IDLE: usize = 2;
+const MAX_IDLE: usize = 3;
+
+/// A method handler that tells the publisher's idle watch that a request was served.
+struct NoteActivity {
+    inner: Box<dyn MethodHandler + Send + Sync>,
+    publisher: Publisher,
+}
+
+impl MethodHandler for NoteActivity {
+    fn handler(&self, ctx: TtrpcContext, req: Request) -> ttrpc::Result<()> {
+        let r = self.inner.handler(ctx, req);
+        self.publisher.activity();
+        r
+    }
+}
+
+type Methods = HashMap<String, Box<dyn MethodHandler + Send + Sync>>;
+
+fn noting_activity(methods: Methods, publisher: &Publisher) -> Methods {
+    methods
+        .into_iter()
+        .map(|(name, inner)| {
+            let h: Box<dyn MethodHandler + Send + Sync> = Box::new(NoteActivity {
+                inner,
+                publisher: publisher.clone(),
+            });
+            (name, h)
+        })
+        .collect()
+}
 
 /// Points stderr at the bundle's `log` FIFO (containerd reads it); without one, stays
 /// /dev/null.
@@ -49,30 +84,30 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         return Err(std::io::Error::last_os_error()).context("become child subreaper");
     }
-    // First thread-spawning call: SIGCHLD is blocked before any other thread exists.
-    let reaper = Reaper::start()?;
+    // Before any other thread exists: SIGCHLD and the shutdown signal are blocked in all.
+    let reaper = Reaper::install()?;
     let publisher = Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), args.namespace.clone())?;
     let bundle = args.bundle_dir()?;
-    let (tx, rx) = channel();
     let svc = TaskService::new(
         ShimContext {
             id: args.id.clone(),
             namespace: args.namespace.clone(),
             bundle: bundle.clone(),
         },
-        reaper,
-        publisher,
-        tx,
+        reaper.clone(),
+        publisher.clone(),
+        request_shutdown,
     );
     let mut server = Server::new()
         .add_listener(LISTENER_FD)
         .context("use the listener on fd 3")?
-        .register_service(create_task(svc))
-        .set_thread_count_default(2)
-        .set_thread_count_min(1)
-        .set_thread_count_max(MAX_WORKERS);
+        .register_service(noting_activity(create_task(svc), &publisher))
+        .set_thread_count_default(DEFAULT_IDLE)
+        .set_thread_count_min(MIN_IDLE)
+        .set_thread_count_max(MAX_IDLE);
     server.start().context("start the ttrpc server")?;
-    let _ = rx.recv();
+    // The main thread is the reaper until Shutdown.
+    reaper.reap_until_shutdown();
     // Let the Shutdown reply leave before the process goes.
     std::thread::sleep(Duration::from_millis(20));
     let _ = std::fs::remove_file(socket_path(&args.address, &args.namespace, &args.id));

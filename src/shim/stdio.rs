@@ -7,23 +7,21 @@
 //! stdout/stderr are written through `O_WRONLY` after opening a read end that is held for
 //! the copier's life, so a slow or vanished client blocks output instead of losing it or
 //! killing the container with SIGPIPE.
+//!
+//! The copying itself is done by the shim's one [`super::io_loop`] thread.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Stdio;
 use std::sync::Mutex;
-use std::thread::JoinHandle;
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
+use super::io_loop::{self, CopyDone};
 use super::reaper::lock;
 use super::runtime_client::ProcessStdio;
-
-/// Copy threads need little stack.
-const COPIER_STACK: usize = 64 * 1024;
 
 /// The stdio paths of a process, as in the request.
 #[derive(Debug, Clone, Default)]
@@ -41,8 +39,8 @@ pub struct ProcessIo {
     stdin_closer: Mutex<Option<File>>,
     /// The pty master, for resizes.
     console: Option<File>,
-    /// Output copiers; joined before the exit is reported so no output is lost.
-    copiers: Mutex<Vec<JoinHandle<()>>>,
+    /// Output copies; waited for before the exit is reported so no output is lost.
+    copiers: Mutex<Vec<CopyDone>>,
 }
 
 fn pipe() -> Result<(File, File)> {
@@ -52,31 +50,11 @@ fn pipe() -> Result<(File, File)> {
 
 fn spawn_copier(
     name: &str,
-    mut from: impl Read + Send + 'static,
-    mut to: impl Write + Send + 'static,
+    from: File,
+    to: File,
     after: impl FnOnce() + Send + 'static,
-) -> Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .stack_size(COPIER_STACK)
-        .spawn(move || {
-            let mut buf = [0u8; 8192];
-            loop {
-                let n = match from.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    // EIO from a pty master once the terminal's last holder is gone.
-                    Err(_) => break,
-                };
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-            drop(to);
-            after();
-        })
-        .with_context(|| format!("spawn {name} copier"))
+) -> Result<CopyDone> {
+    io_loop::copy(from, to, after).with_context(|| format!("copy {name}"))
 }
 
 fn set_blocking(f: &File) -> Result<()> {

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -64,7 +63,8 @@ pub struct TaskService {
     reaper: Arc<Reaper>,
     publisher: Publisher,
     container: Mutex<Option<Arc<Container>>>,
-    shutdown: Mutex<Sender<()>>,
+    /// Ends the serving daemon.
+    shutdown: fn(),
 }
 
 fn status(code: Code, msg: impl Into<String>) -> ttrpc::Error {
@@ -91,14 +91,14 @@ impl TaskService {
         ctx: ShimContext,
         reaper: Arc<Reaper>,
         publisher: Publisher,
-        shutdown: Sender<()>,
+        shutdown: fn(),
     ) -> Arc<TaskService> {
         let svc = Arc::new(TaskService {
             ctx,
             reaper: reaper.clone(),
             publisher,
             container: Mutex::new(None),
-            shutdown: Mutex::new(shutdown),
+            shutdown,
         });
         let weak = Arc::downgrade(&svc);
         reaper.set_listener(Box::new(move |pid| {
@@ -768,7 +768,7 @@ impl Task for TaskService {
         if lock(&self.container).is_some() {
             return Ok(Empty::new());
         }
-        let _ = lock(&self.shutdown).send(());
+        (self.shutdown)();
         Ok(Empty::new())
     }
 }
