@@ -2,6 +2,8 @@
 //! `io.containerd.ocibox.v2`, over ocibox's own runtime or any runc-compatible binary.
 //!
 //! - [`start`]: the `start` subcommand (socket address, launching the daemon)
+//! - [`method_relay`] + [`ttrpc_frames`]: between clients and the ttrpc server, answers
+//!   unknown methods with UNIMPLEMENTED
 //! - [`serve`]: the serving daemon; [`task_service`] the API; [`process`] the per-process
 //!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO,
 //!   copied by the one [`io_loop`] thread;
@@ -19,6 +21,7 @@ pub mod console_socket;
 pub mod delete;
 pub mod events;
 pub mod io_loop;
+pub mod method_relay;
 pub mod oom;
 pub mod options;
 pub mod process;
@@ -31,6 +34,7 @@ pub mod stats;
 pub mod stdio;
 pub mod task_service;
 pub mod trim;
+pub mod ttrpc_frames;
 
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 //! Shutdown, and writes its few log lines to the bundle's `log` FIFO.
 
 use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use containerd_shim_protos::create_task;
 use containerd_shim_protos::ttrpc::{self, MethodHandler, Request, Server, TtrpcContext};
 
 use super::events::Publisher;
+use super::method_relay::{self, private_listener, Known};
 use super::reaper::{request_shutdown, Reaper};
 use super::start::socket_path;
 use super::task_service::{ShimContext, TaskService};
@@ -21,6 +22,9 @@ use super::ShimArgs;
 
 /// The listening socket `start` hands over.
 const LISTENER_FD: i32 = 3;
+/// The ttrpc server's own socket in the bundle; clients reach it through
+/// [`method_relay`], which answers unknown methods.
+const PRIVATE_SOCKET: &str = "ttrpc.sock";
 /// Idle request workers per connection (ttrpc's counts are of *idle* workers: a worker
 /// busy in Wait, which holds it for a process's whole life, is not counted, and whenever
 /// fewer than `MIN_IDLE` are idle more are started). So every request always finds a
@@ -98,18 +102,25 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
         publisher.clone(),
         request_shutdown,
     );
+    let methods = create_task(svc);
+    let known = Known::new(methods.keys());
+    let (private, private_path) = private_listener(&bundle, PRIVATE_SOCKET)?;
     let mut server = Server::new()
-        .add_listener(LISTENER_FD)
-        .context("use the listener on fd 3")?
-        .register_service(noting_activity(create_task(svc), &publisher))
+        .add_listener(private.into_raw_fd())
+        .context("use the private ttrpc listener")?
+        .register_service(noting_activity(methods, &publisher))
         .set_thread_count_default(DEFAULT_IDLE)
         .set_thread_count_min(MIN_IDLE)
         .set_thread_count_max(MAX_IDLE);
     server.start().context("start the ttrpc server")?;
+    // SAFETY: fd 3 is the listener `start` handed over; nothing else owns it.
+    let listener = unsafe { OwnedFd::from_raw_fd(LISTENER_FD) };
+    method_relay::start(listener, private_path.clone(), known)?;
     // The main thread is the reaper until Shutdown.
     reaper.reap_until_shutdown();
     // Let the Shutdown reply leave before the process goes.
     std::thread::sleep(Duration::from_millis(20));
+    let _ = std::fs::remove_file(&private_path);
     let _ = std::fs::remove_file(socket_path(&args.address, &args.namespace, &args.id));
     std::process::exit(0);
 }
