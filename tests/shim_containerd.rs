@@ -4,10 +4,14 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use containerd_shim_protos::api::{StateRequest, StateResponse};
+use containerd_shim_protos::protobuf::Message;
+use containerd_shim_protos::ttrpc::proto::{Request, Response};
 
 use common::containerd::{text, with_timeout, Containerd, Runtime};
 
@@ -310,8 +314,63 @@ fn malformed_frames_do_not_crash_the_shim() {
         }
     }
     assert_eq!(c.task_status("m1").as_deref(), Some("RUNNING"));
+    unknown_methods_are_unimplemented(&sock);
+    assert_eq!(c.task_status("m1").as_deref(), Some("RUNNING"));
     let ps = c.ctr(&["task", "ps", "m1"]);
     assert!(ps.status.success(), "{}", text(&ps));
     assert_eq!(c.shim_pids().len(), 1);
     let _ = OWN_RUNTIME_PENDING;
+}
+
+/// Sends one ttrpc request frame.
+fn send_request(s: &mut UnixStream, stream: u32, service: &str, method: &str, payload: Vec<u8>) {
+    let mut req = Request::new();
+    req.service = service.into();
+    req.method = method.into();
+    req.payload = payload;
+    let body = req.write_to_bytes().unwrap();
+    let frame = [
+        &(body.len() as u32).to_be_bytes()[..],
+        &stream.to_be_bytes(),
+        &[1, 0],
+        &body,
+    ]
+    .concat();
+    s.write_all(&frame).unwrap();
+}
+
+/// Reads one ttrpc response frame: its stream id and the response.
+fn read_response(s: &mut UnixStream) -> (u32, Response) {
+    let mut head = [0u8; 10];
+    s.read_exact(&mut head).unwrap();
+    let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
+    let stream = u32::from_be_bytes(head[4..8].try_into().unwrap());
+    assert_eq!(head[8], 2, "not a response frame");
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (stream, Response::parse_from_bytes(&body).unwrap())
+}
+
+/// Unknown services and methods get UNIMPLEMENTED (gRPC code 12), as from Go's ttrpc, and
+/// a known method still works on the same connection afterwards.
+fn unknown_methods_are_unimplemented(sock: &str) {
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    send_request(&mut s, 1, "containerd.task.v2.Task", "Nope", vec![]);
+    send_request(&mut s, 3, "no.such.Service", "State", vec![]);
+    let mut state = StateRequest::new();
+    state.id = "m1".into();
+    let payload = state.write_to_bytes().unwrap();
+    send_request(&mut s, 5, "containerd.task.v2.Task", "State", payload);
+    let mut got: Vec<(u32, Response)> = (0..3).map(|_| read_response(&mut s)).collect();
+    got.sort_by_key(|(stream, _)| *stream);
+    let codes: Vec<(u32, i32)> = got
+        .iter()
+        .map(|(stream, r)| (*stream, r.status.code.value()))
+        .collect();
+    assert_eq!(codes, [(1, 12), (3, 12), (5, 0)], "{got:?}");
+    assert_eq!(got[0].1.status.message, "method Nope");
+    assert_eq!(got[1].1.status.message, "service no.such.Service");
+    let st = StateResponse::parse_from_bytes(&got[2].1.payload).unwrap();
+    assert_eq!(st.id, "m1");
 }
