@@ -22,7 +22,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::ttrpc_frames::{request_path, unimplemented_response, Piece, Splitter, TYPE_REQUEST};
+use super::ttrpc_frames::{
+    request_path, unimplemented_response, Piece, Splitter, KEEP_CAPACITY, TYPE_REQUEST,
+};
 
 /// The relay loop's stack: it copies through one heap buffer.
 const LOOP_STACK: usize = 64 * 1024;
@@ -208,6 +210,9 @@ fn flush(to: &mut UnixStream, out: &mut Vec<u8>) -> bool {
             Err(_) => return false,
         }
     }
+    if out.capacity() > KEEP_CAPACITY {
+        *out = Vec::new();
+    }
     true
 }
 
@@ -247,6 +252,7 @@ impl Conn {
         }
         self.cut_requests(known);
         self.cut_responses();
+        // Both flushed, whatever the first one's outcome.
         let ok =
             flush(&mut self.server, &mut self.up.out) & flush(&mut self.client, &mut self.down.out);
         if !ok {

@@ -8,6 +8,8 @@ use protobuf::Message;
 pub const HEADER_LEN: usize = 10;
 pub const TYPE_REQUEST: u8 = 1;
 pub const TYPE_RESPONSE: u8 = 2;
+/// Buffer capacity kept once empty; more is freed.
+pub const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// A frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +94,10 @@ impl Splitter {
         }
         let body = self.buf[HEADER_LEN..HEADER_LEN + len].to_vec();
         self.buf.drain(..HEADER_LEN + len);
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+            // Give back what a big frame needed.
+            self.buf = Vec::new();
+        }
         Some(Piece::Frame(h, body))
     }
 }
