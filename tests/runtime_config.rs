@@ -36,7 +36,11 @@ fn process_args_env_cwd_and_hostname() {
 fn pid_namespace_makes_the_process_pid_1() {
     let (code, out, err) = run_in(&sh("echo $$; ls /proc | grep -c '^[0-9]'"), |_| {});
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "1\n3\n", "only sh, ls and grep are visible");
+    // sh and ls, and grep when it was already forked while ls read /proc: no host process.
+    assert!(
+        out == "1\n2\n" || out == "1\n3\n",
+        "only sh, ls (and grep) are visible: {out}"
+    );
 }
 
 #[test]
