@@ -389,7 +389,7 @@ fn container_is_placed_in_the_cgroups_path_and_it_is_removed() {
     let rt = Runtime::new();
     let b = Bundle::new(&["sleep", "100"]);
     let id = unique("cg");
-    let path = format!("/ocibox-test/{id}");
+    let path = format!("/{id}-parent/{id}");
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
     rt.create(&id, &b);
     let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
@@ -405,7 +405,7 @@ fn container_is_placed_in_the_cgroups_path_and_it_is_removed() {
             "{ctrl}"
         );
     }
-    let _ = std::fs::remove_dir("/sys/fs/cgroup/memory/ocibox-test");
+    remove_cgroup_everywhere(&format!("{id}-parent"));
 }
 
 /// CVE-2019-5736: a container process that grabs /proc/<init>/exe while the init still

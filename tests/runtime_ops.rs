@@ -133,7 +133,7 @@ fn resources_are_written_and_updated() {
     let rt = Runtime::new();
     let b = Bundle::new(&["sleep", "1000"]);
     let id = unique("res");
-    let path = format!("/ocibox-res/{id}");
+    let path = format!("/{id}-parent/{id}");
     b.edit(|c| {
         c["linux"]["cgroupsPath"] = json!(path);
         c["linux"]["resources"] = json!({
@@ -215,7 +215,7 @@ fn resources_are_written_and_updated() {
     );
     rt.ok(&["delete", "-f", &id]);
     assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory{path}")).exists());
-    let _ = std::fs::remove_dir("/sys/fs/cgroup/memory/ocibox-res");
+    remove_cgroup_everywhere(&format!("{id}-parent"));
 }
 
 #[test]

@@ -270,3 +270,13 @@ pub fn leftovers(needle: &str) -> Vec<String> {
     }
     found
 }
+
+/// Remove the (empty) cgroup directory `rel` under every mounted hierarchy: the parents an
+/// absolute cgroupsPath implied, which the runtime leaves as runc does.
+pub fn remove_cgroup_everywhere(rel: &str) {
+    if let Ok(ctrls) = std::fs::read_dir("/sys/fs/cgroup") {
+        for c in ctrls.flatten() {
+            let _ = std::fs::remove_dir(c.path().join(rel));
+        }
+    }
+}
