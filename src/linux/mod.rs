@@ -5,6 +5,7 @@ pub mod cgroups;
 pub mod console;
 pub mod fds;
 pub mod lsm;
+pub mod mountinfo;
 pub mod namespaces;
 pub mod rlimits;
 pub mod rootfs;

@@ -69,20 +69,15 @@ pub struct V1Mount {
 /// Co-mounted controllers ("cpu,cpuacct") each map to the shared mount.
 pub fn parse_v1_mounts(mountinfo: &str) -> BTreeMap<String, V1Mount> {
     let mut out = BTreeMap::new();
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 || post[0] != "cgroup" {
+    for mi in crate::linux::mountinfo::parse(mountinfo) {
+        if mi.fs_type != "cgroup" {
             continue;
         }
         let mount = V1Mount {
-            mountpoint: PathBuf::from(unescape_mountinfo(pre[4])),
-            root: unescape_mountinfo(pre[3]),
+            mountpoint: PathBuf::from(&mi.mount_point),
+            root: mi.root.clone(),
         };
-        for opt in post[2].split(',') {
+        for opt in mi.super_options.split(',') {
             if KNOWN_V1_CONTROLLERS.contains(&opt) || opt.starts_with("name=") {
                 out.entry(opt.to_string()).or_insert_with(|| mount.clone());
             }
@@ -108,26 +103,6 @@ pub const KNOWN_V1_CONTROLLERS: &[&str] = &[
     "rdma",
     "misc",
 ];
-
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// Read and parse the v1 mounts of this process.
 pub fn v1_mounts() -> Result<BTreeMap<String, V1Mount>> {
@@ -199,12 +174,6 @@ mod tests {
         assert!(!m.contains_key("xattr"));
         assert!(!m.contains_key("rw"));
         assert_eq!(m.len(), 5);
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain\\"), "/plain\\");
     }
 
     #[test]

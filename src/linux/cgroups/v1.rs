@@ -22,25 +22,15 @@ pub struct V1 {
     pub unified: Option<PathBuf>,
 }
 
-/// Controllers a container joins; missing ones are skipped (except that setting a limit for a
-/// missing controller is an error, as in runc).
-const JOINED: &[&str] = &[
-    "cpuset",
-    "cpu",
-    "cpuacct",
-    "memory",
-    "devices",
-    "freezer",
-    "blkio",
-    "pids",
-    "hugetlb",
-    "net_cls",
-    "net_prio",
-    "perf_event",
-    "rdma",
-    "misc",
-    "name=systemd",
-];
+/// Controllers a container joins: every v1 controller plus the named systemd hierarchy;
+/// missing ones are skipped (except that setting a limit for a missing controller is an
+/// error, as in runc).
+fn joined() -> impl Iterator<Item = &'static str> {
+    super::layout::KNOWN_V1_CONTROLLERS
+        .iter()
+        .copied()
+        .chain(std::iter::once("name=systemd"))
+}
 
 impl V1 {
     /// Compute the directories for `inner` (a cleaned cgroupsPath, absolute or relative).
@@ -53,12 +43,12 @@ impl V1 {
     ) -> Result<V1> {
         let mut paths = BTreeMap::new();
         let mut mps = BTreeMap::new();
-        for c in JOINED {
-            let Some(m) = mounts.get(*c) else { continue };
+        for c in joined() {
+            let Some(m) = mounts.get(c) else { continue };
             let base = if inner.starts_with('/') {
                 m.mountpoint.clone()
             } else {
-                let mine = own.get(*c).map(String::as_str).unwrap_or("/");
+                let mine = own.get(c).map(String::as_str).unwrap_or("/");
                 // Our cgroup relative to the root of this mount (not "/" inside a container).
                 let rel = mine.strip_prefix(m.root.as_str()).unwrap_or(mine);
                 join_under(&m.mountpoint, rel)

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use nix::errno::Errno;
 
-use super::mountinfo;
 use super::mounts::{after_mount, mount_entry, remount_bind, MountContext, MountEntry};
 use super::options::MountOptions;
 use super::sys::{self, fd_path};
+use crate::linux::mountinfo;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const DEFAULT_FLAGS: libc::c_ulong = libc::MS_NOEXEC | libc::MS_NOSUID | libc::MS_NODEV;

@@ -13,7 +13,7 @@ mod cgroup;
 mod copyup;
 mod devices;
 mod finalize;
-mod mountinfo;
+
 mod mounts;
 mod options;
 pub mod paths;

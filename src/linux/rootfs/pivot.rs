@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::mountinfo;
 use super::sys;
+use crate::linux::mountinfo;
 
 /// Set the propagation of "/" (MS_SLAVE|MS_REC unless the spec says otherwise), make the
 /// rootfs's parent mount private if shared, and bind the rootfs onto itself so it is a mount

@@ -282,7 +282,7 @@ fn p<'a>(report: &'a Value, kind: &str, path: &str) -> &'a str {
 
 /// (mount point, per-mount options, fs type, optional fields) of the child's mountinfo.
 fn mounts(report: &Value) -> Vec<(String, String, String, String)> {
-    super::mountinfo::parse(report["mountinfo"].as_str().unwrap_or(""))
+    crate::linux::mountinfo::parse(report["mountinfo"].as_str().unwrap_or(""))
         .into_iter()
         .map(|m| {
             let line_opts = report["mountinfo"]
@@ -456,7 +456,7 @@ fn full_default_spec_with_binds_devices_and_finalize() {
         "{}",
         r["mountinfo"]
     );
-    let host_root_fs = super::mountinfo::read()
+    let host_root_fs = crate::linux::mountinfo::read()
         .unwrap()
         .into_iter()
         .find(|m| m.mount_point == "/")

@@ -85,4 +85,10 @@ mod tests {
         assert_eq!(m[1].super_options, "rw,cpu");
         assert_eq!(m[1].optional, "");
     }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape("/a\\040b"), "/a b");
+        assert_eq!(unescape("/plain\\"), "/plain\\");
+    }
 }
