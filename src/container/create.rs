@@ -55,11 +55,23 @@ impl Drop for Cleanup {
     }
 }
 
+/// The bundle directory, resolved, and its validated config.json.
+pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, spec::Config)> {
+    let bundle =
+        std::fs::canonicalize(bundle).with_context(|| format!("bundle {}", bundle.display()))?;
+    let cfg = spec::load(&bundle)?;
+    Ok((bundle, cfg))
+}
+
 pub fn create(opts: CreateOptions) -> Result<State> {
     super::validate_id(&opts.id)?;
-    let bundle = std::fs::canonicalize(&opts.bundle)
-        .with_context(|| format!("bundle {}", opts.bundle.display()))?;
-    let cfg = spec::load(&bundle)?;
+    let loaded = load_bundle(&opts.bundle)?;
+    create_loaded(opts, loaded)
+}
+
+/// `create` with the bundle already loaded by [`load_bundle`] (`run` reads it first).
+pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)) -> Result<State> {
+    super::validate_id(&opts.id)?;
     for w in &cfg.warnings {
         crate::logging::warn(w);
     }

@@ -1,7 +1,7 @@
 //! `run`: create + start, and unless detached, stay in the foreground with the container
 //! (see [`super::foreground`]), then delete it and return its exit status.
 
-use super::create::{create, CreateOptions};
+use super::create::{create, create_loaded, load_bundle, CreateOptions};
 use super::foreground::Foreground;
 use super::start::start;
 use super::tty_relay::Relay;
@@ -26,14 +26,16 @@ pub fn run(mut opts: RunOptions) -> Result<i32> {
         return Ok(0);
     }
     let fg = Foreground::prepare()?;
-    let terminal = terminal_requested(&opts.create)?;
+    // The bundle is read once: its terminal setting decides the console socketpair.
+    let loaded = load_bundle(&opts.create.bundle)?;
+    let terminal = loaded.1.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     let mut console_ours: Option<OwnedFd> = None;
     if terminal && opts.create.console_socket.is_none() {
         let (a, b) = std::os::unix::net::UnixStream::pair().context("console socketpair")?;
         opts.create.console_fd = Some(OwnedFd::from(b));
         console_ours = Some(OwnedFd::from(a));
     }
-    let st = create(opts.create)?;
+    let st = create_loaded(opts.create, loaded)?;
     let mut relay = None;
     if let Some(sock) = console_ours {
         let master = console::recv_console_fd(sock.as_fd())?;
@@ -48,11 +50,4 @@ pub fn run(mut opts: RunOptions) -> Result<i32> {
         super::delete::delete(&root, &id, true)?;
     }
     Ok(code)
-}
-
-fn terminal_requested(opts: &CreateOptions) -> Result<bool> {
-    let bundle = std::fs::canonicalize(&opts.bundle)
-        .with_context(|| format!("bundle {}", opts.bundle.display()))?;
-    let cfg = crate::spec::load(&bundle)?;
-    Ok(cfg.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true))
 }
