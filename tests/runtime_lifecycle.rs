@@ -34,22 +34,28 @@ fn run_prints_output_and_returns_exit_status() {
     assert!(stderr(&st).contains("container does not exist"));
 }
 
+/// `run` (foreground) in a child process; returns once the container is running.
+fn run_in_background(rt: &Runtime, b: &Bundle, id: &str) -> std::process::Child {
+    let fg = rt
+        .command(&["run", "-b", b.path().to_str().unwrap(), id])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt.run(&["state", id]).status.code() != Some(0) || rt.status(id) != "running" {
+        assert!(Instant::now() < deadline, "container never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    fg
+}
+
 #[test]
 fn run_reports_death_by_signal_as_128_plus_signal() {
     let rt = Runtime::new();
     let b = Bundle::new(&["sleep", "100"]);
     let id = unique("sig");
     rt.track(&id);
-    let mut fg = rt
-        .command(&["run", "-b", b.path().to_str().unwrap(), &id])
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rt.run(&["state", &id]).status.code() != Some(0) || rt.status(&id) != "running" {
-        assert!(Instant::now() < deadline, "container never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut fg = run_in_background(&rt, &b, &id);
     rt.ok(&["kill", &id, "KILL"]);
     assert_eq!(fg.wait().unwrap().code(), Some(137));
 }
@@ -64,16 +70,7 @@ fn run_forwards_signals_to_the_container() {
     ]);
     let id = unique("fwd");
     rt.track(&id);
-    let mut fg = rt
-        .command(&["run", "-b", b.path().to_str().unwrap(), &id])
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rt.run(&["state", &id]).status.code() != Some(0) || rt.status(&id) != "running" {
-        assert!(Instant::now() < deadline, "container never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut fg = run_in_background(&rt, &b, &id);
     std::thread::sleep(Duration::from_millis(100));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(fg.id() as i32),
