@@ -4,11 +4,17 @@
 //! init applet is checked before anything else runs, because entering a user namespace
 //! fails once a process has a second thread.
 
+#[cfg(feature = "ctl")]
 mod ctl;
+#[cfg(feature = "daemon")]
 mod daemon;
+#[cfg(feature = "runtime")]
 mod init;
+#[cfg(any(feature = "daemon", feature = "ctl"))]
 mod not_built;
+#[cfg(feature = "runtime")]
 mod runtime;
+#[cfg(feature = "shim")]
 mod shim;
 
 use std::ffi::OsString;
@@ -23,26 +29,31 @@ struct Applet {
     about: &'static str,
 }
 
-/// The applet table. The first link name of each row is the one users type most.
+/// The applet table. The first link name of each row is the one users type most; a row is
+/// there only when its cargo feature is built in.
 const APPLETS: &[Applet] = &[
+    #[cfg(feature = "runtime")]
     Applet {
         name: "runtime",
         links: &["runc", "ocibox-runtime"],
         main: runtime::main,
         about: "OCI runtime (runc-compatible)",
     },
+    #[cfg(feature = "shim")]
     Applet {
         name: "shim",
         links: &["containerd-shim-ocibox-v2", "ocibox-shim"],
         main: shim::main,
         about: "containerd shim v2 (task v2 API over ttrpc)",
     },
+    #[cfg(feature = "daemon")]
     Applet {
         name: "daemon",
         links: &["ociboxd"],
         main: daemon::main,
         about: "container daemon (containerd resource model)",
     },
+    #[cfg(feature = "ctl")]
     Applet {
         name: "ctl",
         links: &["ctr", "ocibox-ctl"],
@@ -66,6 +77,7 @@ fn basename(arg0: &OsString) -> String {
 
 fn main() -> ExitCode {
     // Init first: no thread, no logger, no allocation-heavy work before this branch.
+    #[cfg(feature = "runtime")]
     if let Some(code) = init::enter_if_init() {
         return code;
     }

@@ -1,9 +1,9 @@
 //! `runc`: the OCI runtime front end. The command line is runc 1.1's; the work is in
-//! `ocibox::container`.
+//! `ocibox::runtime`.
 
 use argh::FromArgs;
-use ocibox::container::{self, create::CreateOptions, run::RunOptions, state::State, Status};
-use ocibox::logging;
+use ocibox::runtime::{self, create::CreateOptions, run::RunOptions, state::State, Status};
+use ocibox::runtime_log;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,8 +19,8 @@ struct Runc {
     #[argh(option)]
     log: Option<PathBuf>,
     /// set the log format ('text' (default), or 'json')
-    #[argh(option, default = "logging::Format::Text")]
-    log_format: logging::Format,
+    #[argh(option, default = "runtime_log::Format::Text")]
+    log_format: runtime_log::Format,
     /// root directory for storage of container state (this should be located in tmpfs)
     #[argh(option)]
     root: Option<PathBuf>,
@@ -453,7 +453,7 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    runtime_log::init(cli.log.as_deref(), cli.log_format, cli.debug);
     // checkpoint/restore is not built; the flag is accepted for compatibility.
     let _ = &cli.criu;
     if cli.version {
@@ -492,8 +492,8 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
                 "exec" => (format!("exec failed: {e:#}"), 255),
                 _ => (format!("{e:#}"), 1),
             };
-            logging::error(&msg);
-            if logging::logs_to_file() {
+            runtime_log::error(&msg);
+            if runtime_log::logs_to_file() {
                 eprintln!("{msg}");
             }
             ExitCode::from(code)
@@ -567,12 +567,12 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
     }
     match command {
         Command::Create(c) => {
-            container::create::create(create_options(g, c))?;
+            runtime::create::create(create_options(g, c))?;
             Ok(0)
         }
         Command::Run(c) => {
             let (detach, keep) = (c.detach, c.keep);
-            let code = container::run::run(RunOptions {
+            let code = runtime::run::run(RunOptions {
                 create: create_options(g, c.into_create()),
                 detach,
                 keep,
@@ -583,11 +583,11 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
             if c.process.is_none() && c.command.is_empty() {
                 anyhow::bail!("exec: a command or --process is required");
             }
-            let code = container::exec::exec(container::exec::ExecOptions {
+            let code = runtime::exec::exec(runtime::exec::ExecOptions {
                 root: g.root.clone(),
                 id: c.id,
                 process_file: c.process,
-                overrides: container::exec::Overrides {
+                overrides: runtime::exec::Overrides {
                     args: c.command,
                     tty: c.tty,
                     cwd: c.cwd,
@@ -608,35 +608,35 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
             Ok(u8::try_from(code).unwrap_or(255))
         }
         Command::Ps(c) => {
-            let pids = container::ps::pids(&g.root, &c.id)?;
+            let pids = runtime::ps::pids(&g.root, &c.id)?;
             match c.format.as_str() {
                 "json" => println!("{}", serde_json::to_string(&pids)?),
-                "table" => print!("{}", container::ps::table(&pids, &c.ps_args)?),
+                "table" => print!("{}", runtime::ps::table(&pids, &c.ps_args)?),
                 other => anyhow::bail!("invalid format option {other:?}"),
             }
             Ok(0)
         }
         Command::Events(c) => {
-            let interval = container::events::parse_duration(&c.interval)?;
+            let interval = runtime::events::parse_duration(&c.interval)?;
             anyhow::ensure!(
                 !interval.is_zero(),
                 "duration interval must be greater than 0"
             );
-            container::events::events(&g.root, &c.id, c.stats, interval)?;
+            runtime::events::events(&g.root, &c.id, c.stats, interval)?;
             Ok(0)
         }
         Command::Pause(c) => {
-            container::pause::pause(&g.root, &c.id)?;
+            runtime::pause::pause(&g.root, &c.id)?;
             Ok(0)
         }
         Command::Resume(c) => {
-            container::pause::resume(&g.root, &c.id)?;
+            runtime::pause::resume(&g.root, &c.id)?;
             Ok(0)
         }
         Command::Features(_) => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&ocibox::features::features())?
+                serde_json::to_string_pretty(&ocibox::runtime::features::features())?
             );
             Ok(0)
         }
@@ -645,10 +645,10 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
                 anyhow::bail!("Intel RDT is not supported by ocibox");
             }
             let _ = (&c.kernel_memory, &c.kernel_memory_tcp);
-            container::update::update(
+            runtime::update::update(
                 &g.root,
                 &c.id,
-                &container::update::UpdateFlags {
+                &runtime::update::UpdateFlags {
                     resources: c.resources,
                     blkio_weight: c.blkio_weight,
                     cpu_period: c.cpu_period,
@@ -667,7 +667,7 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Start(c) => {
-            container::start::start(&g.root, &c.id)?;
+            runtime::start::start(&g.root, &c.id)?;
             Ok(0)
         }
         Command::State(c) => {
@@ -678,12 +678,12 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
         }
         Command::List(c) => list(g, &c),
         Command::Kill(c) => {
-            let sig = container::kill::parse_signal(&c.signal)?;
-            container::kill::kill(&g.root, &c.id, sig, c.all)?;
+            let sig = runtime::kill::parse_signal(&c.signal)?;
+            runtime::kill::kill(&g.root, &c.id, sig, c.all)?;
             Ok(0)
         }
         Command::Delete(c) => {
-            container::delete::delete(&g.root, &c.id, c.force)?;
+            runtime::delete::delete(&g.root, &c.id, c.force)?;
             Ok(0)
         }
         Command::Spec(c) => {
@@ -694,7 +694,8 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
                 "File {} exists. Remove it first",
                 path.display()
             );
-            let text = ocibox::spec::to_pretty_tabs(&ocibox::spec::default_spec(c.rootless))?;
+            let text =
+                ocibox::oci::spec::to_pretty_tabs(&ocibox::oci::spec::default_spec(c.rootless))?;
             std::fs::write(&path, text)
                 .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
             Ok(0)
@@ -704,7 +705,7 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
 
 fn list(g: &Globals, c: &ListCmd) -> anyhow::Result<u8> {
     let mut states = Vec::new();
-    for id in container::state::list_ids(&g.root)? {
+    for id in runtime::state::list_ids(&g.root)? {
         if let Ok(st) = State::load(&g.root, &id) {
             let status: Status = st.status(&g.root);
             states.push(st.oci_state(status));

@@ -2,14 +2,16 @@
 //!
 //! Nothing here parses command lines; the front ends in `applets/` do that and call in.
 
-pub mod container;
-pub mod features;
-pub mod hooks;
+#[cfg(feature = "runtime")]
 pub mod init;
 pub mod linux;
-pub mod logging;
+pub mod oci;
+#[cfg(feature = "runtime")]
+pub mod runtime;
+#[cfg(feature = "runtime")]
+pub mod runtime_log;
+#[cfg(feature = "shim")]
 pub mod shim;
-pub mod spec;
 
 /// The version every applet reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -15,7 +15,7 @@
 //! Either side may send `Error` instead and stop.
 
 use crate::linux::namespaces::Request;
-use crate::spec::TimeOffset;
+use crate::oci::spec::TimeOffset;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 use std::os::fd::RawFd;

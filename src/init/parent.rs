@@ -125,7 +125,7 @@ fn drive(
                 ready = true;
             }
             Message::Error { message } => bail!("{message}"),
-            Message::Warning { message } => crate::logging::warn(&message),
+            Message::Warning { message } => crate::runtime_log::warn(&message),
             Message::SeccompFd => {
                 let fd = chan.recv_fd()?;
                 let p = pid.context("seccomp fd before the container pid is known")?;

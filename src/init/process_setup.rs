@@ -10,9 +10,9 @@
 
 use super::channel::Channel;
 use super::message::{Bootstrap, Message, Mode};
-use crate::hooks::{self, Point};
 use crate::linux::namespaces::Kind;
 use crate::linux::{capabilities, console, fds, lsm, rlimits, rootfs, sched, seccomp, user};
+use crate::oci::hooks::{self, Point};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Process, Spec};
 use std::ffi::CString;

@@ -177,7 +177,7 @@ pub fn write_id_maps(
 }
 
 /// Write the time namespace offsets; only possible before any process lives in it.
-pub fn write_time_offsets(offsets: &[crate::spec::TimeOffset]) -> Result<()> {
+pub fn write_time_offsets(offsets: &[crate::oci::spec::TimeOffset]) -> Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }

@@ -1,14 +1,15 @@
 //! `create`: make the state directory, start the init, leave it blocked on exec.fifo.
 //! Any failure undoes everything: no state dir, cgroup, mount or process is left behind.
 
-use super::state::{self, OciState, State, EXEC_FIFO};
+use super::state::{self, State, EXEC_FIFO};
 use super::status::{process_start_time, Status};
-use crate::hooks::{self, Point};
 use crate::init::message::{Bootstrap, Mode};
 use crate::init::parent::{self, Callbacks, IdMaps};
 use crate::linux::cgroups::Manager;
 use crate::linux::namespaces::{self, Kind};
-use crate::spec;
+use crate::oci::hooks::{self, Point};
+use crate::oci::spec;
+use crate::oci::state::OciState;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -73,7 +74,7 @@ pub fn create(opts: CreateOptions) -> Result<State> {
 pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)) -> Result<State> {
     super::validate_id(&opts.id)?;
     for w in &cfg.warnings {
-        crate::logging::warn(w);
+        crate::runtime_log::warn(w);
     }
     let rootfs = spec::rootfs_path(&cfg.spec, &bundle)?;
     let spec = cfg.spec;
@@ -144,7 +145,7 @@ pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)
         preserve_fds += n;
     }
 
-    let created = crate::logging::rfc3339_with_nanos(std::time::SystemTime::now(), true);
+    let created = crate::runtime_log::rfc3339_with_nanos(std::time::SystemTime::now(), true);
     let annotations: BTreeMap<String, String> = spec
         .annotations()
         .clone()

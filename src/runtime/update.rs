@@ -54,13 +54,13 @@ fn read_resources(p: &Path) -> Result<LinuxResources> {
     let mut text = Vec::new();
     if p == Path::new("-") {
         std::io::stdin()
-            .take(crate::spec::MAX_CONFIG_BYTES)
+            .take(crate::oci::spec::MAX_CONFIG_BYTES)
             .read_to_end(&mut text)
             .context("read resources from stdin")?;
     } else {
         std::fs::File::open(p)
             .with_context(|| format!("open {}", p.display()))?
-            .take(crate::spec::MAX_CONFIG_BYTES)
+            .take(crate::oci::spec::MAX_CONFIG_BYTES)
             .read_to_end(&mut text)
             .with_context(|| format!("read {}", p.display()))?;
     }

@@ -139,13 +139,13 @@ fn load_process(path: &Path) -> Result<Process> {
     let text = if path == Path::new("-") {
         let mut s = Vec::new();
         std::io::stdin()
-            .take(crate::spec::MAX_CONFIG_BYTES)
+            .take(crate::oci::spec::MAX_CONFIG_BYTES)
             .read_to_end(&mut s)
             .context("read process from stdin")?;
         s
     } else {
         let meta = std::fs::metadata(path).with_context(|| format!("stat {}", path.display()))?;
-        if meta.len() > crate::spec::MAX_CONFIG_BYTES {
+        if meta.len() > crate::oci::spec::MAX_CONFIG_BYTES {
             bail!("{}: too large", path.display());
         }
         std::fs::read(path).with_context(|| format!("read {}", path.display()))?

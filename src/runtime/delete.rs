@@ -3,7 +3,7 @@
 
 use super::state::{container_dir, State};
 use super::status::Status;
-use crate::hooks::{self, Point};
+use crate::oci::hooks::{self, Point};
 use anyhow::{bail, Result};
 use nix::sys::signal::Signal;
 use std::path::Path;

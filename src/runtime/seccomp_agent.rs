@@ -1,8 +1,8 @@
 //! Handing a container process's seccomp notify listener to the agent at `listenerPath`
 //! (runtime-spec "containerProcessState"), as runc does from the runtime side.
 
-use super::state::OciState;
 use crate::linux::seccomp;
+use crate::oci::state::OciState;
 use anyhow::{Context, Result};
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};

@@ -2,7 +2,7 @@
 
 use super::state::{State, EXEC_FIFO};
 use super::status::Status;
-use crate::hooks::{self, Point};
+use crate::oci::hooks::{self, Point};
 use anyhow::{bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};

@@ -2,8 +2,9 @@
 //!
 //! state.json is written atomically (temp file + rename) so a reader never sees half of it.
 
-use super::status::{is_same_process, Status};
+use super::status::is_same_process;
 use crate::linux::cgroups;
+use crate::oci::state::{OciState, Status};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -36,22 +37,6 @@ pub struct State {
     pub rootless: bool,
     #[serde(default)]
     pub systemd_cgroup: bool,
-}
-
-/// The OCI state (`runc state`, hooks' stdin).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OciState {
-    #[serde(rename = "ociVersion")]
-    pub oci_version: String,
-    pub id: String,
-    pub pid: i32,
-    pub status: Status,
-    pub bundle: PathBuf,
-    pub rootfs: PathBuf,
-    pub created: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
-    pub annotations: BTreeMap<String, String>,
-    pub owner: String,
 }
 
 pub fn container_dir(root: &Path, id: &str) -> PathBuf {
