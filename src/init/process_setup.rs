@@ -20,6 +20,8 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+/// Stage 2 from the bootstrap to execve, in the order of the module comment. Returns only
+/// on failure.
 pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     let spec = &b.spec;
     let process = spec
@@ -33,19 +35,7 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     }
     let seccomp_program = compile_seccomp(spec)?;
 
-    let hook_state = match b.mode {
-        Mode::Create => {
-            if let Some(name) = &b.session_keyring {
-                join_session_keyring(name);
-            }
-            Some(setup_rootfs(chan, &b, spec)?)
-        }
-        Mode::Exec => {
-            // The process is already in the container's mount namespace.
-            nix::unistd::chdir("/").context("chdir to the container root")?;
-            None
-        }
-    };
+    let hook_state = setup_mounts(chan, &b)?;
     setup_console(process, b.mode, passed.console_sock)?;
     if b.mode == Mode::Create {
         set_names_and_sysctls(spec)?;
@@ -59,11 +49,7 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
 
     sync_ready(chan)?;
     let seccomp_late = install_seccomp_early(chan, seccomp_program, nnp)?;
-    fds::close_fds_above(2 + b.preserve_fds as RawFd)?;
-    switch_user(chan, process, spec)?;
-    apply_umask(process);
-    enter_cwd(process)?;
-    set_capabilities(chan, process)?;
+    become_container_user(chan, &b, process)?;
     let (program, args, env) = resolve_command(process, &b.extra_env)?;
 
     // Closing the channel tells `create` that the container is created.
@@ -74,18 +60,57 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
         Some(fifo) => Some(wait_for_start(fifo.as_fd())?),
         None => None,
     };
+    last_steps_before_exec(spec, process, seccomp_late, hook_state)?;
+    exec(&program, &args, &env)
+}
+
+/// A new container: its own session keyring, then the root filesystem (returns the
+/// state for the startContainer hooks). exec: the process is already in the container's
+/// mount namespace and starts from its root.
+fn setup_mounts(chan: &mut Channel, b: &Bootstrap) -> Result<Option<OciState>> {
+    match b.mode {
+        Mode::Create => {
+            if let Some(name) = &b.session_keyring {
+                join_session_keyring(name);
+            }
+            Ok(Some(setup_rootfs(chan, b, &b.spec)?))
+        }
+        Mode::Exec => {
+            nix::unistd::chdir("/").context("chdir to the container root")?;
+            Ok(None)
+        }
+    }
+}
+
+/// Close what is not passed on, switch to the container's user, set umask and cwd, then
+/// the capabilities (after setuid, as the kernel needs).
+fn become_container_user(chan: &mut Channel, b: &Bootstrap, process: &Process) -> Result<()> {
+    fds::close_fds_above(2 + b.preserve_fds as RawFd)?;
+    switch_user(chan, process, &b.spec)?;
+    apply_umask(process);
+    enter_cwd(process)?;
+    set_capabilities(chan, process)
+}
+
+/// After exec.fifo: the late seccomp filter (with no_new_privs), the startContainer hooks,
+/// then the AppArmor/SELinux exec labels (last, so no hook process inherits them; they
+/// take effect at the execve).
+fn last_steps_before_exec(
+    spec: &Spec,
+    process: &Process,
+    seccomp_late: Option<seccomp::Program>,
+    hook_state: Option<OciState>,
+) -> Result<()> {
     if let Some(p) = &seccomp_late {
         seccomp::install(p).context("install seccomp filter")?;
     }
     if let Some(state) = hook_state {
         run_start_container_hooks(spec, state)?;
     }
-    // Last, so no hook process inherits them; they take effect at the execve.
     lsm::apply_exec_labels(
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
-    )?;
-    exec(&program, &args, &env)
+    )
 }
 
 /// The descriptors the runtime passed at the numbers named in the bootstrap, owned now
