@@ -2,7 +2,9 @@
 //! `ocibox::runtime`.
 
 use argh::FromArgs;
-use ocibox::runtime::{self, create::CreateOptions, run::RunOptions, state::State, Status};
+use ocibox::runtime::{
+    self, create::CreateOptions, run::RunOptions, state::State, ContainerId, Status,
+};
 use ocibox::runtime_log;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -516,20 +518,20 @@ impl RunCmd {
     }
 }
 
-fn create_options(g: &Globals, c: CreateCmd) -> CreateOptions {
-    CreateOptions {
+fn create_options(g: &Globals, c: CreateCmd) -> anyhow::Result<CreateOptions> {
+    Ok(CreateOptions {
         root: g.root.clone(),
-        id: c.id,
+        id: ContainerId::parse(&c.id)?,
         bundle: c.bundle,
         console_socket: c.console_socket,
-        console_fd: None,
+        foreground: false,
         pid_file: c.pid_file,
         no_pivot: c.no_pivot,
         no_new_keyring: c.no_new_keyring,
         preserve_fds: c.preserve_fds,
         systemd_cgroup: g.systemd_cgroup,
         rootless: g.rootless,
-    }
+    })
 }
 
 struct Globals {
@@ -558,149 +560,174 @@ fn command_name(c: &Command) -> &'static str {
     }
 }
 
+/// Run one command; its exit code. Each command parses its container id here, once,
+/// at the point where it used to be checked (after the command's own argument checks).
 fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
+    check_systemd_driver(g)?;
+    match command {
+        Command::Create(c) => create(g, c),
+        Command::Run(c) => run(g, c),
+        Command::Exec(c) => exec(g, c),
+        Command::Ps(c) => ps(g, c),
+        Command::Events(c) => events(g, c),
+        Command::Pause(c) => done(runtime::pause::pause(&g.root, &ContainerId::parse(&c.id)?)),
+        Command::Resume(c) => done(runtime::pause::resume(&g.root, &ContainerId::parse(&c.id)?)),
+        Command::Features(_) => features(),
+        Command::Update(c) => update(g, c),
+        Command::Start(c) => done(runtime::start::start(&g.root, &ContainerId::parse(&c.id)?)),
+        Command::State(c) => state(g, c),
+        Command::List(c) => list(g, &c),
+        Command::Kill(c) => kill(g, c),
+        Command::Delete(c) => {
+            let id = ContainerId::parse(&c.id)?;
+            done(runtime::delete::delete(&g.root, &id, c.force))
+        }
+        Command::Spec(c) => spec(c),
+    }
+}
+
+/// A command that succeeded or failed, without an exit code of its own.
+fn done(r: anyhow::Result<()>) -> anyhow::Result<u8> {
+    r.map(|()| 0)
+}
+
+/// A container's exit status as the runtime's (255 when out of range, as runc).
+fn exit_code(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(255)
+}
+
+fn check_systemd_driver(g: &Globals) -> anyhow::Result<()> {
     if g.systemd_cgroup {
         anyhow::ensure!(
             std::path::Path::new("/run/systemd/system").exists(),
             "systemd cgroup driver: systemd is not running on this host"
         );
     }
-    match command {
-        Command::Create(c) => {
-            runtime::create::create(create_options(g, c))?;
-            Ok(0)
-        }
-        Command::Run(c) => {
-            let (detach, keep) = (c.detach, c.keep);
-            let code = runtime::run::run(RunOptions {
-                create: create_options(g, c.into_create()),
-                detach,
-                keep,
-            })?;
-            Ok(u8::try_from(code).unwrap_or(255))
-        }
-        Command::Exec(c) => {
-            if c.process.is_none() && c.command.is_empty() {
-                anyhow::bail!("exec: a command or --process is required");
-            }
-            let code = runtime::exec::exec(runtime::exec::ExecOptions {
-                root: g.root.clone(),
-                id: c.id,
-                process_file: c.process,
-                overrides: runtime::exec::Overrides {
-                    args: c.command,
-                    tty: c.tty,
-                    cwd: c.cwd,
-                    env: c.env,
-                    user: c.user,
-                    additional_gids: c.additional_gids,
-                    caps: c.cap,
-                    no_new_privs: c.no_new_privs,
-                    apparmor: c.apparmor,
-                    process_label: c.process_label,
-                },
-                console_socket: c.console_socket,
-                pid_file: c.pid_file,
-                detach: c.detach,
-                preserve_fds: c.preserve_fds,
-                ignore_paused: c.ignore_paused,
-            })?;
-            Ok(u8::try_from(code).unwrap_or(255))
-        }
-        Command::Ps(c) => {
-            let pids = runtime::ps::pids(&g.root, &c.id)?;
-            match c.format.as_str() {
-                "json" => println!("{}", serde_json::to_string(&pids)?),
-                "table" => print!("{}", runtime::ps::table(&pids, &c.ps_args)?),
-                other => anyhow::bail!("invalid format option {other:?}"),
-            }
-            Ok(0)
-        }
-        Command::Events(c) => {
-            let interval = runtime::events::parse_duration(&c.interval)?;
-            anyhow::ensure!(
-                !interval.is_zero(),
-                "duration interval must be greater than 0"
-            );
-            runtime::events::events(&g.root, &c.id, c.stats, interval)?;
-            Ok(0)
-        }
-        Command::Pause(c) => {
-            runtime::pause::pause(&g.root, &c.id)?;
-            Ok(0)
-        }
-        Command::Resume(c) => {
-            runtime::pause::resume(&g.root, &c.id)?;
-            Ok(0)
-        }
-        Command::Features(_) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&ocibox::runtime::features::features())?
-            );
-            Ok(0)
-        }
-        Command::Update(c) => {
-            if c.l3_cache_schema.is_some() || c.mem_bw_schema.is_some() {
-                anyhow::bail!("Intel RDT is not supported by ocibox");
-            }
-            let _ = (&c.kernel_memory, &c.kernel_memory_tcp);
-            runtime::update::update(
-                &g.root,
-                &c.id,
-                &runtime::update::UpdateFlags {
-                    resources: c.resources,
-                    blkio_weight: c.blkio_weight,
-                    cpu_period: c.cpu_period,
-                    cpu_quota: c.cpu_quota,
-                    cpu_share: c.cpu_share,
-                    cpu_rt_period: c.cpu_rt_period,
-                    cpu_rt_runtime: c.cpu_rt_runtime,
-                    cpuset_cpus: c.cpuset_cpus,
-                    cpuset_mems: c.cpuset_mems,
-                    memory: c.memory,
-                    memory_reservation: c.memory_reservation,
-                    memory_swap: c.memory_swap,
-                    pids_limit: c.pids_limit,
-                },
-            )?;
-            Ok(0)
-        }
-        Command::Start(c) => {
-            runtime::start::start(&g.root, &c.id)?;
-            Ok(0)
-        }
-        Command::State(c) => {
-            let st = State::load(&g.root, &c.id)?;
-            let s = st.oci_state(st.status(&g.root));
-            println!("{}", serde_json::to_string_pretty(&s)?);
-            Ok(0)
-        }
-        Command::List(c) => list(g, &c),
-        Command::Kill(c) => {
-            let sig = runtime::kill::parse_signal(&c.signal)?;
-            runtime::kill::kill(&g.root, &c.id, sig, c.all)?;
-            Ok(0)
-        }
-        Command::Delete(c) => {
-            runtime::delete::delete(&g.root, &c.id, c.force)?;
-            Ok(0)
-        }
-        Command::Spec(c) => {
-            let dir = c.bundle.unwrap_or_else(|| PathBuf::from("."));
-            let path = dir.join("config.json");
-            anyhow::ensure!(
-                !path.exists(),
-                "File {} exists. Remove it first",
-                path.display()
-            );
-            let text =
-                ocibox::oci::spec::to_pretty_tabs(&ocibox::oci::spec::default_spec(c.rootless))?;
-            std::fs::write(&path, text)
-                .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
-            Ok(0)
-        }
+    Ok(())
+}
+
+fn create(g: &Globals, c: CreateCmd) -> anyhow::Result<u8> {
+    done(runtime::create::create(create_options(g, c)?).map(drop))
+}
+
+fn run(g: &Globals, c: RunCmd) -> anyhow::Result<u8> {
+    let (detach, keep) = (c.detach, c.keep);
+    let code = runtime::run::run(RunOptions {
+        create: create_options(g, c.into_create())?,
+        detach,
+        keep,
+    })?;
+    Ok(exit_code(code))
+}
+
+fn exec(g: &Globals, c: ExecCmd) -> anyhow::Result<u8> {
+    if c.process.is_none() && c.command.is_empty() {
+        anyhow::bail!("exec: a command or --process is required");
     }
+    let code = runtime::exec::exec(runtime::exec::ExecOptions {
+        root: g.root.clone(),
+        id: ContainerId::parse(&c.id)?,
+        process_file: c.process,
+        overrides: runtime::exec::Overrides {
+            args: c.command,
+            tty: c.tty,
+            cwd: c.cwd,
+            env: c.env,
+            user: c.user,
+            additional_gids: c.additional_gids,
+            caps: c.cap,
+            no_new_privs: c.no_new_privs,
+            apparmor: c.apparmor,
+            process_label: c.process_label,
+        },
+        console_socket: c.console_socket,
+        pid_file: c.pid_file,
+        detach: c.detach,
+        preserve_fds: c.preserve_fds,
+        ignore_paused: c.ignore_paused,
+    })?;
+    Ok(exit_code(code))
+}
+
+fn ps(g: &Globals, c: PsCmd) -> anyhow::Result<u8> {
+    let pids = runtime::ps::pids(&g.root, &ContainerId::parse(&c.id)?)?;
+    match c.format.as_str() {
+        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "table" => print!("{}", runtime::ps::table(&pids, &c.ps_args)?),
+        other => anyhow::bail!("invalid format option {other:?}"),
+    }
+    Ok(0)
+}
+
+fn events(g: &Globals, c: EventsCmd) -> anyhow::Result<u8> {
+    let interval = runtime::events::parse_duration(&c.interval)?;
+    anyhow::ensure!(
+        !interval.is_zero(),
+        "duration interval must be greater than 0"
+    );
+    let id = ContainerId::parse(&c.id)?;
+    done(runtime::events::events(&g.root, &id, c.stats, interval))
+}
+
+fn features() -> anyhow::Result<u8> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&runtime::features::features())?
+    );
+    Ok(0)
+}
+
+fn update(g: &Globals, c: UpdateCmd) -> anyhow::Result<u8> {
+    if c.l3_cache_schema.is_some() || c.mem_bw_schema.is_some() {
+        anyhow::bail!("Intel RDT is not supported by ocibox");
+    }
+    let _ = (&c.kernel_memory, &c.kernel_memory_tcp);
+    let id = ContainerId::parse(&c.id)?;
+    done(runtime::update::update(
+        &g.root,
+        &id,
+        &runtime::update::UpdateFlags {
+            resources: c.resources,
+            blkio_weight: c.blkio_weight,
+            cpu_period: c.cpu_period,
+            cpu_quota: c.cpu_quota,
+            cpu_share: c.cpu_share,
+            cpu_rt_period: c.cpu_rt_period,
+            cpu_rt_runtime: c.cpu_rt_runtime,
+            cpuset_cpus: c.cpuset_cpus,
+            cpuset_mems: c.cpuset_mems,
+            memory: c.memory,
+            memory_reservation: c.memory_reservation,
+            memory_swap: c.memory_swap,
+            pids_limit: c.pids_limit,
+        },
+    ))
+}
+
+fn state(g: &Globals, c: StateCmd) -> anyhow::Result<u8> {
+    let st = State::load(&g.root, &ContainerId::parse(&c.id)?)?;
+    let s = st.oci_state(st.status(&g.root));
+    println!("{}", serde_json::to_string_pretty(&s)?);
+    Ok(0)
+}
+
+fn kill(g: &Globals, c: KillCmd) -> anyhow::Result<u8> {
+    let sig = runtime::kill::parse_signal(&c.signal)?;
+    let id = ContainerId::parse(&c.id)?;
+    done(runtime::kill::kill(&g.root, &id, sig, c.all))
+}
+
+fn spec(c: SpecCmd) -> anyhow::Result<u8> {
+    let dir = c.bundle.unwrap_or_else(|| PathBuf::from("."));
+    let path = dir.join("config.json");
+    anyhow::ensure!(
+        !path.exists(),
+        "File {} exists. Remove it first",
+        path.display()
+    );
+    let text = ocibox::oci::spec::to_pretty_tabs(&ocibox::oci::spec::default_spec(c.rootless))?;
+    std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+    Ok(0)
 }
 
 fn list(g: &Globals, c: &ListCmd) -> anyhow::Result<u8> {

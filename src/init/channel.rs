@@ -29,10 +29,7 @@ impl Channel {
 
     pub fn send(&mut self, m: &Message) -> Result<()> {
         let body = serde_json::to_vec(m).context("encode init message")?;
-        let len = u32::try_from(body.len()).context("init message too large")?;
-        let mut frame = Vec::with_capacity(body.len() + 4);
-        frame.extend_from_slice(&len.to_le_bytes());
-        frame.extend_from_slice(&body);
+        let frame = frame(&body)?;
         self.sock.write_all(&frame).context("write to init channel")
     }
 
@@ -78,22 +75,19 @@ impl Channel {
         bail!("no descriptor arrived over the init channel")
     }
 
-    /// The next message, or None when the peer closed the channel.
+    /// The next message, or None when the peer closed the channel between messages.
+    /// A frame cut off by the peer's end-of-file is an error, not a clean close.
     pub fn recv(&mut self) -> Result<Option<Message>> {
         let mut len = [0u8; 4];
-        match self.sock.read_exact(&mut len) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e).context("read from init channel"),
+        if !read_frame_part(&mut self.sock, &mut len, true)? {
+            return Ok(None);
         }
         let len = u32::from_le_bytes(len) as usize;
         if len > MAX_MESSAGE {
             bail!("init message of {len} bytes exceeds the limit");
         }
         let mut body = vec![0u8; len];
-        self.sock
-            .read_exact(&mut body)
-            .context("read from init channel")?;
+        read_frame_part(&mut self.sock, &mut body, false)?;
         let m = serde_json::from_slice(&body).context("decode init message")?;
         Ok(Some(m))
     }
@@ -107,3 +101,39 @@ impl Channel {
         }
     }
 }
+
+/// The length prefix (u32, little-endian) and the body; a body over the limit the peer
+/// would refuse is refused here.
+fn frame(body: &[u8]) -> Result<Vec<u8>> {
+    if body.len() > MAX_MESSAGE {
+        bail!("init message of {} bytes exceeds the limit", body.len());
+    }
+    let len = u32::try_from(body.len()).context("init message too large")?;
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(body);
+    Ok(frame)
+}
+
+/// Fill `buf` from the socket. False when end-of-file came before the first byte and
+/// `eof_ok` is set (the peer hung up between messages); end-of-file after that is an error.
+fn read_frame_part(sock: &mut UnixStream, buf: &mut [u8], eof_ok: bool) -> Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match sock.read(&mut buf[got..]) {
+            Ok(0) if got == 0 && eof_ok => return Ok(false),
+            Ok(0) => bail!(
+                "init channel closed in the middle of a message ({got} of {} bytes)",
+                buf.len()
+            ),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("read from init channel"),
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+#[path = "channel_tests.rs"]
+mod tests;

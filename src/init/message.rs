@@ -16,12 +16,13 @@
 
 use crate::linux::namespaces::Request;
 use crate::oci::spec::TimeOffset;
+use crate::oci::state::OciState;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Mode {
     /// A new container (`create` / `run`): rootfs set up, blocks on exec.fifo.
     Create,
@@ -32,14 +33,14 @@ pub enum Mode {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Bootstrap {
     pub mode: Mode,
-    pub id: String,
+    /// A fresh session keyring to join (runc names it `_ses.<id>`); None for `exec` and
+    /// with `--no-new-keyring`.
+    pub session_keyring: Option<String>,
     pub spec: Spec,
     pub time_offsets: Vec<TimeOffset>,
-    pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub namespaces: Vec<Request>,
     pub no_pivot: bool,
-    pub no_new_keyring: bool,
     /// Fds 3..3+preserve_fds are passed to the container process.
     pub preserve_fds: u32,
     /// Added to the process environment (LISTEN_FDS, LISTEN_PID).
@@ -59,9 +60,10 @@ pub enum Message {
         pid: i32,
     },
     RunHooks,
-    /// The OCI state JSON for the createContainer and startContainer hooks.
+    /// The OCI state for the container's own hooks: createContainer gets it as it is
+    /// (status "created"), startContainer with status "running".
     HooksDone {
-        state: String,
+        state: OciState,
     },
     Ready,
     Continue,

@@ -6,6 +6,7 @@ use super::message::{Bootstrap, Message};
 use super::{protected_exe, INIT_ARGV0, INIT_FD_ENV};
 use crate::linux::cgroups::Manager;
 use crate::linux::namespaces;
+use crate::oci::state::OciState;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxIdMapping;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -17,9 +18,9 @@ use std::process::Command;
 pub struct Callbacks<'a> {
     /// The container process is known (host pid); remember it for cleanup.
     pub on_pid: &'a mut dyn FnMut(i32) -> Result<()>,
-    /// Mounts are done: run prestart + createRuntime hooks; returns the state JSON for the
+    /// Mounts are done: run prestart + createRuntime hooks; returns the state for the
     /// container's own hooks.
-    pub run_hooks: &'a mut dyn FnMut(i32) -> Result<String>,
+    pub run_hooks: &'a mut dyn FnMut(i32) -> Result<OciState>,
     /// Init is ready to drop privileges: apply cgroup resources.
     pub on_ready: &'a mut dyn FnMut(i32) -> Result<()>,
     /// The seccomp notify listener of the container process, for the agent.

@@ -13,12 +13,15 @@ use super::message::{Bootstrap, Message, Mode};
 use crate::linux::namespaces::Kind;
 use crate::linux::{capabilities, console, fds, lsm, rlimits, rootfs, sched, seccomp, user};
 use crate::oci::hooks::{self, Point};
+use crate::oci::state::{OciState, Status};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Process, Spec};
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+/// Stage 2 from the bootstrap to execve, in the order of the module comment. Returns only
+/// on failure.
 pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     let spec = &b.spec;
     let process = spec
@@ -26,148 +29,125 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
         .as_ref()
         .context("process must be specified")?;
     nix::unistd::setsid().context("setsid")?;
-    // SAFETY: the runtime handed these descriptors to the init; nothing else owns them.
-    let console_sock = b.console_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    // SAFETY: as above.
-    let fifo = b.fifo_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    for fd in [b.console_fd, b.fifo_fd].into_iter().flatten() {
-        set_cloexec(fd);
-    }
-
+    let passed = PassedFds::take(&b);
     if let Some(adj) = process.oom_score_adj() {
         sched::set_oom_score_adj(adj)?;
     }
-    let seccomp_program = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(seccomp::compile(s).context("compile seccomp profile")?),
-        None => None,
-    };
+    let seccomp_program = compile_seccomp(spec)?;
 
-    let mut hook_state = None;
+    let hook_state = setup_mounts(chan, &b)?;
+    setup_console(process, b.mode, passed.console_sock)?;
     if b.mode == Mode::Create {
-        if !b.no_new_keyring {
-            join_session_keyring(&b.id);
-        }
-        hook_state = Some(setup_rootfs(chan, &b, spec)?);
-    } else {
-        // exec: the process is already in the container's mount namespace.
-        nix::unistd::chdir("/").context("chdir to the container root")?;
-    }
-
-    if process.terminal() == Some(true) {
-        let sock = console_sock
-            .as_ref()
-            .context("process.terminal is set but no console socket was given")?;
-        let (master, slave_path) = console::open_pty_in_container()?;
-        console::send_console_fd(sock.as_fd(), master.as_fd())?;
-        drop(master);
-        if b.mode == Mode::Create {
-            rootfs::mount_console(&slave_path)?;
-        }
-        let slave = nix::fcntl::open(
-            &slave_path,
-            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
-            nix::sys::stat::Mode::empty(),
-        )
-        .with_context(|| format!("open console {}", slave_path.display()))?;
-        // SAFETY: open returned a fresh descriptor we now own.
-        let slave = unsafe { OwnedFd::from_raw_fd(slave) };
-        console::make_controlling_terminal_and_dup(slave.as_fd())?;
-    }
-    drop(console_sock);
-
-    if b.mode == Mode::Create {
-        if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-            nix::unistd::sethostname(h).with_context(|| format!("set hostname {h:?}"))?;
-        }
-        if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-            set_domainname(d)?;
-        }
-        if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
-            write_sysctls(sysctl)?;
-        }
+        set_names_and_sysctls(spec)?;
         rootfs::finalize_rootfs(spec)?;
     }
-
-    if let Some(r) = process.rlimits() {
-        rlimits::apply_rlimits(r)?;
-    }
-    if let Some(p) = process.io_priority() {
-        sched::set_io_priority(p)?;
-    }
-    if let Some(s) = process.scheduler() {
-        sched::set_scheduler(s)?;
-    }
-    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
-        sched::set_personality(p)?;
-    }
+    apply_process_limits(process, spec)?;
     let nnp = process.no_new_privileges() == Some(true);
     if nnp {
         sched::set_no_new_privileges()?;
     }
 
-    chan.send(&Message::Ready)?;
-    match chan.expect("the runtime to continue")? {
-        Message::Continue => {}
-        other => bail!("unexpected {other:?} while waiting to continue"),
-    }
-
-    // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the user
-    // switch; a notify listener must reach the runtime while the channel is open.
-    let notify = seccomp_program.as_ref().is_some_and(|p| p.uses_notify());
-    if !nnp || notify {
-        if let Some(p) = &seccomp_program {
-            if let Some(fd) = seccomp::install(p).context("install seccomp filter")? {
-                chan.send(&Message::SeccompFd)?;
-                chan.send_fd(fd.as_fd())?;
-            }
-        }
-    }
-    let preserved_top = 2 + b.preserve_fds as RawFd;
-    fds::close_fds_above(preserved_top)?;
-    switch_user(chan, process, spec)?;
-    apply_umask(process);
-    nix::unistd::chdir(process.cwd())
-        .with_context(|| format!("chdir to cwd ({:?}) set in config.json", process.cwd()))?;
-    // CVE-2024-21626: the working directory must be inside the container's root.
-    fds::verify_cwd_inside_root()?;
-    set_capabilities(chan, process)?;
-
-    let env = process_env(process, &b.extra_env);
-    let args = process.args().clone().unwrap_or_default();
-    let program = lookup_program(&args[0], &env)?;
+    sync_ready(chan)?;
+    let seccomp_late = install_seccomp_early(chan, seccomp_program, nnp)?;
+    become_container_user(chan, &b, process)?;
+    let (program, args, env) = resolve_command(process, &b.extra_env)?;
 
     // Closing the channel tells `create` that the container is created.
     chan.close();
     // Held (close-on-exec) until execve: `start` reads until end-of-file, so its poststart
     // hooks run only once the user's process is executing, as the runtime-spec orders.
-    let _started = match fifo {
+    let _started = match passed.fifo {
         Some(fifo) => Some(wait_for_start(fifo.as_fd())?),
         None => None,
     };
-    if nnp && !notify {
-        if let Some(p) = &seccomp_program {
-            seccomp::install(p).context("install seccomp filter")?;
-        }
-    }
-    if let Some(state) = hook_state.as_deref() {
-        let running = state.replace("\"status\":\"created\"", "\"status\":\"running\"");
-        hooks::run(
-            spec.hooks().as_ref(),
-            Point::StartContainer,
-            running.as_bytes(),
-        )?;
-    }
-    // Last, so no hook process inherits them; they take effect at the execve.
-    lsm::apply_exec_labels(
-        process.apparmor_profile().as_deref(),
-        process.selinux_label().as_deref(),
-    )?;
+    last_steps_before_exec(spec, process, seccomp_late, hook_state)?;
     exec(&program, &args, &env)
 }
 
+/// A new container: its own session keyring, then the root filesystem (returns the
+/// state for the startContainer hooks). exec: the process is already in the container's
+/// mount namespace and starts from its root.
+fn setup_mounts(chan: &mut Channel, b: &Bootstrap) -> Result<Option<OciState>> {
+    match b.mode {
+        Mode::Create => {
+            if let Some(name) = &b.session_keyring {
+                join_session_keyring(name);
+            }
+            Ok(Some(setup_rootfs(chan, b, &b.spec)?))
+        }
+        Mode::Exec => {
+            nix::unistd::chdir("/").context("chdir to the container root")?;
+            Ok(None)
+        }
+    }
+}
+
+/// Close what is not passed on, switch to the container's user, set umask and cwd, then
+/// the capabilities (after setuid, as the kernel needs).
+fn become_container_user(chan: &mut Channel, b: &Bootstrap, process: &Process) -> Result<()> {
+    fds::close_fds_above(2 + b.preserve_fds as RawFd)?;
+    switch_user(chan, process, &b.spec)?;
+    apply_umask(process);
+    enter_cwd(process)?;
+    set_capabilities(chan, process)
+}
+
+/// After exec.fifo: the late seccomp filter (with no_new_privs), the startContainer hooks,
+/// then the AppArmor/SELinux exec labels (last, so no hook process inherits them; they
+/// take effect at the execve).
+fn last_steps_before_exec(
+    spec: &Spec,
+    process: &Process,
+    seccomp_late: Option<seccomp::Program>,
+    hook_state: Option<OciState>,
+) -> Result<()> {
+    if let Some(p) = &seccomp_late {
+        seccomp::install(p).context("install seccomp filter")?;
+    }
+    if let Some(state) = hook_state {
+        run_start_container_hooks(spec, state)?;
+    }
+    lsm::apply_exec_labels(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )
+}
+
+/// The descriptors the runtime passed at the numbers named in the bootstrap, owned now
+/// and close-on-exec so the container process never inherits them.
+struct PassedFds {
+    console_sock: Option<OwnedFd>,
+    fifo: Option<OwnedFd>,
+}
+
+impl PassedFds {
+    fn take(b: &Bootstrap) -> PassedFds {
+        for fd in [b.console_fd, b.fifo_fd].into_iter().flatten() {
+            set_cloexec(fd);
+        }
+        PassedFds {
+            // SAFETY: the runtime handed these descriptors to the init; nothing else owns them.
+            console_sock: b.console_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            // SAFETY: as above.
+            fifo: b.fifo_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+        }
+    }
+}
+
+/// Compiled up front: a bad profile fails before anything is set up.
+fn compile_seccomp(spec: &Spec) -> Result<Option<seccomp::Program>> {
+    match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Ok(Some(
+            seccomp::compile(s).context("compile seccomp profile")?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Mounts and pivot_root; the runtime's hooks and the createContainer hooks run just
-/// before the pivot, as the runtime-spec puts them.
-fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, spec: &Spec) -> Result<String> {
+/// before the pivot, as the runtime-spec puts them. Returns the state for the
+/// startContainer hooks.
+fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, spec: &Spec) -> Result<OciState> {
     let has = |k: Kind| b.namespaces.iter().any(|r| r.kind == k);
     if !has(Kind::Mount) {
         bail!("a mount namespace is required to set up the container's root filesystem");
@@ -181,21 +161,136 @@ fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, spec: &Spec) -> Result<String
             .any(|r| r.kind == Kind::Cgroup && r.path.is_none()),
         in_user_ns: has(Kind::User),
     };
-    let mut hook_state = String::new();
+    let mut hook_state = None;
     let mut before_pivot = || -> Result<()> {
-        chan.send(&Message::RunHooks)?;
-        match chan.expect("prestart hooks")? {
-            Message::HooksDone { state } => hook_state = state,
-            other => bail!("unexpected {other:?} while waiting for hooks"),
-        }
-        hooks::run(
-            spec.hooks().as_ref(),
-            Point::CreateContainer,
-            hook_state.as_bytes(),
-        )
+        let state = run_runtime_hooks(chan)?;
+        let json = serde_json::to_vec(&state).context("encode the state for hooks")?;
+        hook_state = Some(state);
+        hooks::run(spec.hooks().as_ref(), Point::CreateContainer, &json)
     };
     rootfs::prepare_rootfs(spec, &opts, &mut before_pivot)?;
-    Ok(hook_state)
+    hook_state.context("the root filesystem was set up without running the hooks")
+}
+
+/// Ask the runtime to run the prestart and createRuntime hooks; it answers with the
+/// container's state.
+fn run_runtime_hooks(chan: &mut Channel) -> Result<OciState> {
+    chan.send(&Message::RunHooks)?;
+    match chan.expect("prestart hooks")? {
+        Message::HooksDone { state } => Ok(state),
+        other => bail!("unexpected {other:?} while waiting for hooks"),
+    }
+}
+
+/// A terminal: make a pty inside the container, send its master over the console socket
+/// and make the slave our controlling terminal and stdio.
+fn setup_console(process: &Process, mode: Mode, console_sock: Option<OwnedFd>) -> Result<()> {
+    if process.terminal() != Some(true) {
+        return Ok(());
+    }
+    let sock = console_sock
+        .as_ref()
+        .context("process.terminal is set but no console socket was given")?;
+    let (master, slave_path) = console::open_pty_in_container()?;
+    console::send_console_fd(sock.as_fd(), master.as_fd())?;
+    drop(master);
+    if mode == Mode::Create {
+        rootfs::mount_console(&slave_path)?;
+    }
+    let slave = nix::fcntl::open(
+        &slave_path,
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open console {}", slave_path.display()))?;
+    // SAFETY: open returned a fresh descriptor we now own.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    console::make_controlling_terminal_and_dup(slave.as_fd())
+}
+
+/// hostname, domainname and sysctls of a new container.
+fn set_names_and_sysctls(spec: &Spec) -> Result<()> {
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).with_context(|| format!("set hostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        set_domainname(d)?;
+    }
+    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        write_sysctls(sysctl)?;
+    }
+    Ok(())
+}
+
+/// rlimits, I/O priority, scheduler and personality.
+fn apply_process_limits(process: &Process, spec: &Spec) -> Result<()> {
+    if let Some(r) = process.rlimits() {
+        rlimits::apply_rlimits(r)?;
+    }
+    if let Some(p) = process.io_priority() {
+        sched::set_io_priority(p)?;
+    }
+    if let Some(s) = process.scheduler() {
+        sched::set_scheduler(s)?;
+    }
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        sched::set_personality(p)?;
+    }
+    Ok(())
+}
+
+/// Tell the runtime we are about to drop privileges; it applies cgroup resources first.
+fn sync_ready(chan: &mut Channel) -> Result<()> {
+    chan.send(&Message::Ready)?;
+    match chan.expect("the runtime to continue")? {
+        Message::Continue => Ok(()),
+        other => bail!("unexpected {other:?} while waiting to continue"),
+    }
+}
+
+/// Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the user
+/// switch; a notify listener must reach the runtime while the channel is open. Returns
+/// the program still to install (with no_new_privs: as late as possible, after exec.fifo).
+fn install_seccomp_early(
+    chan: &mut Channel,
+    program: Option<seccomp::Program>,
+    nnp: bool,
+) -> Result<Option<seccomp::Program>> {
+    let Some(p) = program else { return Ok(None) };
+    if nnp && !p.uses_notify() {
+        return Ok(Some(p));
+    }
+    if let Some(fd) = seccomp::install(&p).context("install seccomp filter")? {
+        chan.send(&Message::SeccompFd)?;
+        chan.send_fd(fd.as_fd())?;
+    }
+    Ok(None)
+}
+
+fn enter_cwd(process: &Process) -> Result<()> {
+    nix::unistd::chdir(process.cwd())
+        .with_context(|| format!("chdir to cwd ({:?}) set in config.json", process.cwd()))?;
+    // CVE-2024-21626: the working directory must be inside the container's root.
+    fds::verify_cwd_inside_root()
+}
+
+/// The program (looked up in the process's PATH), its arguments and its environment.
+fn resolve_command(
+    process: &Process,
+    extra_env: &[String],
+) -> Result<(PathBuf, Vec<String>, Vec<String>)> {
+    let env = process_env(process, extra_env);
+    let args = process.args().clone().unwrap_or_default();
+    let arg0 = args.first().context("args must not be empty")?;
+    let program = lookup_program(arg0, &env)?;
+    Ok((program, args, env))
+}
+
+/// startContainer hooks, in the container after exec.fifo opened, with status "running".
+fn run_start_container_hooks(spec: &Spec, mut state: OciState) -> Result<()> {
+    state.status = Status::Running;
+    let json = serde_json::to_vec(&state).context("encode the state for hooks")?;
+    hooks::run(spec.hooks().as_ref(), Point::StartContainer, &json)
 }
 
 fn switch_user(chan: &mut Channel, process: &Process, spec: &Spec) -> Result<()> {
@@ -362,8 +457,8 @@ fn set_domainname(d: &str) -> Result<()> {
 
 /// A fresh session keyring named after the container, so it does not share the host's.
 /// Failure is not fatal: some kernels or seccomp profiles deny keyctl (runc ignores ENOSYS).
-fn join_session_keyring(id: &str) {
-    let Ok(name) = CString::new(format!("_ses.{id}")) else {
+fn join_session_keyring(name: &str) {
+    let Ok(name) = CString::new(name) else {
         return;
     };
     // SAFETY: KEYCTL_JOIN_SESSION_KEYRING takes a NUL-terminated name that outlives the call.

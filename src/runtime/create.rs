@@ -1,8 +1,10 @@
 //! `create`: make the state directory, start the init, leave it blocked on exec.fifo.
 //! Any failure undoes everything: no state dir, cgroup, mount or process is left behind.
 
+use super::id::ContainerId;
 use super::state::{self, State, EXEC_FIFO};
 use super::status::{process_start_time, Status};
+use super::stdio::{RelayEnd, Stdio};
 use crate::init::message::{Bootstrap, Mode};
 use crate::init::parent::{self, Callbacks, IdMaps};
 use crate::linux::cgroups::Manager;
@@ -11,18 +13,19 @@ use crate::oci::hooks::{self, Point};
 use crate::oci::spec;
 use crate::oci::state::OciState;
 use anyhow::{Context, Result};
+use oci_spec::runtime::Spec;
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-#[derive(Default)]
 pub struct CreateOptions {
     pub root: PathBuf,
-    pub id: String,
+    pub id: ContainerId,
     pub bundle: PathBuf,
     pub console_socket: Option<PathBuf>,
-    /// A console socket already connected (for `run -t` in the foreground).
-    pub console_fd: Option<OwnedFd>,
+    /// `run` without `--detach`: this runtime stays with the container and relays its
+    /// terminal, so `process.terminal` needs no console socket.
+    pub foreground: bool,
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -31,11 +34,35 @@ pub struct CreateOptions {
     pub rootless: bool,
 }
 
+/// A created container, and (for a foreground `run` with a terminal) the end of the
+/// console socketpair the pty master waits in.
+pub struct Created {
+    pub state: State,
+    pub relay_end: Option<RelayEnd>,
+}
+
 /// Undo list for a create that fails half-way.
 struct Cleanup {
     dir: Option<PathBuf>,
     cgroup: Option<Manager>,
     pid: Option<i32>,
+}
+
+impl Cleanup {
+    fn new(dir: PathBuf) -> Cleanup {
+        Cleanup {
+            dir: Some(dir),
+            cgroup: None,
+            pid: None,
+        }
+    }
+
+    /// Created: nothing to undo any more.
+    fn disarm(&mut self) {
+        self.pid = None;
+        self.cgroup = None;
+        self.dir = None;
+    }
 }
 
 impl Drop for Cleanup {
@@ -64,51 +91,90 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, spec::Config)> {
     Ok((bundle, cfg))
 }
 
-pub fn create(opts: CreateOptions) -> Result<State> {
-    super::validate_id(&opts.id)?;
-    let loaded = load_bundle(&opts.bundle)?;
-    create_loaded(opts, loaded)
-}
-
-/// `create` with the bundle already loaded by [`load_bundle`] (`run` reads it first).
-pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)) -> Result<State> {
-    super::validate_id(&opts.id)?;
+/// runc's order: read and check the bundle, decide the console, make the state directory
+/// with its exec fifo and the cgroup, start the init (which runs the runtime's hooks and
+/// stops at exec.fifo), then record the state and the pid file.
+pub fn create(opts: CreateOptions) -> Result<Created> {
+    let (bundle, cfg) = load_bundle(&opts.bundle)?;
     for w in &cfg.warnings {
         crate::runtime_log::warn(w);
     }
     let rootfs = spec::rootfs_path(&cfg.spec, &bundle)?;
-    let spec = cfg.spec;
-    let ns_requests = namespaces::requests_from_spec(&spec);
-    for r in &ns_requests {
+    let ns_requests = namespace_requests(&cfg.spec)?;
+    check_process_labels(&cfg.spec)?;
+    let console = Stdio::decide(
+        process_has_terminal(&cfg.spec),
+        opts.console_socket.as_deref(),
+        !opts.foreground,
+    )?
+    .open()?;
+
+    let dir = state::make_container_dir(&opts.root, &opts.id)?;
+    let mut cleanup = Cleanup::new(dir.clone());
+    let fifo = make_exec_fifo(&dir, &cfg.spec)?;
+    let cgroup = cgroup_manager(&cfg.spec, &opts)?;
+    cleanup.cgroup = Some(cgroup.clone());
+
+    let (preserve_fds, extra_env) = socket_activation(opts.preserve_fds);
+    let mut st = new_state(&opts, bundle, rootfs, cfg.spec, cgroup.clone());
+    let bootstrap = Bootstrap {
+        mode: Mode::Create,
+        session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{}", opts.id)),
+        spec: st.config.clone(),
+        time_offsets: cfg.time_offsets,
+        rootfs: st.rootfs.clone(),
+        namespaces: ns_requests,
+        no_pivot: opts.no_pivot,
+        preserve_fds,
+        extra_env,
+        console_fd: console.init_fd(),
+        fifo_fd: Some(fifo.as_raw_fd()),
+    };
+    let pid = start_init(&st, &cgroup, bootstrap, opts.rootless, &mut cleanup)?;
+
+    st.pid = pid;
+    st.pid_start_time =
+        process_start_time(pid).context("the container process died during create")?;
+    st.save(&opts.root)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    cleanup.disarm();
+    Ok(Created {
+        state: st,
+        relay_end: console.into_relay_end(),
+    })
+}
+
+fn process_has_terminal(spec: &Spec) -> bool {
+    spec.process().as_ref().and_then(|p| p.terminal()) == Some(true)
+}
+
+/// The namespaces to create or join; a path to join must name a namespace of its kind.
+fn namespace_requests(spec: &Spec) -> Result<Vec<namespaces::Request>> {
+    let requests = namespaces::requests_from_spec(spec);
+    for r in &requests {
         if let Some(p) = &r.path {
             namespaces::check_path(r.kind, p)?;
         }
     }
+    Ok(requests)
+}
+
+/// AppArmor / SELinux labels must be usable on this host before anything is made.
+fn check_process_labels(spec: &Spec) -> Result<()> {
     if let Some(p) = spec.process() {
         crate::linux::lsm::check_labels(
             p.apparmor_profile().as_deref(),
             p.selinux_label().as_deref(),
         )?;
     }
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-    let console = match (terminal, opts.console_fd, &opts.console_socket) {
-        (true, Some(fd), _) => Some(fd),
-        (true, None, Some(path)) => Some(crate::linux::console::connect_console_socket(path)?),
-        (true, None, None) => {
-            anyhow::bail!("cannot allocate tty if runc will detach without setting console socket")
-        }
-        (false, _, Some(_)) => {
-            anyhow::bail!("cannot use console socket if runc will not detach or allocate tty")
-        }
-        (false, _, None) => None,
-    };
+    Ok(())
+}
 
-    let dir = state::make_container_dir(&opts.root, &opts.id)?;
-    let mut cleanup = Cleanup {
-        dir: Some(dir.clone()),
-        cgroup: None,
-        pid: None,
-    };
+/// `<state>/exec.fifo`, which the init blocks on until `start`; returned as an O_PATH
+/// descriptor for the init.
+fn make_exec_fifo(dir: &Path, spec: &Spec) -> Result<OwnedFd> {
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .with_context(|| format!("create exec fifo {}", fifo_path.display()))?;
@@ -119,68 +185,80 @@ pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)
         std::os::unix::fs::PermissionsExt::from_mode(0o622),
     )
     .with_context(|| format!("chmod exec fifo {}", fifo_path.display()))?;
-    let (root_uid, root_gid) = container_root_ids(&spec);
+    let (root_uid, root_gid) = container_root_ids(spec);
     nix::unistd::chown(&fifo_path, Some(root_uid.into()), Some(root_gid.into()))
         .with_context(|| format!("chown exec fifo {}", fifo_path.display()))?;
-    let fifo = open_path(&fifo_path)?;
+    open_path(&fifo_path)
+}
 
+fn cgroup_manager(spec: &Spec, opts: &CreateOptions) -> Result<Manager> {
     let linux = spec.linux().clone().unwrap_or_default();
-    let cgroup = Manager::new(
+    Manager::new(
         linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
-        &opts.id,
+        opts.id.as_str(),
         opts.systemd_cgroup,
         opts.rootless,
-    )?;
-    cleanup.cgroup = Some(cgroup.clone());
+    )
+}
 
-    let mut preserve_fds = opts.preserve_fds;
-    let mut extra_env = Vec::new();
-    if let Some(n) = std::env::var("LISTEN_FDS")
+/// systemd socket activation: the `LISTEN_FDS` fds follow 0-2 and the container's pid 1
+/// gets them. Returns the fds to preserve in all and the environment to add.
+fn socket_activation(preserve_fds: u32) -> (u32, Vec<String>) {
+    match std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
     {
-        // systemd socket activation: the fds follow 0-2 and the container's pid 1 gets them.
-        extra_env.push(format!("LISTEN_FDS={n}"));
-        extra_env.push("LISTEN_PID=1".to_string());
-        preserve_fds += n;
+        Some(n) => (
+            preserve_fds + n,
+            vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".to_string()],
+        ),
+        None => (preserve_fds, Vec::new()),
     }
+}
 
-    let created = crate::runtime_log::rfc3339_with_nanos(std::time::SystemTime::now(), true);
+/// The state to record, before the container process exists (pid 0 until it does).
+fn new_state(
+    opts: &CreateOptions,
+    bundle: PathBuf,
+    rootfs: PathBuf,
+    spec: Spec,
+    cgroup: Manager,
+) -> State {
     let annotations: BTreeMap<String, String> = spec
         .annotations()
         .clone()
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let owner = String::new();
-    let oci_state = |pid: i32, status: Status| OciState {
-        oci_version: spec.version().clone(),
+    State {
         id: opts.id.clone(),
-        pid,
-        status,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: created.clone(),
-        annotations: annotations.clone(),
-        owner: owner.clone(),
-    };
+        pid: 0,
+        pid_start_time: 0,
+        bundle,
+        rootfs,
+        created: crate::runtime_log::rfc3339_with_nanos(std::time::SystemTime::now(), true),
+        owner: String::new(),
+        annotations,
+        config: spec,
+        cgroup: Some(cgroup),
+        rootless: opts.rootless,
+        systemd_cgroup: opts.systemd_cgroup,
+    }
+}
 
-    let b = Bootstrap {
-        mode: Mode::Create,
-        id: opts.id.clone(),
-        spec: spec.clone(),
-        time_offsets: cfg.time_offsets,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        namespaces: ns_requests.clone(),
-        no_pivot: opts.no_pivot,
-        no_new_keyring: opts.no_new_keyring,
-        preserve_fds,
-        extra_env,
-        console_fd: console.as_ref().map(|f| f.as_raw_fd()),
-        fifo_fd: Some(fifo.as_raw_fd()),
-    };
-    let new_userns = ns_requests
+/// Spawn the init and answer it until it waits on exec.fifo: id maps for a new user
+/// namespace, the pid (remembered for cleanup), the prestart and createRuntime hooks,
+/// cgroup resources before it drops privileges, the seccomp listener for the agent.
+fn start_init(
+    st: &State,
+    cgroup: &Manager,
+    b: Bootstrap,
+    rootless: bool,
+    cleanup: &mut Cleanup,
+) -> Result<i32> {
+    let linux = st.config.linux().clone().unwrap_or_default();
+    let new_userns = b
+        .namespaces
         .iter()
         .any(|r| r.kind == Kind::User && r.path.is_none());
     let uids = linux.uid_mappings().clone().unwrap_or_default();
@@ -192,12 +270,15 @@ pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)
         // SAFETY: geteuid cannot fail.
         deny_setgroups: unsafe { libc::geteuid() } != 0,
     });
-    let hooks = spec.hooks().clone();
-    let resources = container_resources(&linux, opts.rootless);
+    let resources = container_resources(&linux, rootless);
+    let state_of = |pid: i32, status: Status| OciState {
+        pid,
+        ..st.oci_state(status)
+    };
     let mut pid_seen = None;
     let pid = parent::run_init(
         b,
-        Some(&cgroup),
+        Some(cgroup),
         id_maps,
         Callbacks {
             on_pid: &mut |p| {
@@ -205,13 +286,10 @@ pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)
                 Ok(())
             },
             run_hooks: &mut |p| {
-                let s = serde_json::to_vec(&oci_state(p, Status::Creating))?;
-                hooks::run(hooks.as_ref(), Point::Prestart, &s)?;
-                hooks::run(hooks.as_ref(), Point::CreateRuntime, &s)?;
-                Ok(
-                    String::from_utf8_lossy(&serde_json::to_vec(&oci_state(p, Status::Created))?)
-                        .into_owned(),
-                )
+                let creating = serde_json::to_vec(&state_of(p, Status::Creating))?;
+                hooks::run(st.config.hooks().as_ref(), Point::Prestart, &creating)?;
+                hooks::run(st.config.hooks().as_ref(), Point::CreateRuntime, &creating)?;
+                Ok(state_of(p, Status::Created))
             },
             on_ready: &mut |_| {
                 if let Some(r) = &resources {
@@ -220,41 +298,16 @@ pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)
                 Ok(())
             },
             on_seccomp_fd: &mut |p, fd| {
-                super::seccomp_agent::hand_over(&spec, fd, &oci_state(p, Status::Creating))
+                super::seccomp_agent::hand_over(&st.config, fd, &state_of(p, Status::Creating))
             },
         },
     );
     cleanup.pid = pid_seen;
-    let pid = pid.context("unable to start container process")?;
-    let pid_start_time =
-        process_start_time(pid).context("the container process died during create")?;
-    let st = State {
-        id: opts.id.clone(),
-        pid,
-        pid_start_time,
-        bundle,
-        rootfs,
-        created,
-        owner,
-        annotations,
-        config: spec,
-        cgroup: Some(cgroup),
-        rootless: opts.rootless,
-        systemd_cgroup: opts.systemd_cgroup,
-    };
-    st.save(&opts.root)?;
-    if let Some(pf) = &opts.pid_file {
-        write_pid_file(pf, pid)?;
-    }
-    // Created: nothing to undo any more.
-    cleanup.pid = None;
-    cleanup.cgroup = None;
-    cleanup.dir = None;
-    Ok(st)
+    pid.context("unable to start container process")
 }
 
 /// The host ids that container uid/gid 0 map to (ours when there is no user namespace).
-fn container_root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
+fn container_root_ids(spec: &Spec) -> (u32, u32) {
     let linux = spec.linux().clone().unwrap_or_default();
     let map = |m: Option<Vec<oci_spec::runtime::LinuxIdMapping>>, own: u32| {
         m.unwrap_or_default()

@@ -1,6 +1,7 @@
 //! `delete`: remove a stopped container (or, with force, stop it first): cgroups, state
 //! directory, then poststop hooks.
 
+use super::id::ContainerId;
 use super::state::{container_dir, State};
 use super::status::Status;
 use crate::oci::hooks::{self, Point};
@@ -9,8 +10,7 @@ use nix::sys::signal::Signal;
 use std::path::Path;
 use std::time::Duration;
 
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    super::validate_id(id)?;
+pub fn delete(root: &Path, id: &ContainerId, force: bool) -> Result<()> {
     let st = match State::load(root, id) {
         Ok(st) => st,
         Err(e) => {

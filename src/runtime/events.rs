@@ -1,6 +1,7 @@
 //! `events`: runc's JSON event stream: `stats` every interval, `oom` when the kernel
 //! OOM-kills in the container; `--stats` prints one stats event and exits.
 
+use super::id::ContainerId;
 use super::state::State;
 use super::status::Status;
 use crate::linux::cgroups::OomEvent;
@@ -28,14 +29,14 @@ fn emit<T: Serialize>(kind: &str, id: &str, data: Option<T>) -> Result<()> {
         .context("write event")
 }
 
-pub fn events(root: &Path, id: &str, stats_once: bool, interval: Duration) -> Result<()> {
+pub fn events(root: &Path, id: &ContainerId, stats_once: bool, interval: Duration) -> Result<()> {
     let st = State::load(root, id)?;
     if st.status(root) == Status::Stopped {
         bail!("container with id {id} is not running");
     }
     let cg = st.cgroup.as_ref().context("container has no cgroup")?;
     if stats_once {
-        return emit("stats", id, Some(cg.stats()?));
+        return emit("stats", id.as_str(), Some(cg.stats()?));
     }
     let mut oom = cg.oom_notifier().ok();
     loop {
@@ -59,7 +60,7 @@ pub fn events(root: &Path, id: &str, stats_once: bool, interval: Duration) -> Re
         if oom_ready {
             if let Some(n) = oom.as_mut() {
                 match n.wait()? {
-                    OomEvent::Oom => emit::<()>("oom", id, None)?,
+                    OomEvent::Oom => emit::<()>("oom", id.as_str(), None)?,
                     OomEvent::CgroupRemoved => return Ok(()),
                 }
             }
@@ -69,7 +70,7 @@ pub fn events(root: &Path, id: &str, stats_once: bool, interval: Duration) -> Re
             return Ok(());
         }
         if let Ok(s) = cg.stats() {
-            emit("stats", id, Some(s))?;
+            emit("stats", id.as_str(), Some(s))?;
         }
     }
 }

@@ -2,16 +2,16 @@
 //! of the container's init and gets the container's process settings unless overridden.
 
 use super::foreground::Foreground;
+use super::id::ContainerId;
 use super::state::State;
 use super::status::Status;
-use super::tty_relay::Relay;
+use super::stdio::{RelayEnd, Stdio};
 use crate::init::message::{Bootstrap, Mode};
 use crate::init::parent::{self, Callbacks};
-use crate::linux::{console, namespaces};
+use crate::linux::namespaces;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Capability, Process, Spec};
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// What `runc exec` flags change in the container's process spec.
@@ -32,7 +32,7 @@ pub struct Overrides {
 
 pub struct ExecOptions {
     pub root: PathBuf,
-    pub id: String,
+    pub id: ContainerId,
     /// `--process FILE` (`-` for stdin) instead of building from the container's process.
     pub process_file: Option<PathBuf>,
     pub overrides: Overrides,
@@ -43,16 +43,64 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
 }
 
+/// runc's order: the container must be running (or created), the process is built and
+/// checked, the console decided, then an init joins the container and execs the process;
+/// without `--detach` we stay with it until it exits.
 pub fn exec(opts: ExecOptions) -> Result<i32> {
     let st = State::load(&opts.root, &opts.id)?;
+    check_status(&st, &opts)?;
+    let process = exec_process(&st, &opts)?;
+    let terminal = process.terminal() == Some(true);
+    let mut spec: Spec = st.config.clone();
+    spec.set_process(Some(process));
+
+    let fg = if opts.detach {
+        None
+    } else {
+        Some(Foreground::prepare()?)
+    };
+    let console = Stdio::decide(terminal, opts.console_socket.as_deref(), opts.detach)?.open()?;
+    let spec_ns = namespaces::requests_from_spec(&spec);
+    let b = Bootstrap {
+        mode: Mode::Exec,
+        session_keyring: None,
+        namespaces: namespaces::requests_to_join(st.pid, &spec_ns),
+        spec,
+        time_offsets: Vec::new(),
+        rootfs: st.rootfs.clone(),
+        no_pivot: false,
+        preserve_fds: opts.preserve_fds,
+        extra_env: Vec::new(),
+        console_fd: console.init_fd(),
+        fifo_fd: None,
+    };
+    if !st.is_alive() {
+        bail!("cannot exec in a stopped container");
+    }
+    let pid = start_init(&st, b)?;
+    let relay_end = console.into_relay_end();
+    if let Some(pf) = &opts.pid_file {
+        super::create::write_pid_file(pf, pid)?;
+    }
+    let Some(fg) = fg else { return Ok(0) };
+    let relay = relay_end.map(RelayEnd::start_relay).transpose()?;
+    fg.wait(pid, relay)
+}
+
+fn check_status(st: &State, opts: &ExecOptions) -> Result<()> {
     match st.status(&opts.root) {
-        Status::Running | Status::Created => {}
-        Status::Paused if opts.ignore_paused => {}
+        Status::Running | Status::Created => Ok(()),
+        Status::Paused if opts.ignore_paused => Ok(()),
         Status::Paused => {
             bail!("cannot exec in a paused container (use --ignore-paused to override)")
         }
         s => bail!("cannot exec in a {s} container"),
     }
+}
+
+/// `--process FILE`, or the container's process with the flags' overrides; it must have
+/// args and labels this host can apply.
+fn exec_process(st: &State, opts: &ExecOptions) -> Result<Process> {
     let process = match &opts.process_file {
         Some(p) => load_process(p)?,
         None => build_process(&st.config, &opts.overrides)?,
@@ -64,52 +112,13 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
     )?;
-    let terminal = process.terminal() == Some(true);
-    let mut spec: Spec = st.config.clone();
-    spec.set_process(Some(process));
+    Ok(process)
+}
 
-    let fg = if opts.detach {
-        None
-    } else {
-        Some(Foreground::prepare()?)
-    };
-    let mut console_ours: Option<OwnedFd> = None;
-    let console = match (terminal, &opts.console_socket, opts.detach) {
-        (true, Some(path), _) => Some(console::connect_console_socket(path)?),
-        (true, None, false) => {
-            let (a, b) = std::os::unix::net::UnixStream::pair().context("console socketpair")?;
-            console_ours = Some(OwnedFd::from(a));
-            Some(OwnedFd::from(b))
-        }
-        (true, None, true) => {
-            bail!("cannot allocate tty if runc will detach without setting console socket")
-        }
-        (false, Some(_), _) => {
-            bail!("cannot use console socket if runc will not detach or allocate tty")
-        }
-        (false, None, _) => None,
-    };
-    let spec_ns = namespaces::requests_from_spec(&spec);
-    let joins = namespaces::requests_to_join(st.pid, &spec_ns);
-    let b = Bootstrap {
-        mode: Mode::Exec,
-        id: opts.id.clone(),
-        spec,
-        time_offsets: Vec::new(),
-        bundle: st.bundle.clone(),
-        rootfs: st.rootfs.clone(),
-        namespaces: joins,
-        no_pivot: false,
-        no_new_keyring: true,
-        preserve_fds: opts.preserve_fds,
-        extra_env: Vec::new(),
-        console_fd: console.as_ref().map(|f| f.as_raw_fd()),
-        fifo_fd: None,
-    };
-    if !st.is_alive() {
-        bail!("cannot exec in a stopped container");
-    }
-    let pid = parent::run_init(
+/// Spawn an init that joins the container's namespaces and cgroup; it runs no hooks and
+/// applies no resources, and hands a seccomp listener to the agent.
+fn start_init(st: &State, b: Bootstrap) -> Result<i32> {
+    parent::run_init(
         b,
         st.cgroup.as_ref(),
         None,
@@ -122,17 +131,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
             },
         },
     )
-    .context("unable to start container process")?;
-    drop(console);
-    if let Some(pf) = &opts.pid_file {
-        super::create::write_pid_file(pf, pid)?;
-    }
-    let Some(fg) = fg else { return Ok(0) };
-    let relay = match console_ours {
-        Some(sock) => Some(Relay::start(console::recv_console_fd(sock.as_fd())?)?),
-        None => None,
-    };
-    fg.wait(pid, relay)
+    .context("unable to start container process")
 }
 
 fn load_process(path: &Path) -> Result<Process> {

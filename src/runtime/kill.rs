@@ -1,5 +1,6 @@
 //! `kill`: signal the container's init (or, with `--all`, every process in its cgroup).
 
+use super::id::ContainerId;
 use super::state::State;
 use super::status::{process_start_time, Status};
 use anyhow::{bail, Context, Result};
@@ -23,7 +24,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
 }
 
-pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
+pub fn kill(root: &Path, id: &ContainerId, sig: Signal, all: bool) -> Result<()> {
     let st = State::load(root, id)?;
     let status = st.status(root);
     if all {

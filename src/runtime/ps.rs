@@ -1,13 +1,14 @@
 //! `ps`: the processes of a container, as runc shows them: pids as JSON, or the host's
 //! `ps` output filtered to the container's processes.
 
+use super::id::ContainerId;
 use super::state::State;
 use super::status::Status;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
 
-pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+pub fn pids(root: &Path, id: &ContainerId) -> Result<Vec<i32>> {
     let st = State::load(root, id)?;
     if st.status(root) == Status::Stopped {
         bail!("container not running");

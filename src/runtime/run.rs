@@ -1,13 +1,11 @@
 //! `run`: create + start, and unless detached, stay in the foreground with the container
 //! (see [`super::foreground`]), then delete it and return its exit status.
 
-use super::create::{create, create_loaded, load_bundle, CreateOptions};
+use super::create::{create, CreateOptions};
 use super::foreground::Foreground;
 use super::start::start;
-use super::tty_relay::Relay;
-use crate::linux::console;
-use anyhow::{Context, Result};
-use std::os::fd::{AsFd, OwnedFd};
+use super::stdio::RelayEnd;
+use anyhow::Result;
 
 pub struct RunOptions {
     pub create: CreateOptions,
@@ -26,26 +24,14 @@ pub fn run(mut opts: RunOptions) -> Result<i32> {
         return Ok(0);
     }
     let fg = Foreground::prepare()?;
-    // The bundle is read once: its terminal setting decides the console socketpair.
-    let loaded = load_bundle(&opts.create.bundle)?;
-    let terminal = loaded.1.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-    let mut console_ours: Option<OwnedFd> = None;
-    if terminal && opts.create.console_socket.is_none() {
-        let (a, b) = std::os::unix::net::UnixStream::pair().context("console socketpair")?;
-        opts.create.console_fd = Some(OwnedFd::from(b));
-        console_ours = Some(OwnedFd::from(a));
-    }
-    let st = create_loaded(opts.create, loaded)?;
-    let mut relay = None;
-    if let Some(sock) = console_ours {
-        let master = console::recv_console_fd(sock.as_fd())?;
-        relay = Some(Relay::start(master)?);
-    }
+    opts.create.foreground = true;
+    let created = create(opts.create)?;
+    let relay = created.relay_end.map(RelayEnd::start_relay).transpose()?;
     if let Err(e) = start(&root, &id) {
         let _ = super::delete::delete(&root, &id, true);
         return Err(e);
     }
-    let code = fg.wait(st.pid, relay)?;
+    let code = fg.wait(created.state.pid, relay)?;
     if !opts.keep {
         super::delete::delete(&root, &id, true)?;
     }

@@ -1,5 +1,6 @@
 //! `start`: open exec.fifo so the blocked init goes on to exec the user's process.
 
+use super::id::ContainerId;
 use super::state::{State, EXEC_FIFO};
 use super::status::Status;
 use crate::oci::hooks::{self, Point};
@@ -27,7 +28,7 @@ fn wait_for_exec(fifo: &OwnedFd) {
     }
 }
 
-pub fn start(root: &Path, id: &str) -> Result<()> {
+pub fn start(root: &Path, id: &ContainerId) -> Result<()> {
     let st = State::load(root, id)?;
     match st.status(root) {
         Status::Created => {}

@@ -2,6 +2,7 @@
 //!
 //! state.json is written atomically (temp file + rename) so a reader never sees half of it.
 
+use super::id::ContainerId;
 use super::status::is_same_process;
 use crate::linux::cgroups;
 use crate::oci::state::{OciState, Status};
@@ -19,7 +20,7 @@ pub const EXEC_FIFO: &str = "exec.fifo";
 /// What ocibox keeps about a container between invocations.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct State {
-    pub id: String,
+    pub id: ContainerId,
     /// The container's init process as the host sees it.
     pub pid: i32,
     /// Its start time, so that a recycled pid is never taken for the container.
@@ -39,7 +40,7 @@ pub struct State {
     pub systemd_cgroup: bool,
 }
 
-pub fn container_dir(root: &Path, id: &str) -> PathBuf {
+pub fn container_dir(root: &Path, id: &ContainerId) -> PathBuf {
     root.join(id)
 }
 
@@ -49,8 +50,7 @@ impl State {
     }
 
     /// Load `<root>/<id>/state.json`; "container does not exist" when there is none.
-    pub fn load(root: &Path, id: &str) -> Result<State> {
-        super::validate_id(id)?;
+    pub fn load(root: &Path, id: &ContainerId) -> Result<State> {
         let path = container_dir(root, id).join(STATE_FILE);
         let text = match std::fs::read(&path) {
             Ok(t) => t,
@@ -106,7 +106,7 @@ impl State {
     pub fn oci_state(&self, status: Status) -> OciState {
         OciState {
             oci_version: self.config.version().clone(),
-            id: self.id.clone(),
+            id: self.id.to_string(),
             pid: if status == Status::Stopped {
                 0
             } else {
@@ -124,7 +124,7 @@ impl State {
 
 /// Make the root directory (0700, like runc) and the container's own directory (0711).
 /// Fails when the container already exists.
-pub fn make_container_dir(root: &Path, id: &str) -> Result<PathBuf> {
+pub fn make_container_dir(root: &Path, id: &ContainerId) -> Result<PathBuf> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -140,8 +140,9 @@ pub fn make_container_dir(root: &Path, id: &str) -> Result<PathBuf> {
     }
 }
 
-/// Every container id under root, sorted, skipping entries that are not containers.
-pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+/// Every container id under root, sorted, skipping entries that are not containers
+/// (no state.json, or a name that is not a container id).
+pub fn list_ids(root: &Path) -> Result<Vec<ContainerId>> {
     let mut ids = Vec::new();
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
@@ -150,8 +151,12 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     };
     for e in entries.flatten() {
         if e.path().join(STATE_FILE).exists() {
-            if let Some(name) = e.file_name().to_str() {
-                ids.push(name.to_string());
+            if let Some(id) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| ContainerId::parse(n).ok())
+            {
+                ids.push(id);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `update`: change a running container's cgroup resources (runc's flags or a
 //! `--resources` JSON file), and remember them in the state.
 
+use super::id::ContainerId;
 use super::state::State;
 use super::status::Status;
 use anyhow::{bail, Context, Result};
@@ -27,7 +28,7 @@ pub struct UpdateFlags {
     pub pids_limit: Option<i64>,
 }
 
-pub fn update(root: &Path, id: &str, f: &UpdateFlags) -> Result<()> {
+pub fn update(root: &Path, id: &ContainerId, f: &UpdateFlags) -> Result<()> {
     let mut st = State::load(root, id)?;
     if st.status(root) == Status::Stopped {
         bail!("container not running");
