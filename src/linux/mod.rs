@@ -3,6 +3,7 @@
 pub mod capabilities;
 pub mod cgroups;
 pub mod console;
+pub mod fd_passing;
 pub mod fds;
 pub mod lsm;
 pub mod mountinfo;
