@@ -7,22 +7,23 @@
 //! - [`serve`]: the serving daemon; [`task_service`] the API; [`process`] the per-process
 //!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO,
 //!   copied by the one [`io_loop`] thread;
-//!   [`events`] the publisher; [`oom`] OOM events; [`stats`] + [`cgroup_paths`] metrics;
+//!   [`events`] the publisher; [`oom_events`] OOM events and [`metrics`] the Stats reply,
+//!   both over [`crate::linux::cgroups`];
 //!   [`trim`] gives back the memory an idle shim does not use
 //! - [`runtime_client`] calls the runtime; [`options`] which runtime, from containerd's
 //!   options; [`rootfs_mounts`] the rootfs mounts of Create
 //! - [`delete`]: the `delete` subcommand
 //!
-//! Not yet: checkpoint/restore (UNIMPLEMENTED), `binary://` log URIs, OOM events on
-//! unified cgroup v2 hosts, shim grouping (one shim per container).
+//! Not yet: checkpoint/restore (UNIMPLEMENTED), `binary://` log URIs, shim grouping (one
+//! shim per container).
 
-pub mod cgroup_paths;
 pub mod console_socket;
 pub mod delete;
 pub mod events;
 pub mod io_loop;
 pub mod method_relay;
-pub mod oom;
+pub mod metrics;
+pub mod oom_events;
 pub mod options;
 pub mod process;
 pub mod reaper;
@@ -30,7 +31,6 @@ pub mod rootfs_mounts;
 pub mod runtime_client;
 pub mod serve;
 pub mod start;
-pub mod stats;
 pub mod stdio;
 pub mod task_service;
 pub mod trim;

@@ -234,7 +234,7 @@ impl TaskService {
         let publisher = self.publisher.clone();
         let id = req.id.clone();
         // No memory cgroup to watch is not an error worth failing Create for.
-        let _ = super::oom::watch(pid, move || {
+        let _ = super::oom_events::watch(pid, move || {
             publisher.publish(Event::Oom(TaskOOM {
                 container_id: id.clone(),
                 ..Default::default()
@@ -744,7 +744,7 @@ impl Task for TaskService {
         if matches!(c.init.status(), Status::Stopped | Status::Deleted) {
             return Err(status(Code::NOT_FOUND, "container is not running"));
         }
-        let any = super::stats::metrics(pid).map_err(internal)?;
+        let any = super::metrics::metrics(pid).map_err(internal)?;
         Ok(StatsResponse {
             stats: MessageField::some(any),
             ..Default::default()
