@@ -6,6 +6,7 @@ pub mod console;
 pub mod fd_passing;
 pub mod fds;
 pub mod lsm;
+pub mod mount;
 pub mod mountinfo;
 pub mod namespaces;
 pub mod rlimits;
