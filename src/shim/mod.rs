@@ -2,12 +2,12 @@
 //! `io.containerd.ocibox.v2`, over ocibox's own runtime or any runc-compatible binary.
 //!
 //! - [`start`]: the `start` subcommand (socket address, launching the daemon)
-//! - [`method_relay`] + [`ttrpc_frames`]: between clients and the ttrpc server, answers
-//!   unknown methods with UNIMPLEMENTED
+//! - the ttrpc server, its method relay (unknown methods: UNIMPLEMENTED) and the error-kind
+//!   → code mapping are [`crate::ttrpc`]; event topics and envelopes [`crate::events`]
 //! - [`serve`]: the serving daemon; [`task_service`] the API; [`process`] the per-process
 //!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO,
 //!   copied by the one [`io_loop`] thread;
-//!   [`events`] the publisher; [`oom_events`] OOM events and [`metrics`] the Stats reply,
+//!   [`publisher`] sends the events; [`oom_events`] OOM events and [`metrics`] the Stats reply,
 //!   both over [`crate::linux::cgroups`];
 //!   [`trim`] gives back the memory an idle shim does not use
 //! - [`runtime_client`] calls the runtime; [`options`] which runtime, from containerd's
@@ -19,13 +19,12 @@
 
 pub mod console_socket;
 pub mod delete;
-pub mod events;
 pub mod io_loop;
-pub mod method_relay;
 pub mod metrics;
 pub mod oom_events;
 pub mod options;
 pub mod process;
+pub mod publisher;
 pub mod reaper;
 pub mod rootfs_mounts;
 pub mod runtime_client;
@@ -34,7 +33,6 @@ pub mod start;
 pub mod stdio;
 pub mod task_service;
 pub mod trim;
-pub mod ttrpc_frames;
 
 use std::path::PathBuf;
 

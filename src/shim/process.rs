@@ -4,11 +4,12 @@
 use std::sync::{Condvar, Mutex};
 use std::time::SystemTime;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use containerd_shim_protos::types::task::Status as TaskStatus;
 
 use super::reaper::lock;
 use super::stdio::{ProcessIo, StdioPaths};
+use crate::errdefs::ErrorKind;
 
 /// The states of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +42,11 @@ pub fn transition(from: Status, op: Op) -> Result<Status> {
         (Created | Running | Paused, Exit) => Stopped,
         (Stopped, Exit) => Stopped,
         (Created | Stopped, Delete) => Deleted,
-        (s, o) => bail!("cannot {o:?} a process that is {s:?}"),
+        (s, o) => {
+            return Err(
+                ErrorKind::FailedPrecondition.err(format!("cannot {o:?} a process that is {s:?}"))
+            )
+        }
     })
 }
 

@@ -23,18 +23,21 @@ use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::{Message, MessageField};
 use containerd_shim_protos::shim::oci::ProcessDetails;
 use containerd_shim_protos::shim::shim::CheckpointTaskRequest;
-use containerd_shim_protos::ttrpc::{self, Code, TtrpcContext};
+use containerd_shim_protos::ttrpc::{self, TtrpcContext};
 use containerd_shim_protos::types::task::ProcessInfo;
 use containerd_shim_protos::Task;
 
 use super::console_socket::ConsoleSocket;
-use super::events::{timestamp, Event, Publisher};
 use super::options::RuntimeOptions;
 use super::process::{Op, Process, Status};
+use super::publisher::{Event, Publisher};
 use super::reaper::{lock, Reaper};
 use super::rootfs_mounts::{mount_rootfs, unmount_rootfs};
 use super::runtime_client::{ProcessStdio, Runtime};
 use super::stdio::{ProcessIo, StdioPaths};
+use crate::errdefs::ErrorKind;
+use crate::events::timestamp;
+use crate::ttrpc::status::from_error as to_status;
 
 /// How long Delete waits for a process's output to be copied out.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(5);
@@ -67,12 +70,9 @@ pub struct TaskService {
     shutdown: fn(),
 }
 
-fn status(code: Code, msg: impl Into<String>) -> ttrpc::Error {
-    ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.into()))
-}
-
-fn internal(e: anyhow::Error) -> ttrpc::Error {
-    status(Code::UNKNOWN, format!("{e:#}"))
+/// Errors leave through the one kind → code mapping ([`crate::ttrpc::status`]).
+fn fail(kind: ErrorKind, msg: impl Into<String>) -> ttrpc::Error {
+    crate::ttrpc::status::error(kind, msg)
 }
 
 fn read_pid_file(path: &Path) -> Result<u32> {
@@ -112,8 +112,8 @@ impl TaskService {
     fn container(&self, id: &str) -> ttrpc::Result<Arc<Container>> {
         match lock(&self.container).as_ref() {
             Some(c) if c.id == id => Ok(c.clone()),
-            _ => Err(status(
-                Code::NOT_FOUND,
+            _ => Err(fail(
+                ErrorKind::NotFound,
                 format!("container {id}: not found"),
             )),
         }
@@ -128,8 +128,8 @@ impl TaskService {
         let p = lock(&c.execs).get(exec_id).cloned();
         match p {
             Some(p) => Ok((c, p)),
-            None => Err(status(
-                Code::NOT_FOUND,
+            None => Err(fail(
+                ErrorKind::NotFound,
                 format!("process {exec_id} in container {id}: not found"),
             )),
         }
@@ -400,8 +400,8 @@ impl TaskService {
         let p = &c.init;
         let st = p.status();
         if !matches!(st, Status::Created | Status::Stopped) {
-            return Err(status(
-                Code::FAILED_PRECONDITION,
+            return Err(fail(
+                ErrorKind::FailedPrecondition,
                 format!("cannot delete container {} while it is {st:?}", c.id),
             ));
         }
@@ -410,7 +410,7 @@ impl TaskService {
             args.push("--force");
         }
         args.push(&c.id);
-        c.runtime.run("delete", &args).map_err(internal)?;
+        c.runtime.run("delete", &args).map_err(to_status)?;
         if st == Status::Created {
             // A forced delete kills the init; its exit is reported by the reaper, but the
             // delete must answer now.
@@ -480,18 +480,18 @@ impl Task for TaskService {
         req: CreateTaskRequest,
     ) -> ttrpc::Result<CreateTaskResponse> {
         if lock(&self.container).is_some() {
-            return Err(status(
-                Code::ALREADY_EXISTS,
+            return Err(fail(
+                ErrorKind::AlreadyExists,
                 format!("container {}: already exists", req.id),
             ));
         }
         if !req.checkpoint.is_empty() {
-            return Err(status(
-                Code::UNIMPLEMENTED,
+            return Err(fail(
+                ErrorKind::NotImplemented,
                 "restore from a checkpoint is not supported",
             ));
         }
-        let pid = self.do_create(&req).map_err(internal)?;
+        let pid = self.do_create(&req).map_err(to_status)?;
         Ok(CreateTaskResponse {
             pid,
             ..Default::default()
@@ -505,7 +505,7 @@ impl Task for TaskService {
         } else {
             self.start_exec(&c, &p)
         }
-        .map_err(internal)?;
+        .map_err(to_status)?;
         Ok(StartResponse {
             pid,
             ..Default::default()
@@ -519,8 +519,8 @@ impl Task for TaskService {
         }
         let st = p.status();
         if !matches!(st, Status::Created | Status::Stopped) {
-            return Err(status(
-                Code::FAILED_PRECONDITION,
+            return Err(fail(
+                ErrorKind::FailedPrecondition,
                 format!("cannot delete process {} while it is {st:?}", p.exec_id),
             ));
         }
@@ -542,9 +542,9 @@ impl Task for TaskService {
         let out = c
             .runtime
             .run("ps", &["ps", "--format", "json", &c.id])
-            .map_err(internal)?;
+            .map_err(to_status)?;
         let pids: Vec<u32> = serde_json::from_slice::<Option<Vec<u32>>>(&out)
-            .map_err(|e| internal(anyhow::anyhow!("parse runtime ps output: {e}")))?
+            .map_err(|e| to_status(anyhow::anyhow!("parse runtime ps output: {e}")))?
             .unwrap_or_default();
         let execs: Vec<(u32, String)> = lock(&c.execs)
             .values()
@@ -579,11 +579,10 @@ impl Task for TaskService {
 
     fn pause(&self, _: &TtrpcContext, req: PauseRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
-        super::process::transition(c.init.status(), Op::Pause)
-            .map_err(|e| status(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+        super::process::transition(c.init.status(), Op::Pause).map_err(to_status)?;
         c.runtime
             .run("pause", &["pause", &c.id])
-            .map_err(internal)?;
+            .map_err(to_status)?;
         let _ = c.init.apply(Op::Pause);
         self.publisher.publish(Event::Paused(TaskPaused {
             container_id: c.id.clone(),
@@ -594,11 +593,10 @@ impl Task for TaskService {
 
     fn resume(&self, _: &TtrpcContext, req: ResumeRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
-        super::process::transition(c.init.status(), Op::Resume)
-            .map_err(|e| status(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+        super::process::transition(c.init.status(), Op::Resume).map_err(to_status)?;
         c.runtime
             .run("resume", &["resume", &c.id])
-            .map_err(internal)?;
+            .map_err(to_status)?;
         let _ = c.init.apply(Op::Resume);
         self.publisher.publish(Event::Resumed(TaskResumed {
             container_id: c.id.clone(),
@@ -608,8 +606,8 @@ impl Task for TaskService {
     }
 
     fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
-        Err(status(
-            Code::UNIMPLEMENTED,
+        Err(fail(
+            ErrorKind::NotImplemented,
             "checkpoint is not supported yet",
         ))
     }
@@ -618,7 +616,7 @@ impl Task for TaskService {
         let (c, p) = self.process(&req.id, &req.exec_id)?;
         let st = p.status();
         if matches!(st, Status::Stopped | Status::Deleted) {
-            return Err(status(Code::NOT_FOUND, "process already finished"));
+            return Err(fail(ErrorKind::NotFound, "process already finished"));
         }
         if req.exec_id.is_empty() {
             let sig = req.signal.to_string();
@@ -630,21 +628,24 @@ impl Task for TaskService {
             args.push(&sig);
             c.runtime.run("kill", &args).map_err(|e| {
                 if p.status() == Status::Stopped {
-                    status(Code::NOT_FOUND, "process already finished")
+                    fail(ErrorKind::NotFound, "process already finished")
                 } else {
-                    internal(e)
+                    to_status(e)
                 }
             })?;
         } else {
             let pid = p.pid();
             if pid == 0 {
-                return Err(status(Code::FAILED_PRECONDITION, "process not started"));
+                return Err(fail(ErrorKind::FailedPrecondition, "process not started"));
             }
             let sig = nix::sys::signal::Signal::try_from(req.signal as i32).map_err(|_| {
-                status(Code::INVALID_ARGUMENT, format!("bad signal {}", req.signal))
+                fail(
+                    ErrorKind::InvalidArgument,
+                    format!("bad signal {}", req.signal),
+                )
             })?;
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
-                .map_err(|e| status(Code::NOT_FOUND, format!("kill process {pid}: {e}")))?;
+                .map_err(|e| fail(ErrorKind::NotFound, format!("kill process {pid}: {e}")))?;
         }
         Ok(Empty::new())
     }
@@ -652,19 +653,19 @@ impl Task for TaskService {
     fn exec(&self, _: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
         if matches!(c.init.status(), Status::Stopped | Status::Deleted) {
-            return Err(status(
-                Code::FAILED_PRECONDITION,
+            return Err(fail(
+                ErrorKind::FailedPrecondition,
                 "container is not running",
             ));
         }
         let spec = req.spec.as_ref().map(spec_json).unwrap_or_default();
         if spec.len() > MAX_FILE {
-            return Err(status(Code::INVALID_ARGUMENT, "process spec too large"));
+            return Err(fail(ErrorKind::InvalidArgument, "process spec too large"));
         }
         let mut execs = lock(&c.execs);
         if execs.contains_key(&req.exec_id) || req.exec_id.is_empty() {
-            return Err(status(
-                Code::ALREADY_EXISTS,
+            return Err(fail(
+                ErrorKind::AlreadyExists,
                 format!("exec process {:?}: already exists", req.exec_id),
             ));
         }
@@ -691,9 +692,9 @@ impl Task for TaskService {
         let io = lock(&p.io);
         let io = io
             .as_ref()
-            .ok_or_else(|| status(Code::FAILED_PRECONDITION, "process has no stdio yet"))?;
+            .ok_or_else(|| fail(ErrorKind::FailedPrecondition, "process has no stdio yet"))?;
         io.resize(req.width, req.height)
-            .map_err(|e| status(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+            .map_err(|e| fail(ErrorKind::FailedPrecondition, format!("{e:#}")))?;
         Ok(Empty::new())
     }
 
@@ -713,18 +714,18 @@ impl Task for TaskService {
             return Ok(Empty::new());
         };
         if res.value.len() > MAX_FILE {
-            return Err(status(Code::INVALID_ARGUMENT, "resources too large"));
+            return Err(fail(ErrorKind::InvalidArgument, "resources too large"));
         }
         let path = c.bundle.join(".update-resources.json");
         std::fs::write(&path, &res.value)
             .with_context(|| format!("write resources {}", path.display()))
-            .map_err(internal)?;
+            .map_err(to_status)?;
         let p = path.to_string_lossy().into_owned();
         let r = c
             .runtime
             .run("update", &["update", "--resources", &p, &c.id]);
         let _ = std::fs::remove_file(&path);
-        r.map_err(internal)?;
+        r.map_err(to_status)?;
         Ok(Empty::new())
     }
 
@@ -742,9 +743,9 @@ impl Task for TaskService {
         let c = self.container(&req.id)?;
         let pid = c.init.pid();
         if matches!(c.init.status(), Status::Stopped | Status::Deleted) {
-            return Err(status(Code::NOT_FOUND, "container is not running"));
+            return Err(fail(ErrorKind::NotFound, "container is not running"));
         }
-        let any = super::metrics::metrics(pid).map_err(internal)?;
+        let any = super::metrics::metrics(pid).map_err(to_status)?;
         Ok(StatsResponse {
             stats: MessageField::some(any),
             ..Default::default()
