@@ -4,9 +4,10 @@
 //! - [`start`]: the `start` subcommand (socket address, launching the daemon)
 //! - the ttrpc server, its method relay (unknown methods: UNIMPLEMENTED) and the error-kind
 //!   → code mapping are [`crate::ttrpc`]; event topics and envelopes [`crate::events`]
-//! - [`serve`]: the serving daemon; [`task_service`] the API; [`process`] the per-process
-//!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO,
-//!   copied by the one [`io_loop`] thread;
+//! - [`serve`]: the serving daemon; [`task_service`] the API (request → engine → response);
+//!   [`process`] the per-process state machine; [`process_table`] the container and its
+//!   processes; [`exit_routing`] exits and their order with Start; [`reaper`] the one
+//!   `waitpid`; [`stdio`] + [`console_socket`] the IO, copied by the one [`io_loop`] thread;
 //!   [`publisher`] sends the events; [`oom_events`] OOM events and [`metrics`] the Stats reply,
 //!   both over [`crate::linux::cgroups`];
 //!   [`trim`] gives back the memory an idle shim does not use
@@ -19,11 +20,13 @@
 
 pub mod console_socket;
 pub mod delete;
+pub mod exit_routing;
 pub mod io_loop;
 pub mod metrics;
 pub mod oom_events;
 pub mod options;
 pub mod process;
+pub mod process_table;
 pub mod publisher;
 pub mod reaper;
 pub mod rootfs_mounts;

@@ -16,8 +16,7 @@ use containerd_shim_protos::api::{
     WaitRequest, WaitResponse,
 };
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
-    TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskIO, TaskOOM, TaskPaused, TaskResumed,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::{Message, MessageField};
@@ -28,8 +27,10 @@ use containerd_shim_protos::types::task::ProcessInfo;
 use containerd_shim_protos::Task;
 
 use super::console_socket::ConsoleSocket;
+use super::exit_routing::{self, TaskEvents};
 use super::options::RuntimeOptions;
 use super::process::{Op, Process, Status};
+use super::process_table::{Container, ProcessTable};
 use super::publisher::{Event, Publisher};
 use super::reaper::{lock, Reaper};
 use super::rootfs_mounts::{mount_rootfs, unmount_rootfs};
@@ -51,21 +52,12 @@ pub struct ShimContext {
     pub bundle: PathBuf,
 }
 
-struct Container {
-    id: String,
-    bundle: PathBuf,
-    runtime: Runtime,
-    opts: RuntimeOptions,
-    init: Arc<Process>,
-    execs: Mutex<HashMap<String, Arc<Process>>>,
-}
-
 /// The task service.
 pub struct TaskService {
     ctx: ShimContext,
     reaper: Arc<Reaper>,
     publisher: Publisher,
-    container: Mutex<Option<Arc<Container>>>,
+    table: ProcessTable,
     /// Ends the serving daemon.
     shutdown: fn(),
 }
@@ -97,7 +89,7 @@ impl TaskService {
             ctx,
             reaper: reaper.clone(),
             publisher,
-            container: Mutex::new(None),
+            table: ProcessTable::default(),
             shutdown,
         });
         let weak = Arc::downgrade(&svc);
@@ -110,89 +102,36 @@ impl TaskService {
     }
 
     fn container(&self, id: &str) -> ttrpc::Result<Arc<Container>> {
-        match lock(&self.container).as_ref() {
-            Some(c) if c.id == id => Ok(c.clone()),
-            _ => Err(fail(
-                ErrorKind::NotFound,
-                format!("container {id}: not found"),
-            )),
-        }
+        self.table.container(id).map_err(to_status)
     }
 
     fn process(&self, id: &str, exec_id: &str) -> ttrpc::Result<(Arc<Container>, Arc<Process>)> {
-        let c = self.container(id)?;
-        if exec_id.is_empty() {
-            let p = c.init.clone();
-            return Ok((c, p));
-        }
-        let p = lock(&c.execs).get(exec_id).cloned();
-        match p {
-            Some(p) => Ok((c, p)),
-            None => Err(fail(
-                ErrorKind::NotFound,
-                format!("process {exec_id} in container {id}: not found"),
-            )),
+        self.table.process(id, exec_id).map_err(to_status)
+    }
+
+    fn reports<'a>(&'a self, c: &'a Container) -> TaskEvents<'a> {
+        TaskEvents {
+            publisher: &self.publisher,
+            container_id: &c.id,
         }
     }
 
-    /// The reaper saw `pid` exit: if it is one of ours, take the exit and report it.
+    /// The reaper saw `pid` exit: if it is one of ours, take the exit and route it.
     fn on_exit(&self, pid: i32) {
-        let Some(c) = lock(&self.container).clone() else {
+        let Some(c) = self.table.current() else {
             return;
         };
-        let found = if c.init.pid() as i32 == pid {
-            Some(c.init.clone())
-        } else {
-            lock(&c.execs)
-                .values()
-                .find(|p| p.pid() as i32 == pid)
-                .cloned()
-        };
-        if let Some(p) = found {
+        if let Some(p) = c.by_pid(pid) {
             if let Some(code) = self.reaper.take(pid) {
-                self.process_exited(&c, &p, code);
+                exit_routing::exited(&p, code, &self.reports(&c));
             }
         }
-    }
-
-    /// Records an exit; held back while the process's Start is still reporting.
-    fn process_exited(&self, c: &Container, p: &Process, code: u32) {
-        let mut s = lock(&p.state);
-        if s.starting {
-            s.pending_exit = Some(code);
-            return;
-        }
-        drop(s);
-        self.report_exit(c, p, code);
-    }
-
-    fn report_exit(&self, c: &Container, p: &Process, code: u32) {
-        // The state lock is held while publishing so Exit is ordered after Start.
-        let s = lock(&p.state);
-        let pid = s.pid;
-        drop(s);
-        if !p.set_exited(code) {
-            return;
-        }
-        let s = lock(&p.state);
-        self.publisher.publish(Event::Exit(TaskExit {
-            container_id: c.id.clone(),
-            id: if p.exec_id.is_empty() {
-                c.id.clone()
-            } else {
-                p.exec_id.clone()
-            },
-            pid,
-            exit_status: code,
-            exited_at: MessageField::some(timestamp(s.exited_at.unwrap_or_else(SystemTime::now))),
-            ..Default::default()
-        }));
     }
 
     /// Learned `pid` for `p`: take an exit that came before we knew it.
     fn claim_early_exit(&self, c: &Container, p: &Process, pid: u32) {
         if let Some(code) = self.reaper.take(pid as i32) {
-            self.process_exited(c, p, code);
+            exit_routing::exited(p, code, &self.reports(c));
         }
     }
 
@@ -230,7 +169,7 @@ impl TaskService {
             execs: Mutex::new(HashMap::new()),
         });
         lock(&init.state).pid = pid;
-        *lock(&self.container) = Some(c.clone());
+        self.table.set(c.clone());
         let publisher = self.publisher.clone();
         let id = req.id.clone();
         // No memory cgroup to watch is not an error worth failing Create for.
@@ -331,67 +270,19 @@ impl TaskService {
 
     fn start_init(&self, c: &Container) -> Result<u32> {
         let p = &c.init;
-        {
-            let mut s = lock(&p.state);
-            super::process::transition(s.status, Op::Start)?;
-            s.starting = true;
-        }
-        let r = c.runtime.run("start", &["start", &c.id]);
-        let mut s = lock(&p.state);
-        s.starting = false;
-        let pending = s.pending_exit.take();
-        if let Err(e) = r {
-            drop(s);
-            if let Some(code) = pending {
-                self.report_exit(c, p, code);
-            }
-            return Err(e);
-        }
-        s.status = Status::Running;
-        let pid = s.pid;
-        self.publisher.publish(Event::Start(TaskStart {
-            container_id: c.id.clone(),
-            pid,
-            ..Default::default()
-        }));
-        drop(s);
-        if let Some(code) = pending {
-            self.report_exit(c, p, code);
-        }
-        Ok(pid)
+        exit_routing::begin_start(p)?;
+        let pid = p.pid();
+        let r = c.runtime.run("start", &["start", &c.id]).map(|_| pid);
+        exit_routing::finish_start(p, r, &self.reports(c))
     }
 
     fn start_exec(&self, c: &Container, p: &Process) -> Result<u32> {
-        {
-            let mut s = lock(&p.state);
-            super::process::transition(s.status, Op::Start)?;
-            s.starting = true;
-        }
+        exit_routing::begin_start(p)?;
         let pid_file = c.bundle.join(format!(".exec-{}.pid", p.exec_id));
         let r = self.run_process(&c.runtime, &c.opts, &c.bundle, &pid_file, p, &c.id, false);
         let _ = std::fs::remove_file(&pid_file);
-        let mut s = lock(&p.state);
-        s.starting = false;
-        let pid = match r {
-            Ok(pid) => pid,
-            Err(e) => {
-                s.status = Status::Stopped;
-                return Err(e);
-            }
-        };
-        s.pid = pid;
-        s.status = Status::Running;
-        let pending = s.pending_exit.take();
-        self.publisher.publish(Event::ExecStarted(TaskExecStarted {
-            container_id: c.id.clone(),
-            exec_id: p.exec_id.clone(),
-            pid,
-            ..Default::default()
-        }));
-        drop(s);
-        if let Some(code) = pending {
-            self.report_exit(c, p, code);
-        }
+        let pid = exit_routing::finish_start(p, r, &self.reports(c))?;
+        // The exit may have been reaped before the pid was known.
         self.claim_early_exit(c, p, pid);
         Ok(pid)
     }
@@ -438,7 +329,7 @@ impl TaskService {
             ..Default::default()
         }));
         drop(s);
-        *lock(&self.container) = None;
+        self.table.clear();
         Ok(resp)
     }
 }
@@ -479,7 +370,7 @@ impl Task for TaskService {
         _: &TtrpcContext,
         req: CreateTaskRequest,
     ) -> ttrpc::Result<CreateTaskResponse> {
-        if lock(&self.container).is_some() {
+        if self.table.has_container() {
             return Err(fail(
                 ErrorKind::AlreadyExists,
                 format!("container {}: already exists", req.id),
@@ -753,10 +644,7 @@ impl Task for TaskService {
     }
 
     fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
-        let task_pid = match lock(&self.container).as_ref() {
-            Some(c) if c.id == req.id => c.init.pid(),
-            _ => 0,
-        };
+        let task_pid = self.table.container(&req.id).map_or(0, |c| c.init.pid());
         Ok(ConnectResponse {
             shim_pid: std::process::id(),
             task_pid,
@@ -766,7 +654,7 @@ impl Task for TaskService {
     }
 
     fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> ttrpc::Result<Empty> {
-        if lock(&self.container).is_some() {
+        if self.table.has_container() {
             return Ok(Empty::new());
         }
         (self.shutdown)();
