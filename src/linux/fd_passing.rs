@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn first_fd_is_kept_and_extras_are_closed() {
         let (a, b) = UnixStream::pair().unwrap();
-        let (mut r1, mut w1) = UnixStream::pair().unwrap();
+        let (mut r1, w1) = UnixStream::pair().unwrap();
         let (r2, _w2) = UnixStream::pair().unwrap();
         let fds = [w1.as_raw_fd(), r2.as_raw_fd()];
         sendmsg::<()>(
