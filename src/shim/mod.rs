@@ -11,7 +11,7 @@
 //!   [`publisher`] sends the events; [`oom_events`] OOM events and [`metrics`] the Stats reply,
 //!   both over [`crate::linux::cgroups`];
 //!   [`trim`] gives back the memory an idle shim does not use
-//! - [`runtime_client`] calls the runtime; [`options`] which runtime, from containerd's
+//! - [`runtime_client`] calls the runtime, [`launch`] starts processes through it; [`options`] which runtime, from containerd's
 //!   options; [`rootfs_mounts`] the rootfs mounts of Create
 //! - [`delete`]: the `delete` subcommand
 //!
@@ -22,6 +22,7 @@ pub mod console_socket;
 pub mod delete;
 pub mod exit_routing;
 pub mod io_loop;
+pub mod launch;
 pub mod metrics;
 pub mod oom_events;
 pub mod options;

@@ -1,9 +1,11 @@
-//! The task v2 service (`containerd.task.v2.Task`): one container per shim, its init
-//! process and its exec processes, driven through the runtime; exits arrive from the
-//! reaper, events go to the publisher.
+//! The task v2 service (`containerd.task.v2.Task`): each request checked, handed to the
+//! engine (the runtime through [`super::launch`] and [`super::runtime_client`]), answered.
+//! The container and its processes are [`super::process_table`]; exits, from the reaper,
+//! go through [`super::exit_routing`]; events to the publisher; errors leave as error
+//! kinds through the one code mapping of [`crate::ttrpc::status`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -26,16 +28,16 @@ use containerd_shim_protos::ttrpc::{self, TtrpcContext};
 use containerd_shim_protos::types::task::ProcessInfo;
 use containerd_shim_protos::Task;
 
-use super::console_socket::ConsoleSocket;
 use super::exit_routing::{self, TaskEvents};
+use super::launch;
 use super::options::RuntimeOptions;
 use super::process::{Op, Process, Status};
 use super::process_table::{Container, ProcessTable};
 use super::publisher::{Event, Publisher};
 use super::reaper::{lock, Reaper};
 use super::rootfs_mounts::{mount_rootfs, unmount_rootfs};
-use super::runtime_client::{ProcessStdio, Runtime};
-use super::stdio::{ProcessIo, StdioPaths};
+use super::runtime_client::Runtime;
+use super::stdio::StdioPaths;
 use crate::errdefs::ErrorKind;
 use crate::events::timestamp;
 use crate::ttrpc::status::from_error as to_status;
@@ -65,17 +67,6 @@ pub struct TaskService {
 /// Errors leave through the one kind → code mapping ([`crate::ttrpc::status`]).
 fn fail(kind: ErrorKind, msg: impl Into<String>) -> ttrpc::Error {
     crate::ttrpc::status::error(kind, msg)
-}
-
-fn read_pid_file(path: &Path) -> Result<u32> {
-    let s = std::fs::read_to_string(path)
-        .with_context(|| format!("read pid file {}", path.display()))?;
-    if s.len() > MAX_FILE {
-        anyhow::bail!("pid file {} is too large", path.display());
-    }
-    s.trim()
-        .parse()
-        .with_context(|| format!("parse pid file {}", path.display()))
 }
 
 impl TaskService {
@@ -152,7 +143,7 @@ impl TaskService {
         };
         let init = Arc::new(Process::new("", paths.clone(), None));
         let pid_file = bundle.join("init.pid");
-        let r = self.run_process(&runtime, &opts, &bundle, &pid_file, &init, &req.id, true);
+        let r = launch::run_process(&runtime, &opts, &bundle, &pid_file, &init, &req.id, true);
         let pid = match r {
             Ok(pid) => pid,
             Err(e) => {
@@ -198,76 +189,6 @@ impl TaskService {
         Ok(pid)
     }
 
-    /// Runs `runtime create` (init) or `runtime exec --detach` with the process's stdio;
-    /// returns the pid from the pid file.
-    #[allow(clippy::too_many_arguments)]
-    fn run_process(
-        &self,
-        runtime: &Runtime,
-        opts: &RuntimeOptions,
-        bundle: &Path,
-        pid_file: &Path,
-        p: &Process,
-        id: &str,
-        init: bool,
-    ) -> Result<u32> {
-        let _ = std::fs::remove_file(pid_file);
-        let bundle_s = bundle.to_string_lossy().into_owned();
-        let pid_s = pid_file.to_string_lossy().into_owned();
-        let spec_path = bundle.join(format!(".exec-{}.json", p.exec_id));
-        let spec_s = spec_path.to_string_lossy().into_owned();
-        let mut args: Vec<String> = if init {
-            let mut a = vec![
-                "create".into(),
-                "--bundle".into(),
-                bundle_s,
-                "--pid-file".into(),
-                pid_s,
-            ];
-            if opts.no_pivot_root {
-                a.push("--no-pivot".into());
-            }
-            if opts.no_new_keyring {
-                a.push("--no-new-keyring".into());
-            }
-            a
-        } else {
-            std::fs::write(&spec_path, p.spec.as_deref().unwrap_or_default())
-                .with_context(|| format!("write exec process spec {}", spec_path.display()))?;
-            vec![
-                "exec".into(),
-                "--process".into(),
-                spec_s,
-                "--detach".into(),
-                "--pid-file".into(),
-                pid_s,
-            ]
-        };
-        let what = if init { "create" } else { "exec" };
-        let result = if p.stdio.terminal {
-            let console = ConsoleSocket::new()?;
-            args.push("--console-socket".into());
-            args.push(console.path.to_string_lossy().into_owned());
-            args.push(id.to_string());
-            let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-            runtime
-                .run_with_stdio(what, &argv, ProcessStdio::null())
-                .and_then(|_| console.receive_master())
-                .and_then(|master| ProcessIo::terminal(master, &p.stdio))
-        } else {
-            args.push(id.to_string());
-            let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-            ProcessIo::pipes(&p.stdio)
-                .and_then(|(stdio, io)| runtime.run_with_stdio(what, &argv, stdio).map(|_| io))
-        };
-        if !init {
-            let _ = std::fs::remove_file(&spec_path);
-        }
-        let io = result?;
-        *lock(&p.io) = Some(io);
-        read_pid_file(pid_file)
-    }
-
     fn start_init(&self, c: &Container) -> Result<u32> {
         let p = &c.init;
         exit_routing::begin_start(p)?;
@@ -279,7 +200,7 @@ impl TaskService {
     fn start_exec(&self, c: &Container, p: &Process) -> Result<u32> {
         exit_routing::begin_start(p)?;
         let pid_file = c.bundle.join(format!(".exec-{}.pid", p.exec_id));
-        let r = self.run_process(&c.runtime, &c.opts, &c.bundle, &pid_file, p, &c.id, false);
+        let r = launch::run_process(&c.runtime, &c.opts, &c.bundle, &pid_file, p, &c.id, false);
         let _ = std::fs::remove_file(&pid_file);
         let pid = exit_routing::finish_start(p, r, &self.reports(c))?;
         // The exit may have been reaped before the pid was known.
