@@ -40,7 +40,8 @@ impl Channel {
     pub fn send_fd(&mut self, fd: std::os::fd::BorrowedFd) -> Result<()> {
         use std::os::fd::AsFd;
         crate::linux::fd_passing::send_fd(self.sock.as_fd(), b"F", fd)
-            .context("send a descriptor over the init channel")
+            .context("send a descriptor over the init channel")?;
+        Ok(())
     }
 
     /// Receive the descriptor sent by [`Channel::send_fd`].

@@ -108,7 +108,8 @@ pub fn connect_console_socket(path: &Path) -> Result<OwnedFd> {
 /// [`CONSOLE_MASTER_NAME`] and whose SCM_RIGHTS carries the master.
 pub fn send_console_fd(console_socket: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
     fd_passing::send_fd(console_socket, CONSOLE_MASTER_NAME.as_bytes(), master)
-        .context("send pty master over console socket")
+        .context("send pty master over console socket")?;
+    Ok(())
 }
 
 /// Receive one fd sent like [`send_console_fd`] (runc `RecvFd`), O_CLOEXEC. As everywhere in

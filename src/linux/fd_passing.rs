@@ -18,8 +18,10 @@ use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, Ms
 const RECV_ROOM: usize = 4;
 
 /// Send `fd` with `data` as the message body (which must not be empty: a stream socket
-/// carries ancillary data only with at least one byte). Retries on EINTR.
-pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> Result<()> {
+/// carries ancillary data only with at least one byte). Retries on EINTR; a peer that is
+/// gone is an error (EPIPE), never a SIGPIPE. Returns the bytes of `data` sent (a stream
+/// may take fewer; callers that send more than a byte check).
+pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> Result<usize> {
     if data.is_empty() {
         bail!("send a descriptor: the message body must not be empty");
     }
@@ -27,8 +29,8 @@ pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> Result<
     let iov = [IoSlice::new(data)];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     loop {
-        match sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None) {
-            Ok(_) => return Ok(()),
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(n) => return Ok(n),
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).context("sendmsg with a descriptor"),
         }
