@@ -2,6 +2,12 @@
 //!
 //! Nothing here parses command lines; the front ends in `applets/` do that and call in.
 
+pub mod errdefs;
+// ttrpc and events are shared parts, not shim internals; for now only the shim uses them.
+// When the daemon lands (its shim client, its Events service) this becomes
+// `#[cfg(any(feature = "shim", feature = "daemon"))]`.
+#[cfg(feature = "shim")]
+pub mod events;
 #[cfg(feature = "runtime")]
 pub mod init;
 pub mod linux;
@@ -12,6 +18,9 @@ pub mod runtime;
 pub mod runtime_log;
 #[cfg(feature = "shim")]
 pub mod shim;
+// See `events` above: shared, shim-only for now.
+#[cfg(feature = "shim")]
+pub mod ttrpc;
 
 /// The version every applet reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

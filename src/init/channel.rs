@@ -35,44 +35,17 @@ impl Channel {
 
     /// Pass a descriptor: one byte carrying it by SCM_RIGHTS (after a message announcing it).
     pub fn send_fd(&mut self, fd: std::os::fd::BorrowedFd) -> Result<()> {
-        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-        use std::os::fd::AsRawFd;
-        let fds = [fd.as_raw_fd()];
-        let iov = [std::io::IoSlice::new(b"F")];
-        sendmsg::<()>(
-            self.sock.as_raw_fd(),
-            &iov,
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::empty(),
-            None,
-        )
-        .context("send a descriptor over the init channel")?;
+        use std::os::fd::AsFd;
+        crate::linux::fd_passing::send_fd(self.sock.as_fd(), b"F", fd)
+            .context("send a descriptor over the init channel")?;
         Ok(())
     }
 
     /// Receive the descriptor sent by [`Channel::send_fd`].
     pub fn recv_fd(&mut self) -> Result<std::os::fd::OwnedFd> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-        use std::os::fd::{AsRawFd, FromRawFd};
-        let mut byte = [0u8; 1];
-        let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(
-            self.sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .context("receive a descriptor over the init channel")?;
-        for c in msg.cmsgs().context("read control messages")? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                if let Some(fd) = fds.first() {
-                    // SAFETY: the kernel just installed this descriptor for us.
-                    return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(*fd) });
-                }
-            }
-        }
-        bail!("no descriptor arrived over the init channel")
+        use std::os::fd::AsFd;
+        crate::linux::fd_passing::recv_fd(self.sock.as_fd())
+            .context("receive a descriptor over the init channel")
     }
 
     /// The next message, or None when the peer closed the channel between messages.

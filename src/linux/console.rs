@@ -15,15 +15,15 @@
 //! foreground relay of `run -t` / `exec -t` is `container::tty_relay`.
 
 use std::ffi::CString;
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+
+use super::fd_passing;
 
 /// The name runc puts in the console-socket message (the path the master was opened by).
 pub const CONSOLE_MASTER_NAME: &str = "/dev/ptmx";
@@ -107,26 +107,13 @@ pub fn connect_console_socket(path: &Path) -> Result<OwnedFd> {
 /// Send the pty master over the console socket exactly as runc: one message whose data is
 /// [`CONSOLE_MASTER_NAME`] and whose SCM_RIGHTS carries the master.
 pub fn send_console_fd(console_socket: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
-    let fds = [master.as_raw_fd()];
-    let iov = [IoSlice::new(CONSOLE_MASTER_NAME.as_bytes())];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    loop {
-        match sendmsg::<()>(
-            console_socket.as_raw_fd(),
-            &iov,
-            &cmsg,
-            MsgFlags::empty(),
-            None,
-        ) {
-            Ok(_) => return Ok(()),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("send pty master over console socket"),
-        }
-    }
+    fd_passing::send_fd(console_socket, CONSOLE_MASTER_NAME.as_bytes(), master)
+        .context("send pty master over console socket")?;
+    Ok(())
 }
 
-/// Receive one fd sent like [`send_console_fd`] (runc `RecvFd`): exactly one SCM_RIGHTS fd,
-/// received O_CLOEXEC; anything else is an error (extra fds are closed).
+/// Receive one fd sent like [`send_console_fd`] (runc `RecvFd`), O_CLOEXEC. As everywhere in
+/// ocibox ([`fd_passing`]), the first fd is used and extra ones are closed; none is an error.
 pub fn recv_console_fd(sock: BorrowedFd<'_>) -> Result<OwnedFd> {
     recv_fd_with_name(sock).map(|(fd, _)| fd)
 }
@@ -134,41 +121,13 @@ pub fn recv_console_fd(sock: BorrowedFd<'_>) -> Result<OwnedFd> {
 /// [`recv_console_fd`] that also returns the name sent with the fd.
 pub fn recv_fd_with_name(sock: BorrowedFd<'_>) -> Result<(OwnedFd, String)> {
     let mut name = vec![0u8; MAX_NAME_LEN];
-    let mut cmsg_buf = nix::cmsg_space!([RawFd; 4]);
-    let (len, mut fds, truncated) = loop {
-        let mut iov = [IoSliceMut::new(&mut name)];
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg_buf),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(msg) => {
-                let mut fds: Vec<OwnedFd> = Vec::new();
-                for c in msg
-                    .cmsgs()
-                    .context("read console socket control messages")?
-                {
-                    if let ControlMessageOwned::ScmRights(raw) = c {
-                        // SAFETY: the kernel installed these fds for us; nothing else owns them.
-                        fds.extend(raw.into_iter().map(|r| unsafe { OwnedFd::from_raw_fd(r) }));
-                    }
-                }
-                let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
-                break (msg.bytes, fds, truncated);
-            }
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("recvmsg on console socket"),
-        }
+    let got = fd_passing::recv(sock, &mut name).context("recvmsg on console socket")?;
+    let Some(fd) = got.fd else {
+        // runc's wording.
+        bail!("recvfd: number of fds is not 1: {}", got.count);
     };
-    if truncated {
-        bail!("recvfd: control message truncated (more fds than expected)");
-    }
-    if fds.len() != 1 {
-        bail!("recvfd: number of fds is not 1: {}", fds.len());
-    }
-    let name = String::from_utf8_lossy(&name[..len]).into_owned();
-    Ok((fds.remove(0), name))
+    let name = String::from_utf8_lossy(&name[..got.len]).into_owned();
+    Ok((fd, name))
 }
 
 /// Make `slave` the controlling terminal of the calling process (which must be a session

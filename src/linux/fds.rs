@@ -63,6 +63,28 @@ pub fn set_cloexec(fd: BorrowedFd<'_>) -> Result<()> {
         .with_context(|| format!("mark fd {} close-on-exec", fd.as_raw_fd()))
 }
 
+/// Set or clear O_NONBLOCK on `fd` (the file status flag: shared by every dup of it).
+pub fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_raw_fd();
+    // SAFETY: F_GETFL only reads the fd's status flags.
+    let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(Errno::last()).with_context(|| format!("F_GETFL on fd {raw}"));
+    }
+    let want = if nonblocking {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: F_SETFL only changes the fd's status flags.
+    if want != flags && unsafe { libc::fcntl(raw, libc::F_SETFL, want) } < 0 {
+        let what = if nonblocking { "set" } else { "clear" };
+        return Err(Errno::last()).with_context(|| format!("{what} O_NONBLOCK on fd {raw}"));
+    }
+    Ok(())
+}
+
 /// Clear FD_CLOEXEC on `fd` (for fds that must reach the container, e.g. preserved fds).
 pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<()> {
     use std::os::fd::AsRawFd;

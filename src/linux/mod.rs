@@ -3,8 +3,10 @@
 pub mod capabilities;
 pub mod cgroups;
 pub mod console;
+pub mod fd_passing;
 pub mod fds;
 pub mod lsm;
+pub mod mount;
 pub mod mountinfo;
 pub mod namespaces;
 pub mod rlimits;

@@ -2,15 +2,12 @@
 //! the pty master of a terminal process by SCM_RIGHTS.
 
 use std::fs::File;
-use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -56,27 +53,12 @@ impl ConsoleSocket {
             .listener
             .accept()
             .context("accept on the console socket")?;
+        // The first fd is the master; extras are closed (linux::fd_passing's rule).
         let mut buf = [0u8; 4096];
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .context("receive the pty master")?;
-        for cmsg in msg.cmsgs().context("read the console message")? {
-            if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                if let Some(&fd) = fds.first() {
-                    for &extra in &fds[1..] {
-                        // SAFETY: extra fds received by SCM_RIGHTS are ours to close.
-                        drop(unsafe { File::from_raw_fd(extra) });
-                    }
-                    // SAFETY: the fd was just received by SCM_RIGHTS; nothing else owns it.
-                    return Ok(unsafe { File::from_raw_fd(fd) });
-                }
-            }
+        let got = crate::linux::fd_passing::recv(std::os::fd::AsFd::as_fd(&conn), &mut buf)
+            .context("receive the pty master")?;
+        if let Some(fd) = got.fd {
+            return Ok(File::from(fd));
         }
         bail!("the runtime's console message carried no file descriptor")
     }

@@ -8,12 +8,12 @@ use anyhow::Result;
 use containerd_shim_protos::api::DeleteResponse;
 use containerd_shim_protos::protobuf::{Message, MessageField};
 
-use super::events::timestamp;
 use super::options::RuntimeOptions;
 use super::reaper::Reaper;
 use super::rootfs_mounts::unmount_rootfs;
 use super::runtime_client::Runtime;
 use super::ShimArgs;
+use crate::events::timestamp;
 
 /// Runs `delete`; returns the encoded DeleteResponse.
 pub fn delete(args: &ShimArgs) -> Result<Vec<u8>> {

@@ -8,12 +8,11 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+use std::os::fd::{AsFd, FromRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result};
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::reaper::lock;
@@ -69,11 +68,8 @@ struct IoLoop {
 static LOOP: OnceLock<Result<IoLoop, String>> = OnceLock::new();
 
 fn set_nonblocking(f: &File) -> Result<()> {
-    let flags = fcntl(f.as_raw_fd(), FcntlArg::F_GETFL).context("get stdio fd flags")?;
-    let mut flags = OFlag::from_bits_truncate(flags);
-    flags.insert(OFlag::O_NONBLOCK);
-    fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(flags)).context("set stdio fd non-blocking")?;
-    Ok(())
+    crate::linux::fds::set_nonblocking(std::os::fd::AsFd::as_fd(f), true)
+        .context("set stdio fd non-blocking")
 }
 
 fn start() -> Result<IoLoop> {
@@ -258,7 +254,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn pipe() -> (File, File) {
-        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         (File::from(r), File::from(w))
     }
 

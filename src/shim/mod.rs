@@ -2,39 +2,41 @@
 //! `io.containerd.ocibox.v2`, over ocibox's own runtime or any runc-compatible binary.
 //!
 //! - [`start`]: the `start` subcommand (socket address, launching the daemon)
-//! - [`method_relay`] + [`ttrpc_frames`]: between clients and the ttrpc server, answers
-//!   unknown methods with UNIMPLEMENTED
-//! - [`serve`]: the serving daemon; [`task_service`] the API; [`process`] the per-process
-//!   state machine; [`reaper`] the one `waitpid`; [`stdio`] + [`console_socket`] the IO,
-//!   copied by the one [`io_loop`] thread;
-//!   [`events`] the publisher; [`oom`] OOM events; [`stats`] + [`cgroup_paths`] metrics;
+//! - the ttrpc server, its method relay (unknown methods: UNIMPLEMENTED) and the error-kind
+//!   → code mapping are [`crate::ttrpc`]; event topics and envelopes [`crate::events`]
+//! - [`serve`]: the serving daemon; [`task_service`] the API (request → engine → response);
+//!   [`process`] the per-process state machine; [`process_table`] the container and its
+//!   processes; [`exit_routing`] exits and their order with Start; [`reaper`] the one
+//!   `waitpid`; [`stdio`] + [`console_socket`] the IO, copied by the one [`io_loop`] thread;
+//!   [`publisher`] sends the events; [`oom_events`] OOM events and [`metrics`] the Stats reply,
+//!   both over [`crate::linux::cgroups`];
 //!   [`trim`] gives back the memory an idle shim does not use
-//! - [`runtime_client`] calls the runtime; [`options`] which runtime, from containerd's
+//! - [`runtime_client`] calls the runtime, [`launch`] starts processes through it; [`options`] which runtime, from containerd's
 //!   options; [`rootfs_mounts`] the rootfs mounts of Create
 //! - [`delete`]: the `delete` subcommand
 //!
-//! Not yet: checkpoint/restore (UNIMPLEMENTED), `binary://` log URIs, OOM events on
-//! unified cgroup v2 hosts, shim grouping (one shim per container).
+//! Not yet: checkpoint/restore (UNIMPLEMENTED), `binary://` log URIs, shim grouping (one
+//! shim per container).
 
-pub mod cgroup_paths;
 pub mod console_socket;
 pub mod delete;
-pub mod events;
+pub mod exit_routing;
 pub mod io_loop;
-pub mod method_relay;
-pub mod oom;
+pub mod launch;
+pub mod metrics;
+pub mod oom_events;
 pub mod options;
 pub mod process;
+pub mod process_table;
+pub mod publisher;
 pub mod reaper;
 pub mod rootfs_mounts;
 pub mod runtime_client;
 pub mod serve;
 pub mod start;
-pub mod stats;
 pub mod stdio;
 pub mod task_service;
 pub mod trim;
-pub mod ttrpc_frames;
 
 use std::path::PathBuf;
 

@@ -4,11 +4,12 @@
 use std::sync::{Condvar, Mutex};
 use std::time::SystemTime;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use containerd_shim_protos::types::task::Status as TaskStatus;
 
 use super::reaper::lock;
 use super::stdio::{ProcessIo, StdioPaths};
+use crate::errdefs::ErrorKind;
 
 /// The states of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +42,11 @@ pub fn transition(from: Status, op: Op) -> Result<Status> {
         (Created | Running | Paused, Exit) => Stopped,
         (Stopped, Exit) => Stopped,
         (Created | Stopped, Delete) => Deleted,
-        (s, o) => bail!("cannot {o:?} a process that is {s:?}"),
+        (s, o) => {
+            return Err(
+                ErrorKind::FailedPrecondition.err(format!("cannot {o:?} a process that is {s:?}"))
+            )
+        }
     })
 }
 
@@ -160,6 +165,56 @@ mod tests {
             transition(Status::Paused, Op::Exit).unwrap(),
             Status::Stopped
         );
+    }
+
+    /// Every (state, operation) pair: the legal ones and where they lead; everything else
+    /// is refused as FailedPrecondition and names both.
+    #[test]
+    fn every_transition_legal_or_refused() {
+        use Op::*;
+        use Status::*;
+        let legal = [
+            (Created, Start, Running),
+            (Running, Pause, Paused),
+            (Paused, Resume, Running),
+            (Created, Exit, Stopped),
+            (Running, Exit, Stopped),
+            (Paused, Exit, Stopped),
+            (Stopped, Exit, Stopped),
+            (Created, Delete, Deleted),
+            (Stopped, Delete, Deleted),
+        ];
+        for from in [Created, Running, Paused, Stopped, Deleted] {
+            for op in [Start, Pause, Resume, Exit, Delete] {
+                let want = legal
+                    .iter()
+                    .find(|(f, o, _)| *f == from && *o == op)
+                    .map(|t| t.2);
+                match (transition(from, op), want) {
+                    (Ok(to), Some(w)) => assert_eq!(to, w, "{from:?} {op:?}"),
+                    (Err(e), None) => {
+                        assert_eq!(
+                            crate::errdefs::kind_of(&e),
+                            crate::errdefs::ErrorKind::FailedPrecondition
+                        );
+                        let m = e.to_string();
+                        assert!(m.contains(&format!("{op:?}")) && m.contains(&format!("{from:?}")));
+                    }
+                    (got, want) => panic!("{from:?} {op:?}: got {got:?}, want {want:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn apply_refuses_and_keeps_the_state() {
+        let p = Process::new("", StdioPaths::default(), None);
+        assert!(p.apply(Op::Pause).is_err());
+        assert_eq!(p.status(), Status::Created);
+        p.apply(Op::Start).unwrap();
+        p.apply(Op::Pause).unwrap();
+        assert_eq!(p.status(), Status::Paused);
+        assert_eq!(p.status().to_task(), TaskStatus::PAUSED);
     }
 
     #[test]

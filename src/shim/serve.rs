@@ -3,64 +3,34 @@
 //! Shutdown, and writes its few log lines to the bundle's `log` FIFO.
 
 use std::fs::OpenOptions;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use std::collections::HashMap;
 
 use containerd_shim_protos::create_task;
-use containerd_shim_protos::ttrpc::{self, MethodHandler, Request, Server, TtrpcContext};
 
-use super::events::Publisher;
-use super::method_relay::{self, private_listener, Known};
+use super::publisher::Publisher;
 use super::reaper::{request_shutdown, Reaper};
 use super::start::socket_path;
 use super::task_service::{ShimContext, TaskService};
 use super::ShimArgs;
+use crate::ttrpc::server::{self, Workers};
 
 /// The listening socket `start` hands over.
 const LISTENER_FD: i32 = 3;
-/// The ttrpc server's own socket in the bundle; clients reach it through
-/// [`method_relay`], which answers unknown methods.
+/// The ttrpc server's own socket in the bundle; clients reach it through the method relay,
+/// which answers unknown methods.
 const PRIVATE_SOCKET: &str = "ttrpc.sock";
-/// Idle request workers per connection (ttrpc's counts are of *idle* workers: a worker
-/// busy in Wait, which holds it for a process's whole life, is not counted, and whenever
-/// fewer than `MIN_IDLE` are idle more are started). So every request always finds a
-/// worker, while no more than `MAX_IDLE` idle threads are kept around.
-const MIN_IDLE: usize = 1;
-const DEFAULT_IDLE: usize = 2;
-const MAX_IDLE: usize = 3;
-
-/// A method handler that tells the publisher's idle watch that a request was served.
-struct NoteActivity {
-    inner: Box<dyn MethodHandler + Send + Sync>,
-    publisher: Publisher,
-}
-
-impl MethodHandler for NoteActivity {
-    fn handler(&self, ctx: TtrpcContext, req: Request) -> ttrpc::Result<()> {
-        let r = self.inner.handler(ctx, req);
-        self.publisher.activity();
-        r
-    }
-}
-
-type Methods = HashMap<String, Box<dyn MethodHandler + Send + Sync>>;
-
-fn noting_activity(methods: Methods, publisher: &Publisher) -> Methods {
-    methods
-        .into_iter()
-        .map(|(name, inner)| {
-            let h: Box<dyn MethodHandler + Send + Sync> = Box::new(NoteActivity {
-                inner,
-                publisher: publisher.clone(),
-            });
-            (name, h)
-        })
-        .collect()
-}
+/// Every request always finds a worker (one idle at least: a worker busy in Wait, which
+/// holds it for a process's whole life, is not counted), while no more than three idle
+/// threads are kept around.
+const WORKERS: Workers = Workers {
+    min: 1,
+    default: 2,
+    max: 3,
+};
 
 /// Points stderr at the bundle's `log` FIFO (containerd reads it); without one, stays
 /// /dev/null.
@@ -102,25 +72,17 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
         publisher.clone(),
         request_shutdown,
     );
-    let methods = create_task(svc);
-    let known = Known::new(methods.keys());
-    let (private, private_path) = private_listener(&bundle, PRIVATE_SOCKET)?;
-    let mut server = Server::new()
-        .add_listener(private.into_raw_fd())
-        .context("use the private ttrpc listener")?
-        .register_service(noting_activity(methods, &publisher))
-        .set_thread_count_default(DEFAULT_IDLE)
-        .set_thread_count_min(MIN_IDLE)
-        .set_thread_count_max(MAX_IDLE);
-    server.start().context("start the ttrpc server")?;
+    let activity = publisher.clone();
+    let methods = server::after_each_request(create_task(svc), move || activity.activity());
     // SAFETY: fd 3 is the listener `start` handed over; nothing else owns it.
     let listener = unsafe { OwnedFd::from_raw_fd(LISTENER_FD) };
-    method_relay::start(listener, private_path.clone(), known)?;
+    let serving = server::serve(methods, listener, &bundle, PRIVATE_SOCKET, WORKERS)?;
     // The main thread is the reaper until Shutdown.
     reaper.reap_until_shutdown();
     // Let the Shutdown reply leave before the process goes.
     std::thread::sleep(Duration::from_millis(20));
-    let _ = std::fs::remove_file(&private_path);
+    let _ = std::fs::remove_file(&serving.private_path);
+    drop(serving.server);
     let _ = std::fs::remove_file(socket_path(&args.address, &args.namespace, &args.id));
     std::process::exit(0);
 }

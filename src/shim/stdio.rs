@@ -11,13 +11,13 @@
 //! The copying itself is done by the shim's one [`super::io_loop`] thread.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Stdio;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::fcntl::OFlag;
 
 use super::io_loop::{self, CopyDone};
 use super::reaper::lock;
@@ -58,11 +58,8 @@ fn spawn_copier(
 }
 
 fn set_blocking(f: &File) -> Result<()> {
-    let flags = fcntl(f.as_raw_fd(), FcntlArg::F_GETFL).context("get fifo flags")?;
-    let mut flags = OFlag::from_bits_truncate(flags);
-    flags.remove(OFlag::O_NONBLOCK);
-    fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(flags)).context("set fifo blocking")?;
-    Ok(())
+    crate::linux::fds::set_nonblocking(std::os::fd::AsFd::as_fd(f), false)
+        .context("set fifo blocking")
 }
 
 /// Opens a stdin FIFO: the reader the copier uses and the shim's own writer.
@@ -209,19 +206,10 @@ impl ProcessIo {
         let Some(c) = &self.console else {
             bail!("process has no terminal");
         };
-        let ws = libc::winsize {
-            ws_row: height.min(u16::MAX as u32) as u16,
-            ws_col: width.min(u16::MAX as u32) as u16,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        use std::os::fd::AsRawFd;
-        // SAFETY: TIOCSWINSZ reads a winsize struct we own from a valid pointer; the fd is
-        // the pty master we hold.
-        let r = unsafe { libc::ioctl(c.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-        if r < 0 {
-            return Err(std::io::Error::last_os_error()).context("set terminal size");
-        }
+        let rows = height.min(u16::MAX as u32) as u16;
+        let cols = width.min(u16::MAX as u32) as u16;
+        crate::linux::console::set_window_size(std::os::fd::AsFd::as_fd(c), rows, cols)
+            .context("set terminal size")?;
         Ok(())
     }
 

@@ -1,9 +1,11 @@
-//! The task v2 service (`containerd.task.v2.Task`): one container per shim, its init
-//! process and its exec processes, driven through the runtime; exits arrive from the
-//! reaper, events go to the publisher.
+//! The task v2 service (`containerd.task.v2.Task`): each request checked, handed to the
+//! engine (the runtime through [`super::launch`] and [`super::runtime_client`]), answered.
+//! The container and its processes are [`super::process_table`]; exits, from the reaper,
+//! go through [`super::exit_routing`]; events to the publisher; errors leave as error
+//! kinds through the one code mapping of [`crate::ttrpc::status`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -16,25 +18,29 @@ use containerd_shim_protos::api::{
     WaitRequest, WaitResponse,
 };
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
-    TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskIO, TaskOOM, TaskPaused, TaskResumed,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::{Message, MessageField};
 use containerd_shim_protos::shim::oci::ProcessDetails;
 use containerd_shim_protos::shim::shim::CheckpointTaskRequest;
-use containerd_shim_protos::ttrpc::{self, Code, TtrpcContext};
+use containerd_shim_protos::ttrpc::{self, TtrpcContext};
 use containerd_shim_protos::types::task::ProcessInfo;
 use containerd_shim_protos::Task;
 
-use super::console_socket::ConsoleSocket;
-use super::events::{timestamp, Event, Publisher};
+use super::exit_routing::{self, TaskEvents};
+use super::launch;
 use super::options::RuntimeOptions;
 use super::process::{Op, Process, Status};
+use super::process_table::{Container, ProcessTable};
+use super::publisher::{Event, Publisher};
 use super::reaper::{lock, Reaper};
 use super::rootfs_mounts::{mount_rootfs, unmount_rootfs};
-use super::runtime_client::{ProcessStdio, Runtime};
-use super::stdio::{ProcessIo, StdioPaths};
+use super::runtime_client::Runtime;
+use super::stdio::StdioPaths;
+use crate::errdefs::ErrorKind;
+use crate::events::timestamp;
+use crate::ttrpc::status::from_error as to_status;
 
 /// How long Delete waits for a process's output to be copied out.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(5);
@@ -48,42 +54,19 @@ pub struct ShimContext {
     pub bundle: PathBuf,
 }
 
-struct Container {
-    id: String,
-    bundle: PathBuf,
-    runtime: Runtime,
-    opts: RuntimeOptions,
-    init: Arc<Process>,
-    execs: Mutex<HashMap<String, Arc<Process>>>,
-}
-
 /// The task service.
 pub struct TaskService {
     ctx: ShimContext,
     reaper: Arc<Reaper>,
     publisher: Publisher,
-    container: Mutex<Option<Arc<Container>>>,
+    table: ProcessTable,
     /// Ends the serving daemon.
     shutdown: fn(),
 }
 
-fn status(code: Code, msg: impl Into<String>) -> ttrpc::Error {
-    ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.into()))
-}
-
-fn internal(e: anyhow::Error) -> ttrpc::Error {
-    status(Code::UNKNOWN, format!("{e:#}"))
-}
-
-fn read_pid_file(path: &Path) -> Result<u32> {
-    let s = std::fs::read_to_string(path)
-        .with_context(|| format!("read pid file {}", path.display()))?;
-    if s.len() > MAX_FILE {
-        anyhow::bail!("pid file {} is too large", path.display());
-    }
-    s.trim()
-        .parse()
-        .with_context(|| format!("parse pid file {}", path.display()))
+/// Errors leave through the one kind → code mapping ([`crate::ttrpc::status`]).
+fn fail(kind: ErrorKind, msg: impl Into<String>) -> ttrpc::Error {
+    crate::ttrpc::status::error(kind, msg)
 }
 
 impl TaskService {
@@ -97,7 +80,7 @@ impl TaskService {
             ctx,
             reaper: reaper.clone(),
             publisher,
-            container: Mutex::new(None),
+            table: ProcessTable::default(),
             shutdown,
         });
         let weak = Arc::downgrade(&svc);
@@ -110,89 +93,36 @@ impl TaskService {
     }
 
     fn container(&self, id: &str) -> ttrpc::Result<Arc<Container>> {
-        match lock(&self.container).as_ref() {
-            Some(c) if c.id == id => Ok(c.clone()),
-            _ => Err(status(
-                Code::NOT_FOUND,
-                format!("container {id}: not found"),
-            )),
-        }
+        self.table.container(id).map_err(to_status)
     }
 
     fn process(&self, id: &str, exec_id: &str) -> ttrpc::Result<(Arc<Container>, Arc<Process>)> {
-        let c = self.container(id)?;
-        if exec_id.is_empty() {
-            let p = c.init.clone();
-            return Ok((c, p));
-        }
-        let p = lock(&c.execs).get(exec_id).cloned();
-        match p {
-            Some(p) => Ok((c, p)),
-            None => Err(status(
-                Code::NOT_FOUND,
-                format!("process {exec_id} in container {id}: not found"),
-            )),
+        self.table.process(id, exec_id).map_err(to_status)
+    }
+
+    fn reports<'a>(&'a self, c: &'a Container) -> TaskEvents<'a> {
+        TaskEvents {
+            publisher: &self.publisher,
+            container_id: &c.id,
         }
     }
 
-    /// The reaper saw `pid` exit: if it is one of ours, take the exit and report it.
+    /// The reaper saw `pid` exit: if it is one of ours, take the exit and route it.
     fn on_exit(&self, pid: i32) {
-        let Some(c) = lock(&self.container).clone() else {
+        let Some(c) = self.table.current() else {
             return;
         };
-        let found = if c.init.pid() as i32 == pid {
-            Some(c.init.clone())
-        } else {
-            lock(&c.execs)
-                .values()
-                .find(|p| p.pid() as i32 == pid)
-                .cloned()
-        };
-        if let Some(p) = found {
+        if let Some(p) = c.by_pid(pid) {
             if let Some(code) = self.reaper.take(pid) {
-                self.process_exited(&c, &p, code);
+                exit_routing::exited(&p, code, &self.reports(&c));
             }
         }
-    }
-
-    /// Records an exit; held back while the process's Start is still reporting.
-    fn process_exited(&self, c: &Container, p: &Process, code: u32) {
-        let mut s = lock(&p.state);
-        if s.starting {
-            s.pending_exit = Some(code);
-            return;
-        }
-        drop(s);
-        self.report_exit(c, p, code);
-    }
-
-    fn report_exit(&self, c: &Container, p: &Process, code: u32) {
-        // The state lock is held while publishing so Exit is ordered after Start.
-        let s = lock(&p.state);
-        let pid = s.pid;
-        drop(s);
-        if !p.set_exited(code) {
-            return;
-        }
-        let s = lock(&p.state);
-        self.publisher.publish(Event::Exit(TaskExit {
-            container_id: c.id.clone(),
-            id: if p.exec_id.is_empty() {
-                c.id.clone()
-            } else {
-                p.exec_id.clone()
-            },
-            pid,
-            exit_status: code,
-            exited_at: MessageField::some(timestamp(s.exited_at.unwrap_or_else(SystemTime::now))),
-            ..Default::default()
-        }));
     }
 
     /// Learned `pid` for `p`: take an exit that came before we knew it.
     fn claim_early_exit(&self, c: &Container, p: &Process, pid: u32) {
         if let Some(code) = self.reaper.take(pid as i32) {
-            self.process_exited(c, p, code);
+            exit_routing::exited(p, code, &self.reports(c));
         }
     }
 
@@ -213,7 +143,7 @@ impl TaskService {
         };
         let init = Arc::new(Process::new("", paths.clone(), None));
         let pid_file = bundle.join("init.pid");
-        let r = self.run_process(&runtime, &opts, &bundle, &pid_file, &init, &req.id, true);
+        let r = launch::run_process(&runtime, &opts, &bundle, &pid_file, &init, &req.id, true);
         let pid = match r {
             Ok(pid) => pid,
             Err(e) => {
@@ -230,11 +160,11 @@ impl TaskService {
             execs: Mutex::new(HashMap::new()),
         });
         lock(&init.state).pid = pid;
-        *lock(&self.container) = Some(c.clone());
+        self.table.set(c.clone());
         let publisher = self.publisher.clone();
         let id = req.id.clone();
         // No memory cgroup to watch is not an error worth failing Create for.
-        let _ = super::oom::watch(pid, move || {
+        let _ = super::oom_events::watch(pid, move || {
             publisher.publish(Event::Oom(TaskOOM {
                 container_id: id.clone(),
                 ..Default::default()
@@ -259,139 +189,21 @@ impl TaskService {
         Ok(pid)
     }
 
-    /// Runs `runtime create` (init) or `runtime exec --detach` with the process's stdio;
-    /// returns the pid from the pid file.
-    #[allow(clippy::too_many_arguments)]
-    fn run_process(
-        &self,
-        runtime: &Runtime,
-        opts: &RuntimeOptions,
-        bundle: &Path,
-        pid_file: &Path,
-        p: &Process,
-        id: &str,
-        init: bool,
-    ) -> Result<u32> {
-        let _ = std::fs::remove_file(pid_file);
-        let bundle_s = bundle.to_string_lossy().into_owned();
-        let pid_s = pid_file.to_string_lossy().into_owned();
-        let spec_path = bundle.join(format!(".exec-{}.json", p.exec_id));
-        let spec_s = spec_path.to_string_lossy().into_owned();
-        let mut args: Vec<String> = if init {
-            let mut a = vec![
-                "create".into(),
-                "--bundle".into(),
-                bundle_s,
-                "--pid-file".into(),
-                pid_s,
-            ];
-            if opts.no_pivot_root {
-                a.push("--no-pivot".into());
-            }
-            if opts.no_new_keyring {
-                a.push("--no-new-keyring".into());
-            }
-            a
-        } else {
-            std::fs::write(&spec_path, p.spec.as_deref().unwrap_or_default())
-                .with_context(|| format!("write exec process spec {}", spec_path.display()))?;
-            vec![
-                "exec".into(),
-                "--process".into(),
-                spec_s,
-                "--detach".into(),
-                "--pid-file".into(),
-                pid_s,
-            ]
-        };
-        let what = if init { "create" } else { "exec" };
-        let result = if p.stdio.terminal {
-            let console = ConsoleSocket::new()?;
-            args.push("--console-socket".into());
-            args.push(console.path.to_string_lossy().into_owned());
-            args.push(id.to_string());
-            let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-            runtime
-                .run_with_stdio(what, &argv, ProcessStdio::null())
-                .and_then(|_| console.receive_master())
-                .and_then(|master| ProcessIo::terminal(master, &p.stdio))
-        } else {
-            args.push(id.to_string());
-            let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-            ProcessIo::pipes(&p.stdio)
-                .and_then(|(stdio, io)| runtime.run_with_stdio(what, &argv, stdio).map(|_| io))
-        };
-        if !init {
-            let _ = std::fs::remove_file(&spec_path);
-        }
-        let io = result?;
-        *lock(&p.io) = Some(io);
-        read_pid_file(pid_file)
-    }
-
     fn start_init(&self, c: &Container) -> Result<u32> {
         let p = &c.init;
-        {
-            let mut s = lock(&p.state);
-            super::process::transition(s.status, Op::Start)?;
-            s.starting = true;
-        }
-        let r = c.runtime.run("start", &["start", &c.id]);
-        let mut s = lock(&p.state);
-        s.starting = false;
-        let pending = s.pending_exit.take();
-        if let Err(e) = r {
-            drop(s);
-            if let Some(code) = pending {
-                self.report_exit(c, p, code);
-            }
-            return Err(e);
-        }
-        s.status = Status::Running;
-        let pid = s.pid;
-        self.publisher.publish(Event::Start(TaskStart {
-            container_id: c.id.clone(),
-            pid,
-            ..Default::default()
-        }));
-        drop(s);
-        if let Some(code) = pending {
-            self.report_exit(c, p, code);
-        }
-        Ok(pid)
+        exit_routing::begin_start(p)?;
+        let pid = p.pid();
+        let r = c.runtime.run("start", &["start", &c.id]).map(|_| pid);
+        exit_routing::finish_start(p, r, &self.reports(c))
     }
 
     fn start_exec(&self, c: &Container, p: &Process) -> Result<u32> {
-        {
-            let mut s = lock(&p.state);
-            super::process::transition(s.status, Op::Start)?;
-            s.starting = true;
-        }
+        exit_routing::begin_start(p)?;
         let pid_file = c.bundle.join(format!(".exec-{}.pid", p.exec_id));
-        let r = self.run_process(&c.runtime, &c.opts, &c.bundle, &pid_file, p, &c.id, false);
+        let r = launch::run_process(&c.runtime, &c.opts, &c.bundle, &pid_file, p, &c.id, false);
         let _ = std::fs::remove_file(&pid_file);
-        let mut s = lock(&p.state);
-        s.starting = false;
-        let pid = match r {
-            Ok(pid) => pid,
-            Err(e) => {
-                s.status = Status::Stopped;
-                return Err(e);
-            }
-        };
-        s.pid = pid;
-        s.status = Status::Running;
-        let pending = s.pending_exit.take();
-        self.publisher.publish(Event::ExecStarted(TaskExecStarted {
-            container_id: c.id.clone(),
-            exec_id: p.exec_id.clone(),
-            pid,
-            ..Default::default()
-        }));
-        drop(s);
-        if let Some(code) = pending {
-            self.report_exit(c, p, code);
-        }
+        let pid = exit_routing::finish_start(p, r, &self.reports(c))?;
+        // The exit may have been reaped before the pid was known.
         self.claim_early_exit(c, p, pid);
         Ok(pid)
     }
@@ -400,8 +212,8 @@ impl TaskService {
         let p = &c.init;
         let st = p.status();
         if !matches!(st, Status::Created | Status::Stopped) {
-            return Err(status(
-                Code::FAILED_PRECONDITION,
+            return Err(fail(
+                ErrorKind::FailedPrecondition,
                 format!("cannot delete container {} while it is {st:?}", c.id),
             ));
         }
@@ -410,7 +222,7 @@ impl TaskService {
             args.push("--force");
         }
         args.push(&c.id);
-        c.runtime.run("delete", &args).map_err(internal)?;
+        c.runtime.run("delete", &args).map_err(to_status)?;
         if st == Status::Created {
             // A forced delete kills the init; its exit is reported by the reaper, but the
             // delete must answer now.
@@ -438,7 +250,7 @@ impl TaskService {
             ..Default::default()
         }));
         drop(s);
-        *lock(&self.container) = None;
+        self.table.clear();
         Ok(resp)
     }
 }
@@ -479,19 +291,19 @@ impl Task for TaskService {
         _: &TtrpcContext,
         req: CreateTaskRequest,
     ) -> ttrpc::Result<CreateTaskResponse> {
-        if lock(&self.container).is_some() {
-            return Err(status(
-                Code::ALREADY_EXISTS,
+        if self.table.has_container() {
+            return Err(fail(
+                ErrorKind::AlreadyExists,
                 format!("container {}: already exists", req.id),
             ));
         }
         if !req.checkpoint.is_empty() {
-            return Err(status(
-                Code::UNIMPLEMENTED,
+            return Err(fail(
+                ErrorKind::NotImplemented,
                 "restore from a checkpoint is not supported",
             ));
         }
-        let pid = self.do_create(&req).map_err(internal)?;
+        let pid = self.do_create(&req).map_err(to_status)?;
         Ok(CreateTaskResponse {
             pid,
             ..Default::default()
@@ -505,7 +317,7 @@ impl Task for TaskService {
         } else {
             self.start_exec(&c, &p)
         }
-        .map_err(internal)?;
+        .map_err(to_status)?;
         Ok(StartResponse {
             pid,
             ..Default::default()
@@ -519,8 +331,8 @@ impl Task for TaskService {
         }
         let st = p.status();
         if !matches!(st, Status::Created | Status::Stopped) {
-            return Err(status(
-                Code::FAILED_PRECONDITION,
+            return Err(fail(
+                ErrorKind::FailedPrecondition,
                 format!("cannot delete process {} while it is {st:?}", p.exec_id),
             ));
         }
@@ -542,9 +354,9 @@ impl Task for TaskService {
         let out = c
             .runtime
             .run("ps", &["ps", "--format", "json", &c.id])
-            .map_err(internal)?;
+            .map_err(to_status)?;
         let pids: Vec<u32> = serde_json::from_slice::<Option<Vec<u32>>>(&out)
-            .map_err(|e| internal(anyhow::anyhow!("parse runtime ps output: {e}")))?
+            .map_err(|e| to_status(anyhow::anyhow!("parse runtime ps output: {e}")))?
             .unwrap_or_default();
         let execs: Vec<(u32, String)> = lock(&c.execs)
             .values()
@@ -579,11 +391,10 @@ impl Task for TaskService {
 
     fn pause(&self, _: &TtrpcContext, req: PauseRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
-        super::process::transition(c.init.status(), Op::Pause)
-            .map_err(|e| status(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+        super::process::transition(c.init.status(), Op::Pause).map_err(to_status)?;
         c.runtime
             .run("pause", &["pause", &c.id])
-            .map_err(internal)?;
+            .map_err(to_status)?;
         let _ = c.init.apply(Op::Pause);
         self.publisher.publish(Event::Paused(TaskPaused {
             container_id: c.id.clone(),
@@ -594,11 +405,10 @@ impl Task for TaskService {
 
     fn resume(&self, _: &TtrpcContext, req: ResumeRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
-        super::process::transition(c.init.status(), Op::Resume)
-            .map_err(|e| status(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+        super::process::transition(c.init.status(), Op::Resume).map_err(to_status)?;
         c.runtime
             .run("resume", &["resume", &c.id])
-            .map_err(internal)?;
+            .map_err(to_status)?;
         let _ = c.init.apply(Op::Resume);
         self.publisher.publish(Event::Resumed(TaskResumed {
             container_id: c.id.clone(),
@@ -608,8 +418,8 @@ impl Task for TaskService {
     }
 
     fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
-        Err(status(
-            Code::UNIMPLEMENTED,
+        Err(fail(
+            ErrorKind::NotImplemented,
             "checkpoint is not supported yet",
         ))
     }
@@ -618,7 +428,7 @@ impl Task for TaskService {
         let (c, p) = self.process(&req.id, &req.exec_id)?;
         let st = p.status();
         if matches!(st, Status::Stopped | Status::Deleted) {
-            return Err(status(Code::NOT_FOUND, "process already finished"));
+            return Err(fail(ErrorKind::NotFound, "process already finished"));
         }
         if req.exec_id.is_empty() {
             let sig = req.signal.to_string();
@@ -630,21 +440,24 @@ impl Task for TaskService {
             args.push(&sig);
             c.runtime.run("kill", &args).map_err(|e| {
                 if p.status() == Status::Stopped {
-                    status(Code::NOT_FOUND, "process already finished")
+                    fail(ErrorKind::NotFound, "process already finished")
                 } else {
-                    internal(e)
+                    to_status(e)
                 }
             })?;
         } else {
             let pid = p.pid();
             if pid == 0 {
-                return Err(status(Code::FAILED_PRECONDITION, "process not started"));
+                return Err(fail(ErrorKind::FailedPrecondition, "process not started"));
             }
             let sig = nix::sys::signal::Signal::try_from(req.signal as i32).map_err(|_| {
-                status(Code::INVALID_ARGUMENT, format!("bad signal {}", req.signal))
+                fail(
+                    ErrorKind::InvalidArgument,
+                    format!("bad signal {}", req.signal),
+                )
             })?;
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
-                .map_err(|e| status(Code::NOT_FOUND, format!("kill process {pid}: {e}")))?;
+                .map_err(|e| fail(ErrorKind::NotFound, format!("kill process {pid}: {e}")))?;
         }
         Ok(Empty::new())
     }
@@ -652,19 +465,19 @@ impl Task for TaskService {
     fn exec(&self, _: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
         if matches!(c.init.status(), Status::Stopped | Status::Deleted) {
-            return Err(status(
-                Code::FAILED_PRECONDITION,
+            return Err(fail(
+                ErrorKind::FailedPrecondition,
                 "container is not running",
             ));
         }
         let spec = req.spec.as_ref().map(spec_json).unwrap_or_default();
         if spec.len() > MAX_FILE {
-            return Err(status(Code::INVALID_ARGUMENT, "process spec too large"));
+            return Err(fail(ErrorKind::InvalidArgument, "process spec too large"));
         }
         let mut execs = lock(&c.execs);
         if execs.contains_key(&req.exec_id) || req.exec_id.is_empty() {
-            return Err(status(
-                Code::ALREADY_EXISTS,
+            return Err(fail(
+                ErrorKind::AlreadyExists,
                 format!("exec process {:?}: already exists", req.exec_id),
             ));
         }
@@ -691,9 +504,9 @@ impl Task for TaskService {
         let io = lock(&p.io);
         let io = io
             .as_ref()
-            .ok_or_else(|| status(Code::FAILED_PRECONDITION, "process has no stdio yet"))?;
+            .ok_or_else(|| fail(ErrorKind::FailedPrecondition, "process has no stdio yet"))?;
         io.resize(req.width, req.height)
-            .map_err(|e| status(Code::FAILED_PRECONDITION, format!("{e:#}")))?;
+            .map_err(|e| fail(ErrorKind::FailedPrecondition, format!("{e:#}")))?;
         Ok(Empty::new())
     }
 
@@ -713,18 +526,18 @@ impl Task for TaskService {
             return Ok(Empty::new());
         };
         if res.value.len() > MAX_FILE {
-            return Err(status(Code::INVALID_ARGUMENT, "resources too large"));
+            return Err(fail(ErrorKind::InvalidArgument, "resources too large"));
         }
         let path = c.bundle.join(".update-resources.json");
         std::fs::write(&path, &res.value)
             .with_context(|| format!("write resources {}", path.display()))
-            .map_err(internal)?;
+            .map_err(to_status)?;
         let p = path.to_string_lossy().into_owned();
         let r = c
             .runtime
             .run("update", &["update", "--resources", &p, &c.id]);
         let _ = std::fs::remove_file(&path);
-        r.map_err(internal)?;
+        r.map_err(to_status)?;
         Ok(Empty::new())
     }
 
@@ -742,9 +555,9 @@ impl Task for TaskService {
         let c = self.container(&req.id)?;
         let pid = c.init.pid();
         if matches!(c.init.status(), Status::Stopped | Status::Deleted) {
-            return Err(status(Code::NOT_FOUND, "container is not running"));
+            return Err(fail(ErrorKind::NotFound, "container is not running"));
         }
-        let any = super::stats::metrics(pid).map_err(internal)?;
+        let any = super::metrics::metrics(pid).map_err(to_status)?;
         Ok(StatsResponse {
             stats: MessageField::some(any),
             ..Default::default()
@@ -752,10 +565,7 @@ impl Task for TaskService {
     }
 
     fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
-        let task_pid = match lock(&self.container).as_ref() {
-            Some(c) if c.id == req.id => c.init.pid(),
-            _ => 0,
-        };
+        let task_pid = self.table.container(&req.id).map_or(0, |c| c.init.pid());
         Ok(ConnectResponse {
             shim_pid: std::process::id(),
             task_pid,
@@ -765,7 +575,7 @@ impl Task for TaskService {
     }
 
     fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> ttrpc::Result<Empty> {
-        if lock(&self.container).is_some() {
+        if self.table.has_container() {
             return Ok(Empty::new());
         }
         (self.shutdown)();

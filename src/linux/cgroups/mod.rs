@@ -16,7 +16,7 @@
 //!   so a running container may briefly see every device denied during `update`;
 //! - like runc, `destroy` removes the container's own directories (and any below them), not
 //!   parent directories an absolute cgroupsPath implied;
-//! - stats leave cpuset, PSI and memory event counts empty; cpu shares→weight uses runc 1.1's
+//! - stats leave cpuset and PSI empty; cpu shares→weight uses runc 1.1's
 //!   linear formula.
 
 pub mod bpf;
@@ -25,7 +25,7 @@ pub mod convert;
 pub mod device_rules;
 mod fsutil;
 pub mod layout;
-mod oom;
+pub mod oom;
 pub mod stats;
 mod v1;
 mod v1_resources;
@@ -100,6 +100,65 @@ impl Manager {
             backend,
             rootless,
         })
+    }
+
+    /// The cgroups a running process is in, read from `/proc/<pid>/cgroup` (the shim finds
+    /// a container's cgroups this way: it did not create them). The directories are taken as
+    /// they are; nothing is created. v1 and hybrid hosts: every controller the process is in
+    /// that is mounted here; v2: the one directory.
+    pub fn for_pid(pid: u32) -> Result<Manager> {
+        let p = format!("/proc/{pid}/cgroup");
+        let text = std::fs::read_to_string(&p).with_context(|| format!("read {p}"))?;
+        let layout = detect_layout()?;
+        let mounts = match layout {
+            Layout::V2 => BTreeMap::new(),
+            Layout::V1 | Layout::Hybrid => layout::v1_mounts()?,
+        };
+        Ok(Manager::from_proc_cgroup(
+            layout,
+            &layout::parse_proc_cgroup(&text),
+            &mounts,
+            Path::new(layout::CGROUP_ROOT),
+        ))
+    }
+
+    /// [`Manager::for_pid`] from a parsed /proc/PID/cgroup, the v1 mounts and the v2 root.
+    fn from_proc_cgroup(
+        layout: Layout,
+        cgroups: &BTreeMap<String, String>,
+        mounts: &BTreeMap<String, layout::V1Mount>,
+        v2_root: &Path,
+    ) -> Manager {
+        let unified = cgroups.get("").map(String::as_str).unwrap_or("/");
+        let backend = match layout {
+            Layout::V2 => Backend::V2(V2 {
+                root: v2_root.to_path_buf(),
+                path: layout::join_under(v2_root, unified),
+            }),
+            Layout::V1 | Layout::Hybrid => {
+                let mut paths = BTreeMap::new();
+                let mut mps = BTreeMap::new();
+                for (c, cg) in cgroups {
+                    let Some(m) = mounts.get(c) else { continue };
+                    // Relative to the root of this mount ("/" on the host).
+                    let rel = cg.strip_prefix(m.root.as_str()).unwrap_or(cg);
+                    paths.insert(c.clone(), layout::join_under(&m.mountpoint, rel));
+                    mps.insert(c.clone(), m.mountpoint.clone());
+                }
+                let unified = (layout == Layout::Hybrid)
+                    .then(|| layout::join_under(Path::new(layout::UNIFIED_MOUNTPOINT), unified));
+                Backend::V1(V1 {
+                    paths,
+                    mounts: mps,
+                    unified,
+                })
+            }
+        };
+        Manager {
+            layout,
+            backend,
+            rootless: false,
+        }
     }
 
     /// A v2 manager on an explicit hierarchy root (tests use a fake tree; also useful when the
@@ -220,5 +279,45 @@ impl Manager {
             }
             Backend::V2(c) => BTreeMap::from([(String::new(), c.path.clone())]),
         }
+    }
+}
+
+#[cfg(test)]
+mod for_pid_tests {
+    use super::*;
+
+    #[test]
+    fn v1_paths_from_proc_cgroup_under_each_mount() {
+        let mounts = layout::parse_v1_mounts(
+            "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+             33 31 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+        );
+        let cg =
+            layout::parse_proc_cgroup("4:memory:/default/c1\n3:cpu,cpuacct:/default/c1\n0::/x\n");
+        let m = Manager::from_proc_cgroup(Layout::Hybrid, &cg, &mounts, Path::new("/unused"));
+        let p = m.paths();
+        assert_eq!(
+            p["memory"],
+            PathBuf::from("/sys/fs/cgroup/memory/default/c1")
+        );
+        assert_eq!(
+            p["cpuacct"],
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/default/c1")
+        );
+        assert_eq!(p[""], PathBuf::from("/sys/fs/cgroup/unified/x"));
+        assert!(!p.contains_key("pids"), "not mounted: not joined");
+    }
+
+    #[test]
+    fn v2_path_from_proc_cgroup() {
+        let cg = layout::parse_proc_cgroup("0::/default/c1\n");
+        let m = Manager::from_proc_cgroup(Layout::V2, &cg, &BTreeMap::new(), Path::new("/cg"));
+        assert_eq!(m.paths()[""], PathBuf::from("/cg/default/c1"));
+    }
+
+    #[test]
+    fn this_process() {
+        let m = Manager::for_pid(std::process::id()).unwrap();
+        assert!(m.exists());
     }
 }

@@ -99,32 +99,42 @@ impl OomNotifier {
 
     /// Block until the next OOM event (or the cgroup's removal).
     pub fn wait(&mut self) -> Result<OomEvent> {
+        loop {
+            if let Some(e) = self.read_event()? {
+                return Ok(e);
+            }
+        }
+    }
+
+    /// Read what woke the fd once (call it when the fd is readable, e.g. from a poll loop:
+    /// it then does not block). None: the wake-up was not an OOM (v2: memory.events changed
+    /// in another counter).
+    pub fn read_event(&mut self) -> Result<Option<OomEvent>> {
         if matches!(self.kind, Kind::V1 { .. }) {
             let mut buf = [0u8; 8];
             self.read_fd(&mut buf)?;
             // The kernel also signals the eventfd when the cgroup is removed.
             if !self.dir.join("cgroup.event_control").exists() {
-                return Ok(OomEvent::CgroupRemoved);
+                return Ok(Some(OomEvent::CgroupRemoved));
             }
-            return Ok(OomEvent::Oom);
+            return Ok(Some(OomEvent::Oom));
         }
-        loop {
-            let mut buf = [0u8; 4096];
-            self.read_fd(&mut buf)?;
-            if !self.dir.join("memory.events").exists() {
-                return Ok(OomEvent::CgroupRemoved);
-            }
-            let now = read_flat_keyed(&self.dir, "memory.events")?
-                .get("oom_kill")
-                .copied()
-                .unwrap_or(0);
-            if let Kind::V2 { last } = &mut self.kind {
-                if now > *last {
-                    *last = now;
-                    return Ok(OomEvent::Oom);
-                }
+        let mut buf = [0u8; 4096];
+        self.read_fd(&mut buf)?;
+        if !self.dir.join("memory.events").exists() {
+            return Ok(Some(OomEvent::CgroupRemoved));
+        }
+        let now = read_flat_keyed(&self.dir, "memory.events")?
+            .get("oom_kill")
+            .copied()
+            .unwrap_or(0);
+        if let Kind::V2 { last } = &mut self.kind {
+            if now > *last {
+                *last = now;
+                return Ok(Some(OomEvent::Oom));
             }
         }
+        Ok(None)
     }
 }
 

@@ -147,6 +147,13 @@ pub struct Memory {
     pub kernel_tcp: MemoryEntry,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub raw: BTreeMap<String, u64>,
+    /// v1 memory.oom_control (oom_kill_disable, under_oom, oom_kill). Not in runc's
+    /// `events --stats` JSON; containerd's Metrics carry it.
+    #[serde(skip)]
+    pub oom_control: BTreeMap<String, u64>,
+    /// v2 memory.events (low, high, max, oom, oom_kill). Not in runc's JSON either.
+    #[serde(skip)]
+    pub events: BTreeMap<String, u64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -211,6 +218,7 @@ pub fn v1_memory(dir: &Path, s: &mut Memory) -> Result<()> {
     s.swap = v1_memory_entry(dir, "memsw")?;
     s.kernel = v1_memory_entry(dir, "kmem")?;
     s.kernel_tcp = v1_memory_entry(dir, "kmem.tcp")?;
+    s.oom_control = read_flat_keyed(dir, "memory.oom_control")?;
     Ok(())
 }
 
@@ -350,12 +358,8 @@ pub fn v2_memory(dir: &Path, s: &mut Memory) -> Result<()> {
     s.raw = read_flat_keyed(dir, "memory.stat")?;
     s.cache = s.raw.get("file").copied().unwrap_or(0);
     s.usage = v2_memory_entry(dir, "")?;
-    if dir.join("memory.events").exists() {
-        s.usage.failcnt = read_flat_keyed(dir, "memory.events")?
-            .get("max")
-            .copied()
-            .unwrap_or(0);
-    }
+    s.events = read_flat_keyed(dir, "memory.events")?;
+    s.usage.failcnt = s.events.get("max").copied().unwrap_or(0);
     // v1 reports swap as memory+swap; runc reports v2 the same way for compatibility.
     let mut swap = v2_memory_entry(dir, "swap.")?;
     if dir.join("memory.swap.current").exists() {

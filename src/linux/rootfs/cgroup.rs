@@ -12,8 +12,8 @@ use anyhow::{Context as _, Result};
 use nix::errno::Errno;
 
 use super::mounts::{after_mount, mount_entry, remount_bind, MountContext, MountEntry};
-use super::options::MountOptions;
 use super::sys::{self, fd_path};
+use crate::linux::mount::options::MountOptions;
 use crate::linux::mountinfo;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";

@@ -15,7 +15,6 @@ mod devices;
 mod finalize;
 
 mod mounts;
-mod options;
 pub mod paths;
 mod pivot;
 mod sys;
@@ -61,7 +60,9 @@ pub fn prepare_rootfs(
     // Everything the spec says is checked before the first mount.
     let linux = spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        Some(name) if !name.is_empty() => Some(options::root_propagation(name)?),
+        Some(name) if !name.is_empty() => {
+            Some(crate::linux::mount::options::root_propagation(name)?)
+        }
         _ => None,
     };
     let entries = spec

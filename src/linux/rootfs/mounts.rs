@@ -9,10 +9,10 @@ use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use oci_spec::runtime::Mount;
 
-use super::options::{self, MountOptions};
 use super::paths::RootDir;
 use super::sys::{self, fd_path};
 use super::{cgroup, copyup, RootfsOptions};
+use crate::linux::mount::options::{self, MountOptions};
 
 /// A spec mount, normalized.
 #[derive(Debug, Clone)]

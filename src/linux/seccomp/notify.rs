@@ -4,13 +4,11 @@
 //! message holding the "container process state" JSON, with the listener fd attached by
 //! SCM_RIGHTS; `fds` names the attached fds in order (here the one "seccompFd").
 
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use serde::Serialize;
 
 /// The runtime-spec's `containerProcessState` (config-linux.md, "Seccomp" / listenerPath).
@@ -47,11 +45,8 @@ pub fn process_state_json<S: Serialize>(
 pub fn send_to_listener(listener_path: &Path, fd: BorrowedFd, state_json: &[u8]) -> Result<()> {
     let what = || format!("send seccomp notify fd to {}", listener_path.display());
     let sock = UnixStream::connect(listener_path).with_context(what)?;
-    let fds = [fd.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [IoSlice::new(state_json)];
-    let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
-        .with_context(what)?;
+    let sent =
+        crate::linux::fd_passing::send_fd(sock.as_fd(), state_json, fd).with_context(what)?;
     if sent != state_json.len() {
         bail!(
             "{}: short write ({sent} of {} bytes)",

@@ -3,15 +3,13 @@
 //! exits 0 on success; the parent checks the exit status and shows the child's output on failure.
 
 use std::ffi::CString;
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde_json::json;
 
 use super::super::*;
@@ -165,26 +163,8 @@ fn kernel_install_needs_no_new_privs_or_cap_sys_admin() {
 fn agent(listener: UnixListener) -> Result<serde_json::Value> {
     let (conn, _) = listener.accept().context("accept")?;
     let mut buf = vec![0u8; 64 * 1024];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let (len, fd) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::empty(),
-        )
-        .context("recvmsg")?;
-        let mut fd = None;
-        for c in msg.cmsgs().context("cmsgs")? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                fd = fds.first().copied();
-            }
-        }
-        (msg.bytes, fd.context("no fd attached")?)
-    };
-    // SAFETY: the fd just arrived by SCM_RIGHTS; nothing else owns it.
-    let notify_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let got = crate::linux::fd_passing::recv(conn.as_fd(), &mut buf).context("recvmsg")?;
+    let (len, notify_fd) = (got.len, got.fd.context("no fd attached")?);
     let state: serde_json::Value = serde_json::from_slice(&buf[..len]).context("state json")?;
 
     // SAFETY: seccomp_notif is plain data; all-zero is the required initial value.

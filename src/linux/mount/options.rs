@@ -234,6 +234,19 @@ mod tests {
     }
 
     #[test]
+    fn overlay_options_become_data() {
+        // containerd's overlay rootfs (was the shim's own table's test).
+        let o = p(&["index=off", "lowerdir=/a:/b", "ro"]).unwrap();
+        assert!(o.flags & libc::MS_RDONLY != 0);
+        assert_eq!(o.data_string().as_deref(), Some("index=off,lowerdir=/a:/b"));
+        let o = p(&["rbind"]).unwrap();
+        assert_eq!(
+            o.flags & (libc::MS_BIND | libc::MS_REC),
+            libc::MS_BIND | libc::MS_REC
+        );
+    }
+
+    #[test]
     fn root_propagation_names() {
         assert_eq!(
             root_propagation("rshared").unwrap(),

@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::ttrpc_frames::{
+use super::frames::{
     request_path, unimplemented_response, Piece, Splitter, KEEP_CAPACITY, TYPE_REQUEST,
 };
 
@@ -69,42 +69,6 @@ impl Known {
             .collect();
         Known { methods, services }
     }
-}
-
-/// The private socket the ttrpc server listens on: `name` in `dir` (the bundle), only
-/// root may connect. Returns the listener for `Server::add_listener` and the address to
-/// connect to (the full path, or `name` when that is too long for a socket address).
-pub fn private_listener(dir: &Path, name: &str) -> Result<(OwnedFd, PathBuf)> {
-    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType};
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    let ctx = || format!("listen on private ttrpc socket {}", path.display());
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .with_context(ctx)?;
-    // Relative to the bundle (our cwd) when the full path would not fit in sun_path.
-    let (addr, connect_to) = match nix::sys::socket::UnixAddr::new(&path) {
-        Ok(a) => (a, path.clone()),
-        Err(_) => (
-            nix::sys::socket::UnixAddr::new(name).with_context(ctx)?,
-            PathBuf::from(name),
-        ),
-    };
-    bind(fd.as_raw_fd(), &addr).with_context(ctx)?;
-    // Not connectable before listen, so nobody can get in before the mode is set.
-    nix::sys::stat::fchmodat(
-        None,
-        &path,
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
-    .with_context(ctx)?;
-    listen(&fd, Backlog::MAXCONN).with_context(ctx)?;
-    Ok((fd, connect_to))
 }
 
 /// Starts the relay thread: accepts on `listener`, connects each client to the ttrpc
