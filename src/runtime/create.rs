@@ -131,6 +131,10 @@ pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)
         opts.systemd_cgroup,
         opts.rootless,
     )?;
+    // Before the cgroup is ours to remove on failure: a refused one stays as it was.
+    for w in cgroup.check_preexisting()? {
+        crate::runtime_log::warn(&w);
+    }
     cleanup.cgroup = Some(cgroup.clone());
 
     let mut preserve_fds = opts.preserve_fds;
@@ -193,7 +197,7 @@ pub fn create_loaded(opts: CreateOptions, (bundle, cfg): (PathBuf, spec::Config)
         deny_setgroups: unsafe { libc::geteuid() } != 0,
     });
     let hooks = spec.hooks().clone();
-    let resources = container_resources(&linux, opts.rootless);
+    let resources = container_resources(&linux, opts.rootless)?;
     let mut pid_seen = None;
     let pid = parent::run_init(
         b,
@@ -276,21 +280,22 @@ fn container_root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
 }
 
 /// The spec's resources with runc's default device rules added (a rootless container
-/// cannot use the devices cgroup, so it keeps the spec's as they are).
+/// cannot use the devices cgroup, so it keeps the spec's as they are). The device rules are
+/// checked here, before any process exists, as runc checks them when it reads the config.
 fn container_resources(
     linux: &oci_spec::runtime::Linux,
     rootless: bool,
-) -> Option<oci_spec::runtime::LinuxResources> {
+) -> Result<Option<oci_spec::runtime::LinuxResources>> {
+    use crate::linux::cgroups::device_rules::{parse_rules, runc_device_rules};
     let mut r = linux.resources().clone().unwrap_or_default();
+    parse_rules(r.devices().as_deref().unwrap_or_default())?;
     if rootless {
-        return linux.resources().clone();
+        return Ok(linux.resources().clone());
     }
-    let rules = crate::linux::cgroups::device_rules::runc_device_rules(
+    r.set_devices(Some(runc_device_rules(
         r.devices().as_deref().unwrap_or_default(),
-        linux.devices().as_deref().unwrap_or_default(),
-    );
-    r.set_devices(Some(rules));
-    Some(r)
+    )));
+    Ok(Some(r))
 }
 
 fn open_path(p: &Path) -> Result<OwnedFd> {

@@ -84,7 +84,13 @@ fn merge_flags(r: LinuxResources, f: &UpdateFlags) -> Result<LinuxResources> {
         }
     };
     if let Some(x) = &f.memory {
-        set("memory", "limit", json!(parse_bytes(x)?));
+        let limit = parse_bytes(x)?;
+        set("memory", "limit", json!(limit));
+        // As runc: unlimited memory without a --memory-swap means unlimited swap too (an old
+        // memsw limit below an unlimited memory limit is EINVAL).
+        if limit == -1 && f.memory_swap.is_none() {
+            set("memory", "swap", json!(-1));
+        }
     }
     if let Some(x) = &f.memory_reservation {
         set("memory", "reservation", json!(parse_bytes(x)?));

@@ -26,6 +26,7 @@ pub mod device_rules;
 mod fsutil;
 pub mod layout;
 mod oom;
+mod preexisting;
 pub mod stats;
 mod v1;
 mod v1_resources;
