@@ -222,6 +222,9 @@ struct ExecCmd {
     /// allow exec in a paused container
     #[argh(switch)]
     ignore_paused: bool,
+    /// run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.
+    #[argh(option)]
+    cgroup: Vec<String>,
     /// the container id
     #[argh(positional)]
     id: String,
@@ -604,6 +607,7 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
                 detach: c.detach,
                 preserve_fds: c.preserve_fds,
                 ignore_paused: c.ignore_paused,
+                sub_cgroups: c.cgroup,
             })?;
             Ok(u8::try_from(code).unwrap_or(255))
         }

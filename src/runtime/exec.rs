@@ -41,6 +41,8 @@ pub struct ExecOptions {
     pub detach: bool,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// `--cgroup [<controller>:]<path>`: join these sub-cgroups of the container's cgroup.
+    pub sub_cgroups: Vec<String>,
 }
 
 pub fn exec(opts: ExecOptions) -> Result<i32> {
@@ -53,6 +55,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         }
         s => bail!("cannot exec in a {s} container"),
     }
+    let subs = crate::linux::cgroups::sub_cgroup::parse_sub_cgroup_args(&opts.sub_cgroups)?;
     let process = match &opts.process_file {
         Some(p) => load_process(p)?,
         None => build_process(&st.config, &opts.overrides)?,
@@ -109,9 +112,16 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if !st.is_alive() {
         bail!("cannot exec in a stopped container");
     }
+    let cgroup = match &st.cgroup {
+        Some(cg) if !subs.is_empty() => Some(
+            cg.sub_cgroup(&subs)
+                .context("unable to create new parent process")?,
+        ),
+        cg => cg.clone(),
+    };
     let pid = parent::run_init(
         b,
-        st.cgroup.as_ref(),
+        cgroup.as_ref(),
         None,
         Callbacks {
             on_pid: &mut |_| Ok(()),

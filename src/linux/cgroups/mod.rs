@@ -28,6 +28,7 @@ pub mod layout;
 mod oom;
 mod preexisting;
 pub mod stats;
+pub mod sub_cgroup;
 mod v1;
 mod v1_resources;
 mod v2;

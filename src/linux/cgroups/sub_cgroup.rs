@@ -1,0 +1,141 @@
+//! `runc exec --cgroup`: run the new process in an existing sub-cgroup of the container's
+//! cgroup, as runc 1.1 does. Arguments are `[<controller>[,<controller>…]:]<path>`; a path
+//! without a controller (or with an empty one) is for every controller, and is only allowed
+//! alone; `a:b:c` is refused. The path is taken below the container's directory and may not
+//! leave it; the directories must exist already (exec never creates cgroups).
+
+use super::{Backend, Manager};
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+/// Controller ("" for all) to the sub path, from the `--cgroup` arguments in order (a
+/// controller named twice: the last one wins, as runc 1.1.5 does it).
+pub fn parse_sub_cgroup_args(args: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        let parts: Vec<&str> = a.splitn(3, ':').collect();
+        match parts[..] {
+            [path] => {
+                if args.len() != 1 {
+                    bail!("invalid --cgroup argument: {a} (missing <controller>: prefix)");
+                }
+                out.insert(String::new(), path.to_string());
+            }
+            [ctrls, path] => {
+                for c in ctrls.split(',') {
+                    out.insert(c.to_string(), path.to_string());
+                }
+            }
+            _ => bail!("invalid --cgroup argument: {a}"),
+        }
+    }
+    Ok(out)
+}
+
+/// `base/sub`, lexically, refusing a `sub` that climbs out of `base`.
+fn below(base: &Path, sub: &str) -> Result<PathBuf> {
+    let mut rel = PathBuf::new();
+    for c in Path::new(sub).components() {
+        match c {
+            Component::Normal(n) => rel.push(n),
+            Component::ParentDir => {
+                if !rel.pop() {
+                    bail!("{sub} is not a sub cgroup path");
+                }
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    Ok(base.join(rel))
+}
+
+fn existing(dir: PathBuf) -> Result<PathBuf> {
+    if !dir.join("cgroup.procs").exists() {
+        bail!(
+            "error adding pid to cgroups: {}/cgroup.procs: no such file or directory",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+impl Manager {
+    /// This manager moved to the sub-cgroups `subs` names (see [`parse_sub_cgroup_args`]).
+    pub fn sub_cgroup(&self, subs: &BTreeMap<String, String>) -> Result<Manager> {
+        let mut m = self.clone();
+        match &mut m.backend {
+            Backend::V1(c) => {
+                if let Some(bad) = subs
+                    .keys()
+                    .find(|k| !k.is_empty() && !c.paths.contains_key(*k))
+                {
+                    bail!("unknown controller {bad} in SubCgroupPaths");
+                }
+                for (ctrl, dir) in c.paths.iter_mut() {
+                    if let Some(sub) = subs.get(ctrl).or_else(|| subs.get("")) {
+                        *dir = existing(below(dir, sub)?)?;
+                    }
+                }
+            }
+            Backend::V2(c) => {
+                let Some(sub) = subs.get("") else {
+                    bail!("invalid --cgroup argument: cgroup v2 takes a path without a controller prefix");
+                };
+                if subs.len() > 1 {
+                    bail!("invalid --cgroup argument: cgroup v2 takes one path without a controller prefix");
+                }
+                c.path = existing(below(&c.path, sub)?)?;
+            }
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Result<BTreeMap<String, String>> {
+        parse_sub_cgroup_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn arguments_as_runc_reads_them() {
+        assert_eq!(
+            args(&["sub"]).unwrap(),
+            BTreeMap::from([("".into(), "sub".into())])
+        );
+        assert_eq!(
+            args(&["memory:m", "pids,freezer:p"]).unwrap(),
+            BTreeMap::from([
+                ("memory".into(), "m".into()),
+                ("pids".into(), "p".into()),
+                ("freezer".into(), "p".into())
+            ])
+        );
+        assert_eq!(
+            args(&[":x"]).unwrap(),
+            BTreeMap::from([("".into(), "x".into())])
+        );
+        assert_eq!(
+            args(&["a:b:c"]).unwrap_err().to_string(),
+            "invalid --cgroup argument: a:b:c"
+        );
+        assert_eq!(
+            args(&["sub", "memory:m"]).unwrap_err().to_string(),
+            "invalid --cgroup argument: sub (missing <controller>: prefix)"
+        );
+    }
+
+    #[test]
+    fn paths_stay_below_the_container() {
+        let base = Path::new("/sys/fs/cgroup/memory/ct");
+        assert_eq!(below(base, "a/b").unwrap(), base.join("a/b"));
+        assert_eq!(below(base, "/a/../b").unwrap(), base.join("b"));
+        assert_eq!(
+            below(base, "../..").unwrap_err().to_string(),
+            "../.. is not a sub cgroup path"
+        );
+    }
+}
