@@ -77,6 +77,11 @@ impl Manager {
                         *dir = existing(below(dir, sub)?)?;
                     }
                 }
+                // A hybrid host's unified directory is one of runc's paths too (key ""): a
+                // path for every controller moves it as well.
+                if let (Some(u), Some(sub)) = (c.unified.as_mut(), subs.get("")) {
+                    *u = existing(below(u, sub)?)?;
+                }
             }
             Backend::V2(c) => {
                 let Some(sub) = subs.get("") else {
