@@ -393,7 +393,7 @@ mod tests {
     fn allow_all_stops_the_program() {
         let rules = parse_rules(
             &serde_json::from_str::<Vec<LinuxDeviceCgroup>>(
-                r#"[{"allow":true,"access":"rwm"},{"allow":false,"type":"c","major":1,"minor":3}]"#,
+                r#"[{"allow":true,"access":"rwm"},{"allow":false,"type":"c","major":1,"minor":3,"access":"rwm"}]"#,
             )
             .unwrap(),
         )
