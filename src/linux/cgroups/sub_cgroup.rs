@@ -62,36 +62,37 @@ fn existing(dir: PathBuf) -> Result<PathBuf> {
 
 impl Manager {
     /// This manager moved to the sub-cgroups `subs` names (see [`parse_sub_cgroup_args`]).
+    /// As runc: a path for every controller ("") wins over per-controller ones and also
+    /// moves a hybrid host's unified directory; a named controller must be one the container
+    /// has (on v2 there is none to name).
     pub fn sub_cgroup(&self, subs: &BTreeMap<String, String>) -> Result<Manager> {
         let mut m = self.clone();
+        let all = subs.get("");
+        let unknown = |k: &str| anyhow::anyhow!("unknown controller {k} in SubCgroupPaths");
         match &mut m.backend {
             Backend::V1(c) => {
-                if let Some(bad) = subs
-                    .keys()
-                    .find(|k| !k.is_empty() && !c.paths.contains_key(*k))
-                {
-                    bail!("unknown controller {bad} in SubCgroupPaths");
+                if all.is_none() {
+                    if let Some(bad) = subs.keys().find(|k| !c.paths.contains_key(*k)) {
+                        return Err(unknown(bad));
+                    }
                 }
                 for (ctrl, dir) in c.paths.iter_mut() {
-                    if let Some(sub) = subs.get(ctrl).or_else(|| subs.get("")) {
+                    if let Some(sub) = all.or_else(|| subs.get(ctrl)) {
                         *dir = existing(below(dir, sub)?)?;
                     }
                 }
-                // A hybrid host's unified directory is one of runc's paths too (key ""): a
-                // path for every controller moves it as well.
-                if let (Some(u), Some(sub)) = (c.unified.as_mut(), subs.get("")) {
+                if let (Some(u), Some(sub)) = (c.unified.as_mut(), all) {
                     *u = existing(below(u, sub)?)?;
                 }
             }
-            Backend::V2(c) => {
-                let Some(sub) = subs.get("") else {
-                    bail!("invalid --cgroup argument: cgroup v2 takes a path without a controller prefix");
-                };
-                if subs.len() > 1 {
-                    bail!("invalid --cgroup argument: cgroup v2 takes one path without a controller prefix");
+            Backend::V2(c) => match all {
+                Some(sub) => c.path = existing(below(&c.path, sub)?)?,
+                None => {
+                    if let Some(k) = subs.keys().next() {
+                        return Err(unknown(k));
+                    }
                 }
-                c.path = existing(below(&c.path, sub)?)?;
-            }
+            },
         }
         Ok(m)
     }
@@ -142,5 +143,25 @@ mod tests {
             below(base, "../..").unwrap_err().to_string(),
             "../.. is not a sub cgroup path"
         );
+    }
+
+    #[test]
+    fn v2_takes_one_existing_path_without_controller() {
+        let root = std::env::temp_dir().join(format!("ocibox-subcg-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("ct/sub")).unwrap();
+        std::fs::write(root.join("ct/sub/cgroup.procs"), "").unwrap();
+        let m = Manager::v2_at(&root, Some("/ct"), "id").unwrap();
+        let res = (
+            m.sub_cgroup(&args(&["sub"]).unwrap()).map(|m| m.paths()),
+            m.sub_cgroup(&args(&["memory:sub"]).unwrap()),
+            m.sub_cgroup(&args(&["nosub"]).unwrap()),
+        );
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(res.0.unwrap()[""], root.join("ct/sub"));
+        assert_eq!(
+            res.1.unwrap_err().to_string(),
+            "unknown controller memory in SubCgroupPaths"
+        );
+        assert!(res.2.unwrap_err().to_string().contains("no such file"));
     }
 }
