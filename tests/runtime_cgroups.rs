@@ -221,12 +221,15 @@ fn device_allow_list_is_resources_only(rt: Runtime) {
         "-c",
         "[ -p /dev/myfifo ] && echo fifo; \
          if echo ocibox-devices-test 2>/dev/null > /dev/kmsg; then echo kmsg-written; else echo kmsg-denied; fi; \
+         if (: > /dev/full) 2>/dev/null; then echo full-opened; else echo full-denied; fi; \
          grep ' 1:11 ' /sys/fs/cgroup/devices/devices.list",
     ]);
     b.edit(|c| {
         // runc spec's resources deny every device; "ra" allows reading kmsg ("a" is ignored).
+        // /dev/full named here is the spec's own: its default allow rule goes away.
         c["linux"]["devices"] = json!([
             {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 438},
+            {"path": "/dev/full", "type": "c", "major": 1, "minor": 7, "fileMode": 438},
             {"path": "/dev/myfifo", "type": "p", "major": 0, "minor": 0, "fileMode": 438}
         ]);
         c["linux"]["resources"]["devices"] = json!([
@@ -240,7 +243,7 @@ fn device_allow_list_is_resources_only(rt: Runtime) {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "fifo\nkmsg-denied\nc 1:11 r\n",
+        "fifo\nkmsg-denied\nfull-denied\nc 1:11 r\n",
         "{}",
         stderr(&out)
     );

@@ -294,6 +294,7 @@ fn container_resources(
     }
     r.set_devices(Some(runc_device_rules(
         r.devices().as_deref().unwrap_or_default(),
+        linux.devices().as_deref().unwrap_or_default(),
     )));
     Ok(Some(r))
 }

@@ -88,11 +88,15 @@ impl Rule {
 
 /// The device cgroup rules runc 1.1 derives from a spec: the spec's own
 /// `linux.resources.devices`, then runc's default allowed devices (mknod of any char or block
-/// device; null, zero, full, random, urandom, tty, ptmx, /dev/pts/*, /dev/net/tun). Later
+/// device; null, random, full, tty, zero, urandom, /dev/pts/*, ptmx, /dev/net/tun). Later
 /// rules win. The nodes of `linux.devices` are *not* allowed here: runc creates them but
 /// leaves access to them to `linux.resources.devices`, so a config that denies everything
-/// gets a /dev/kmsg it cannot open.
-pub fn runc_device_rules(resources: &[LinuxDeviceCgroup]) -> Vec<LinuxDeviceCgroup> {
+/// gets a /dev/kmsg it cannot open. A default device whose path `linux.devices` names is
+/// the spec's to define, so its default allow rule is dropped too (as runc does).
+pub fn runc_device_rules(
+    resources: &[LinuxDeviceCgroup],
+    devices: &[oci_spec::runtime::LinuxDevice],
+) -> Vec<LinuxDeviceCgroup> {
     let mk = |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(true);
@@ -103,11 +107,21 @@ pub fn runc_device_rules(resources: &[LinuxDeviceCgroup]) -> Vec<LinuxDeviceCgro
         r
     };
     use LinuxDeviceType::{B, C};
+    let named = |path: &str| devices.iter().any(|d| d.path().as_os_str() == path);
     let mut out = resources.to_vec();
     out.push(mk(C, None, None, "m"));
     out.push(mk(B, None, None, "m"));
-    for (major, minor) in [(1, 3), (1, 8), (1, 7), (5, 0), (1, 5), (1, 9)] {
-        out.push(mk(C, Some(major), Some(minor), "rwm"));
+    for (path, major, minor) in [
+        ("/dev/null", 1, 3),
+        ("/dev/random", 1, 8),
+        ("/dev/full", 1, 7),
+        ("/dev/tty", 5, 0),
+        ("/dev/zero", 1, 5),
+        ("/dev/urandom", 1, 9),
+    ] {
+        if !named(path) {
+            out.push(mk(C, Some(major), Some(minor), "rwm"));
+        }
     }
     out.push(mk(C, Some(136), None, "rwm"));
     out.push(mk(C, Some(5), Some(2), "rwm"));
@@ -376,7 +390,12 @@ mod tests {
     fn runc_defaults_follow_the_spec_rules() {
         let spec: Vec<LinuxDeviceCgroup> =
             serde_json::from_str(r#"[{"allow":false,"access":"rwm"}]"#).unwrap();
-        let lines: Vec<String> = parse_rules(&runc_device_rules(&spec))
+        let devs: Vec<oci_spec::runtime::LinuxDevice> = serde_json::from_str(
+            r#"[{"path":"/dev/fuse","type":"c","major":10,"minor":229},
+                {"path":"/dev/full","type":"c","major":1,"minor":7}]"#,
+        )
+        .unwrap();
+        let lines: Vec<String> = parse_rules(&runc_device_rules(&spec, &devs))
             .unwrap()
             .iter()
             .map(Rule::v1_line)
@@ -386,7 +405,11 @@ mod tests {
         assert!(lines.contains(&"c 1:3 rwm".to_string()));
         assert!(lines.contains(&"c 136:* rwm".to_string()));
         assert!(lines.contains(&"b *:* m".to_string()));
-        assert_eq!(lines.len(), 1 + 11);
+        // Neither /dev/fuse nor the /dev/full the spec defines itself is allowed.
+        assert!(!lines
+            .iter()
+            .any(|l| l.contains("10:229") || l.contains("1:7")));
+        assert_eq!(lines.len(), 1 + 10);
     }
 
     #[test]
