@@ -429,8 +429,19 @@ fn exec_into_sub_cgroups(rt: Runtime) {
         assert_eq!(path, want, "{ctrl}: {}", stdout(&out));
     }
 
+    // "/" is the container's own cgroup.
+    let out = rt.run(&["exec", "--cgroup", "/", &id, "cat", "/proc/self/cgroup"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (ctrl, path) in v1_lines(&stdout(&out)) {
+        assert_eq!(path, own, "{ctrl}: {}", stdout(&out));
+    }
+
     for (args, msg) in [
         (&["--cgroup", "../.."][..], "../.. is not a sub cgroup path"),
+        (
+            &["--cgroup", "cpu:nonexistent"][..],
+            "/nonexistent/cgroup.procs: no such file or directory",
+        ),
         (
             &["--cgroup", "a:b:c"][..],
             "invalid --cgroup argument: a:b:c",

@@ -76,3 +76,40 @@ fn v2_frozen(dir: &Path) -> Result<bool> {
     }
     Ok(read_file(dir, "cgroup.freeze")?.trim() == "1")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_frozen_is_refused_and_busy_is_warned_about() {
+        let root = std::env::temp_dir().join(format!("ocibox-precg-{}", std::process::id()));
+        let dir = root.join("ct");
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = Manager::v2_at(&root, Some("/ct"), "id").unwrap();
+        let write = |f: &str, v: &str| std::fs::write(dir.join(f), v).unwrap();
+        write("cgroup.procs", "");
+        write("cgroup.freeze", "0");
+        let empty = m.check_preexisting().map_err(|e| e.to_string());
+        write("cgroup.procs", "12\n34\n");
+        let busy = m.check_preexisting().map_err(|e| e.to_string());
+        write("cgroup.freeze", "1");
+        let frozen = m.check_preexisting().map_err(|e| e.to_string());
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(empty, Ok(vec![]));
+        let busy = busy.unwrap();
+        assert_eq!(
+            busy[0],
+            "container's cgroup is not empty: 2 process(es) found"
+        );
+        assert_eq!(busy[1], DEPRECATED_NON_EMPTY);
+        assert_eq!(frozen, Err(FROZEN.to_string()));
+    }
+
+    #[test]
+    fn nothing_there_yet_is_fine() {
+        let root = std::env::temp_dir().join(format!("ocibox-nocg-{}", std::process::id()));
+        let m = Manager::v2_at(&root, Some("/ct"), "id").unwrap();
+        assert_eq!(m.check_preexisting().unwrap(), Vec::<String>::new());
+    }
+}
