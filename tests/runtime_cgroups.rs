@@ -363,6 +363,42 @@ fn memory_and_swap_updates_runc() {
     memory_and_swap_updates(runc());
 }
 
+fn update_leaves_device_rules_alone(rt: Runtime) {
+    let cg = HostCgroup::new("upddev");
+    let b = Bundle::from_real_runc(&["sleep", "1000"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(cg.cgroups_path()));
+    let id = unique("upddev");
+    rt.create(&id, &b);
+    rt.ok(&["start", &id]);
+    let list = || read(&cg.dir("devices").join("devices.list"));
+    let before = list();
+    assert!(before.contains("c 1:3 rwm"), "{before}");
+    rt.ok(&["update", "--pids-limit", "50", &id]);
+    // Device rules in --resources are ignored, the rest is applied.
+    let r = b.path().join("res.json");
+    std::fs::write(
+        &r,
+        r#"{"devices": [{"allow": false, "access": "rwm"}], "pids": {"limit": 40}}"#,
+    )
+    .unwrap();
+    rt.ok(&["update", "--resources", r.to_str().unwrap(), &id]);
+    assert_eq!(read(&cg.dir("pids").join("pids.max")), "40");
+    assert_eq!(list(), before);
+    let out = rt.run(&["exec", &id, "sh", "-c", "(: > /dev/null) && echo null-ok"]);
+    assert_eq!(stdout(&out), "null-ok\n", "{}", stderr(&out));
+    rt.ok(&["delete", "-f", &id]);
+}
+
+#[test]
+fn update_leaves_device_rules_alone_own() {
+    update_leaves_device_rules_alone(Runtime::new());
+}
+
+#[test]
+fn update_leaves_device_rules_alone_runc() {
+    update_leaves_device_rules_alone(runc());
+}
+
 /// `ctrl:path` pairs from /proc/<pid>/cgroup text, v1 hierarchies only.
 fn v1_lines(text: &str) -> Vec<(String, String)> {
     text.lines()

@@ -38,12 +38,19 @@ pub fn update(root: &Path, id: &str, f: &UpdateFlags) -> Result<()> {
         .as_ref()
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
-    let new = match &f.resources {
+    let devices = current.devices().clone();
+    let mut new = match &f.resources {
         Some(p) => read_resources(p)?,
         None => merge_flags(current, f)?,
     };
+    // As runc: update never changes the device rules (it has no flag for them and ignores
+    // those of --resources); the container keeps the ones it was created with, and the
+    // cgroup's device list is not touched (the saved spec rules lack runc's defaults).
+    new.set_devices(devices);
+    let mut apply = new.clone();
+    apply.set_devices(None);
     let cg = st.cgroup.as_ref().context("container has no cgroup")?;
-    cg.update(&new)?;
+    cg.update(&apply)?;
     let mut linux = st.config.linux().clone().unwrap_or_default();
     linux.set_resources(Some(new));
     st.config.set_linux(Some(linux));
