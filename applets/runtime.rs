@@ -224,6 +224,9 @@ struct ExecCmd {
     /// allow exec in a paused container
     #[argh(switch)]
     ignore_paused: bool,
+    /// run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.
+    #[argh(option)]
+    cgroup: Vec<String>,
     /// the container id
     #[argh(positional)]
     id: String,
@@ -645,6 +648,7 @@ fn exec(g: &Globals, c: ExecCmd) -> anyhow::Result<u8> {
         detach: c.detach,
         preserve_fds: c.preserve_fds,
         ignore_paused: c.ignore_paused,
+        sub_cgroups: c.cgroup,
     })?;
     Ok(exit_code(code))
 }

@@ -154,41 +154,82 @@ impl Drop for PtySession {
 // ---- `ctr events` ------------------------------------------------------------------------
 
 /// A running `ctr events`; `stop` returns the task topics seen for one container.
-struct Events(Child);
+/// `ctr events`, read as it arrives (so a test can wait for one event).
+struct Events {
+    child: Child,
+    seen: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
 
 impl Events {
     fn start(c: &Containerd) -> Events {
-        let child = c
+        let mut child = c
             .ctr_cmd(&["events"])
             .stdout(Stdio::piped())
             .spawn()
             .expect("ctr events");
+        let seen = Arc::new(Mutex::new(String::new()));
+        let mut out = child.stdout.take().expect("ctr events stdout");
+        let sink = seen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
         // ctr subscribes asynchronously; give it time to be listening.
         std::thread::sleep(Duration::from_millis(300));
-        Events(child)
+        Events {
+            child,
+            seen,
+            reader: Some(reader),
+        }
     }
 
-    fn stop(mut self, container: &str) -> Vec<String> {
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = self.0.kill();
-        let mut all = String::new();
-        if let Some(mut out) = self.0.stdout.take() {
-            let _ = out.read_to_string(&mut all);
-        }
-        let _ = self.0.wait();
+    fn topics(&self, container: &str) -> Vec<String> {
         let tag = format!("\"container_id\":\"{container}\"");
-        all.lines()
+        self.seen
+            .lock()
+            .unwrap()
+            .lines()
             .filter(|l| l.contains(&tag))
             .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
             .map(str::to_string)
             .collect()
     }
+
+    /// Waits until `topic` was published for `container`.
+    fn wait_for(&self, container: &str, topic: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.topics(container).iter().any(|t| t == topic) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no {topic} for {container}: {:?}", self.topics(container));
+    }
+
+    fn stop(mut self, container: &str) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.topics(container)
+    }
 }
 
 impl Drop for Events {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -486,14 +527,31 @@ fn seccomp_default_profile_runc() {
 fn oom_killed(rt: Runtime) {
     let c = Containerd::start(rt);
     let events = Events::start(&c);
-    // busybox tail keeps a line-less stream in memory until the cgroup's limit kills it.
+    // containerd-shim-runc-v2 arms its OOM watch (an eventfd on memory.oom_control of the
+    // cgroup the runtime made) only after `runc start` returned, just before it publishes
+    // /tasks/start. A memory hog that runs at once can be killed before the watch exists
+    // (1 run in 5 on a fresh machine), whatever the runtime does; so the hog waits for the
+    // test's go-ahead, given once /tasks/start shows the watch is armed.
     let out = c.run(
-        &["--rm", "--memory-limit", "16777216"],
+        &["-d", "--memory-limit", "16777216"],
         "oom1",
-        &["tail", "/dev/zero"],
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/go ]; do sleep 0.05; done; exec tail /dev/zero",
+        ],
     );
-    assert_eq!(out.status.code(), Some(137), "{}", text(&out));
-    // containerd-shim-runc-v2 watches memory.oom_control of the cgroup ocibox made.
+    assert!(out.status.success(), "{}", text(&out));
+    events.wait_for("oom1", "/tasks/start");
+    let pid = task_pid(&c, "oom1");
+    // busybox tail keeps a line-less stream in memory until the cgroup's limit kills it.
+    std::fs::write(format!("/proc/{pid}/root/tmp/go"), "").expect("go-ahead for the hog");
+    c.wait_status("oom1", "STOPPED");
+    let d = ctr(&c, &["task", "delete", "oom1"]);
+    assert!(d.status.success(), "{}", text(&d));
+    assert!(stderr(&d).contains("exit code 137"), "{}", text(&d));
+    let rm = ctr(&c, &["container", "rm", "oom1"]);
+    assert!(rm.status.success(), "{}", text(&rm));
     let got = events.stop("oom1");
     assert!(got.contains(&"/tasks/oom".to_string()), "events: {got:?}");
     let exit = got.iter().position(|t| t == "/tasks/exit");

@@ -113,6 +113,10 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     let mut cleanup = Cleanup::new(dir.clone());
     let fifo = make_exec_fifo(&dir, &cfg.spec)?;
     let cgroup = cgroup_manager(&cfg.spec, &opts)?;
+    // Before the cgroup is ours to remove on failure: a refused one stays as it was.
+    for w in cgroup.check_preexisting()? {
+        crate::runtime_log::warn(&w);
+    }
     cleanup.cgroup = Some(cgroup.clone());
 
     let (preserve_fds, extra_env) = socket_activation(opts.preserve_fds);
@@ -270,7 +274,7 @@ fn start_init(
         // SAFETY: geteuid cannot fail.
         deny_setgroups: unsafe { libc::geteuid() } != 0,
     });
-    let resources = container_resources(&linux, rootless);
+    let resources = container_resources(&linux, rootless)?;
     let state_of = |pid: i32, status: Status| OciState {
         pid,
         ..st.oci_state(status)
@@ -329,21 +333,23 @@ fn container_root_ids(spec: &Spec) -> (u32, u32) {
 }
 
 /// The spec's resources with runc's default device rules added (a rootless container
-/// cannot use the devices cgroup, so it keeps the spec's as they are).
+/// cannot use the devices cgroup, so it keeps the spec's as they are). The device rules are
+/// checked here, before any process exists, as runc checks them when it reads the config.
 fn container_resources(
     linux: &oci_spec::runtime::Linux,
     rootless: bool,
-) -> Option<oci_spec::runtime::LinuxResources> {
+) -> Result<Option<oci_spec::runtime::LinuxResources>> {
+    use crate::linux::cgroups::device_rules::{parse_rules, runc_device_rules};
     let mut r = linux.resources().clone().unwrap_or_default();
+    parse_rules(r.devices().as_deref().unwrap_or_default())?;
     if rootless {
-        return linux.resources().clone();
+        return Ok(linux.resources().clone());
     }
-    let rules = crate::linux::cgroups::device_rules::runc_device_rules(
+    r.set_devices(Some(runc_device_rules(
         r.devices().as_deref().unwrap_or_default(),
         linux.devices().as_deref().unwrap_or_default(),
-    );
-    r.set_devices(Some(rules));
-    Some(r)
+    )));
+    Ok(Some(r))
 }
 
 fn open_path(p: &Path) -> Result<OwnedFd> {

@@ -56,13 +56,20 @@ pub fn delete(root: &Path, id: &ContainerId, force: bool) -> Result<()> {
 pub fn destroy(root: &Path, st: &State) -> Result<()> {
     let mut first_err = None;
     if let Some(cg) = &st.cgroup {
-        if let Ok(pids) = cg.pids() {
-            for p in pids {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), Signal::SIGKILL);
+        // As runc: with its own new pid namespace the kernel killed the container's processes
+        // with its init; whatever else is in the cgroup (a pre-existing cgroup's processes)
+        // is not ours to kill. Without one, every process in the cgroup goes.
+        if !has_new_pid_namespace(&st.config) {
+            if let Ok(pids) = cg.pids() {
+                for p in pids {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), Signal::SIGKILL);
+                }
             }
         }
+        // As runc: a cgroup that cannot be removed (a pre-existing one with other
+        // processes in it) is logged, and the container is deleted all the same.
         if let Err(e) = cg.destroy() {
-            first_err.get_or_insert(e);
+            crate::runtime_log::error(&format!("Failed to remove cgroup: {e:#}"));
         }
     }
     if let Err(e) = std::fs::remove_dir_all(st.dir(root)) {
@@ -78,4 +85,15 @@ pub fn destroy(root: &Path, st: &State) -> Result<()> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+fn has_new_pid_namespace(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()
+            })
+        })
 }

@@ -8,6 +8,7 @@ use super::status::Status;
 use super::stdio::{RelayEnd, Stdio};
 use crate::init::message::{Bootstrap, Mode};
 use crate::init::parent::{self, Callbacks};
+use crate::linux::cgroups::Manager;
 use crate::linux::namespaces;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Capability, Process, Spec};
@@ -41,6 +42,8 @@ pub struct ExecOptions {
     pub detach: bool,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// `--cgroup [<controller>:]<path>`: join these sub-cgroups of the container's cgroup.
+    pub sub_cgroups: Vec<String>,
 }
 
 /// runc's order: the container must be running (or created), the process is built and
@@ -49,6 +52,7 @@ pub struct ExecOptions {
 pub fn exec(opts: ExecOptions) -> Result<i32> {
     let st = State::load(&opts.root, &opts.id)?;
     check_status(&st, &opts)?;
+    let subs = crate::linux::cgroups::sub_cgroup::parse_sub_cgroup_args(&opts.sub_cgroups)?;
     let process = exec_process(&st, &opts)?;
     let terminal = process.terminal() == Some(true);
     let mut spec: Spec = st.config.clone();
@@ -77,7 +81,14 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if !st.is_alive() {
         bail!("cannot exec in a stopped container");
     }
-    let pid = start_init(&st, b)?;
+    let cgroup = match &st.cgroup {
+        Some(cg) if !subs.is_empty() => Some(
+            cg.sub_cgroup(&subs)
+                .context("unable to create new parent process")?,
+        ),
+        cg => cg.clone(),
+    };
+    let pid = start_init(&st, cgroup.as_ref(), b)?;
     let relay_end = console.into_relay_end();
     if let Some(pf) = &opts.pid_file {
         super::create::write_pid_file(pf, pid)?;
@@ -115,12 +126,13 @@ fn exec_process(st: &State, opts: &ExecOptions) -> Result<Process> {
     Ok(process)
 }
 
-/// Spawn an init that joins the container's namespaces and cgroup; it runs no hooks and
-/// applies no resources, and hands a seccomp listener to the agent.
-fn start_init(st: &State, b: Bootstrap) -> Result<i32> {
+/// Spawn an init that joins the container's namespaces and cgroup (or the `--cgroup`
+/// sub-cgroups); it runs no hooks and applies no resources, and hands a seccomp listener
+/// to the agent.
+fn start_init(st: &State, cgroup: Option<&Manager>, b: Bootstrap) -> Result<i32> {
     parent::run_init(
         b,
-        st.cgroup.as_ref(),
+        cgroup,
         None,
         Callbacks {
             on_pid: &mut |_| Ok(()),

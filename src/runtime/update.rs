@@ -39,12 +39,19 @@ pub fn update(root: &Path, id: &ContainerId, f: &UpdateFlags) -> Result<()> {
         .as_ref()
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
-    let new = match &f.resources {
+    let devices = current.devices().clone();
+    let mut new = match &f.resources {
         Some(p) => read_resources(p)?,
         None => merge_flags(current, f)?,
     };
+    // As runc: update never changes the device rules (it has no flag for them and ignores
+    // those of --resources); the container keeps the ones it was created with, and the
+    // cgroup's device list is not touched (the saved spec rules lack runc's defaults).
+    new.set_devices(devices);
+    let mut apply = new.clone();
+    apply.set_devices(None);
     let cg = st.cgroup.as_ref().context("container has no cgroup")?;
-    cg.update(&new)?;
+    cg.update(&apply)?;
     let mut linux = st.config.linux().clone().unwrap_or_default();
     linux.set_resources(Some(new));
     st.config.set_linux(Some(linux));
@@ -85,7 +92,13 @@ fn merge_flags(r: LinuxResources, f: &UpdateFlags) -> Result<LinuxResources> {
         }
     };
     if let Some(x) = &f.memory {
-        set("memory", "limit", json!(parse_bytes(x)?));
+        let limit = parse_bytes(x)?;
+        set("memory", "limit", json!(limit));
+        // As runc: unlimited memory without a --memory-swap means unlimited swap too (an old
+        // memsw limit below an unlimited memory limit is EINVAL).
+        if limit == -1 && f.memory_swap.is_none() {
+            set("memory", "swap", json!(-1));
+        }
     }
     if let Some(x) = &f.memory_reservation {
         set("memory", "reservation", json!(parse_bytes(x)?));

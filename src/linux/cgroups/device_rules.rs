@@ -19,14 +19,19 @@ pub struct Rule {
 }
 
 impl Rule {
-    pub fn from_spec(d: &LinuxDeviceCgroup) -> Result<Rule> {
+    /// One `linux.resources.devices` entry, checked as runc 1.1 checks it: the type is "a",
+    /// "b" or "c" (a cgroup cannot filter fifos, and "u" is a node type, not a rule type);
+    /// the access must not be empty; characters other than r, w and m are ignored (runc's
+    /// v1 device emulator drops them, so "rwa" means "rw"), but an access with none of them
+    /// is refused (runc fails later with "resulting devices cgroup doesn't precisely match
+    /// target"). `index` is the entry's place in the list, for runc's message.
+    pub fn from_spec_at(d: &LinuxDeviceCgroup, index: usize) -> Result<Rule> {
         let kind = match d.typ().unwrap_or(LinuxDeviceType::A) {
             LinuxDeviceType::A => 'a',
             LinuxDeviceType::B => 'b',
-            LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-            LinuxDeviceType::P => {
-                bail!("device cgroup rule: type \"p\" is not a device type the cgroup can filter")
-            }
+            LinuxDeviceType::C => 'c',
+            LinuxDeviceType::U => bail!("invalid cgroup device type \"u\""),
+            LinuxDeviceType::P => bail!("invalid cgroup device type \"p\""),
         };
         let num = |v: Option<i64>, what: &str| -> Result<Option<u32>> {
             match v {
@@ -35,19 +40,19 @@ impl Rule {
                 Some(n) => bail!("device cgroup rule: invalid {} number {}", what, n),
             }
         };
-        let raw = d.access().as_deref().unwrap_or("rwm");
-        let raw = if raw.is_empty() { "rwm" } else { raw };
-        let mut access = String::new();
-        for c in ['r', 'w', 'm'] {
-            if raw.contains(c) {
-                access.push(c);
-            }
+        let raw = d.access().as_deref().unwrap_or("");
+        if raw.is_empty() {
+            bail!("device access at {} field cannot be empty", index);
         }
-        if let Some(bad) = raw.chars().find(|c| !"rwm".contains(*c)) {
+        let access: String = ['r', 'w', 'm']
+            .into_iter()
+            .filter(|c| raw.contains(*c))
+            .collect();
+        if access.is_empty() {
             bail!(
-                "device cgroup rule: invalid access {:?} (character {:?})",
-                raw,
-                bad
+                "device access at {} field: {:?} has none of r, w, m",
+                index,
+                raw
             );
         }
         Ok(Rule {
@@ -57,6 +62,10 @@ impl Rule {
             minor: num(d.minor(), "minor")?,
             access,
         })
+    }
+
+    pub fn from_spec(d: &LinuxDeviceCgroup) -> Result<Rule> {
+        Self::from_spec_at(d, 0)
     }
 
     /// The v1 devices.allow / devices.deny line, e.g. "c 1:3 rwm" or "a *:* rwm".
@@ -77,10 +86,13 @@ impl Rule {
     }
 }
 
-/// The device cgroup rules runc derives from a spec: the spec's own
-/// `linux.resources.devices`, then an allow rule for every `linux.devices` entry, then runc's
-/// default allowed devices (mknod of anything; null, zero, full, random, urandom, tty, ptmx,
-/// /dev/pts/*, /dev/net/tun). Later rules win.
+/// The device cgroup rules runc 1.1 derives from a spec: the spec's own
+/// `linux.resources.devices`, then runc's default allowed devices (mknod of any char or block
+/// device; null, random, full, tty, zero, urandom, /dev/pts/*, ptmx, /dev/net/tun). Later
+/// rules win. The nodes of `linux.devices` are *not* allowed here: runc creates them but
+/// leaves access to them to `linux.resources.devices`, so a config that denies everything
+/// gets a /dev/kmsg it cannot open. A default device whose path `linux.devices` names is
+/// the spec's to define, so its default allow rule is dropped too (as runc does).
 pub fn runc_device_rules(
     resources: &[LinuxDeviceCgroup],
     devices: &[oci_spec::runtime::LinuxDevice],
@@ -95,14 +107,21 @@ pub fn runc_device_rules(
         r
     };
     use LinuxDeviceType::{B, C};
+    let named = |path: &str| devices.iter().any(|d| d.path().as_os_str() == path);
     let mut out = resources.to_vec();
-    for d in devices {
-        out.push(mk(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
-    }
     out.push(mk(C, None, None, "m"));
     out.push(mk(B, None, None, "m"));
-    for (major, minor) in [(1, 3), (1, 8), (1, 7), (5, 0), (1, 5), (1, 9)] {
-        out.push(mk(C, Some(major), Some(minor), "rwm"));
+    for (path, major, minor) in [
+        ("/dev/null", 1, 3),
+        ("/dev/random", 1, 8),
+        ("/dev/full", 1, 7),
+        ("/dev/tty", 5, 0),
+        ("/dev/zero", 1, 5),
+        ("/dev/urandom", 1, 9),
+    ] {
+        if !named(path) {
+            out.push(mk(C, Some(major), Some(minor), "rwm"));
+        }
     }
     out.push(mk(C, Some(136), None, "rwm"));
     out.push(mk(C, Some(5), Some(2), "rwm"));
@@ -111,7 +130,10 @@ pub fn runc_device_rules(
 }
 
 pub fn parse_rules(devs: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
-    devs.iter().map(Rule::from_spec).collect()
+    devs.iter()
+        .enumerate()
+        .map(|(i, d)| Rule::from_spec_at(d, i))
+        .collect()
 }
 
 /// One eBPF instruction as the kernel's `struct bpf_insn`.
@@ -245,9 +267,29 @@ mod tests {
             rule(r#"{"allow":true,"type":"c","major":136,"access":"rw"}"#).v1_line(),
             "c 136:* rw"
         );
-        assert!(
-            Rule::from_spec(&serde_json::from_str(r#"{"allow":true,"access":"x"}"#).unwrap())
-                .is_err()
+        // runc ignores characters other than r, w, m…
+        assert_eq!(
+            rule(r#"{"allow":true,"type":"c","major":1,"minor":11,"access":"rwa"}"#).v1_line(),
+            "c 1:11 rw"
+        );
+        // …but refuses an access with none of them, an empty one, and non-rule types.
+        let err = |json: &str| {
+            Rule::from_spec_at(&serde_json::from_str(json).unwrap(), 1)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(r#"{"allow":true,"access":"x"}"#).contains("none of r, w, m"));
+        assert_eq!(
+            err(r#"{"allow":true,"access":""}"#),
+            "device access at 1 field cannot be empty"
+        );
+        assert_eq!(
+            err(r#"{"allow":true}"#),
+            "device access at 1 field cannot be empty"
+        );
+        assert_eq!(
+            err(r#"{"allow":true,"type":"p","access":"rw"}"#),
+            "invalid cgroup device type \"p\""
         );
     }
 
@@ -348,27 +390,33 @@ mod tests {
     fn runc_defaults_follow_the_spec_rules() {
         let spec: Vec<LinuxDeviceCgroup> =
             serde_json::from_str(r#"[{"allow":false,"access":"rwm"}]"#).unwrap();
-        let devs: Vec<oci_spec::runtime::LinuxDevice> =
-            serde_json::from_str(r#"[{"path":"/dev/fuse","type":"c","major":10,"minor":229}]"#)
-                .unwrap();
+        let devs: Vec<oci_spec::runtime::LinuxDevice> = serde_json::from_str(
+            r#"[{"path":"/dev/fuse","type":"c","major":10,"minor":229},
+                {"path":"/dev/full","type":"c","major":1,"minor":7}]"#,
+        )
+        .unwrap();
         let lines: Vec<String> = parse_rules(&runc_device_rules(&spec, &devs))
             .unwrap()
             .iter()
             .map(Rule::v1_line)
             .collect();
         assert_eq!(lines[0], "a *:* rwm");
-        assert_eq!(lines[1], "c 10:229 rwm");
+        assert_eq!(lines[1], "c *:* m");
         assert!(lines.contains(&"c 1:3 rwm".to_string()));
         assert!(lines.contains(&"c 136:* rwm".to_string()));
         assert!(lines.contains(&"b *:* m".to_string()));
-        assert_eq!(lines.len(), 2 + 11);
+        // Neither /dev/fuse nor the /dev/full the spec defines itself is allowed.
+        assert!(!lines
+            .iter()
+            .any(|l| l.contains("10:229") || l.contains("1:7")));
+        assert_eq!(lines.len(), 1 + 10);
     }
 
     #[test]
     fn allow_all_stops_the_program() {
         let rules = parse_rules(
             &serde_json::from_str::<Vec<LinuxDeviceCgroup>>(
-                r#"[{"allow":true,"access":"rwm"},{"allow":false,"type":"c","major":1,"minor":3}]"#,
+                r#"[{"allow":true,"access":"rwm"},{"allow":false,"type":"c","major":1,"minor":3,"access":"rwm"}]"#,
             )
             .unwrap(),
         )

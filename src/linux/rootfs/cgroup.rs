@@ -70,7 +70,11 @@ struct Hierarchy {
     name: String,
 }
 
-fn hierarchies() -> Result<Vec<Hierarchy>> {
+/// `new_cgroup_ns`: the caller is in the container's own cgroup namespace, where
+/// /proc/self/cgroup says "/" and mountinfo shows the host's mount roots as "/.." (outside
+/// the namespace root); each hierarchy is then mounted afresh, so our place in it is not
+/// needed and no hierarchy may be skipped for lack of it.
+fn hierarchies(new_cgroup_ns: bool) -> Result<Vec<Hierarchy>> {
     let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
     let own: Vec<(Vec<&str>, &str)> = own
         .lines()
@@ -96,8 +100,10 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
         };
         // Our cgroup relative to the root of this mount (a bind of a sub-tree has a root
         // other than "/"); outside it, this mount cannot show our cgroup.
-        let Ok(rel) = Path::new(path).strip_prefix(&mi.root) else {
-            continue;
+        let rel = match Path::new(path).strip_prefix(&mi.root) {
+            Ok(rel) => rel,
+            Err(_) if new_cgroup_ns => Path::new(""),
+            Err(_) => continue,
         };
         let mount_point = Path::new(&mi.mount_point);
         let Some(name) = mount_point.file_name() else {
@@ -120,7 +126,7 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
 }
 
 fn mount_v1(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
-    let hierarchies = hierarchies()?;
+    let hierarchies = hierarchies(ctx.opts.new_cgroup_ns)?;
     let tmpfs = MountEntry {
         source: Some(PathBuf::from("tmpfs")),
         destination: m.destination.clone(),
@@ -140,8 +146,14 @@ fn mount_v1(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
             let rel = ctx.root.resolve(&dest)?;
             let target = ctx.root.mkdir_all(&rel)?;
             let flags = DEFAULT_FLAGS | (m.options.flags & libc::MS_RDONLY);
+            // As runc: the named systemd hierarchy has "systemd" as its source.
+            let source = if h.controllers.starts_with("name=") {
+                "systemd"
+            } else {
+                "cgroup"
+            };
             sys::mount(
-                Some(Path::new("cgroup")),
+                Some(Path::new(source)),
                 &fd_path(target.as_fd()),
                 Some("cgroup"),
                 flags,
