@@ -113,3 +113,96 @@ fn notify_hands_the_listener_to_the_agent() {
     assert!(state["pid"].as_i64().unwrap() > 0);
     assert!(state["state"]["id"].as_str().unwrap().starts_with("sc-"));
 }
+
+/// containerd's default profile (default action ERRNO) without the syscalls in `remove`.
+fn containerd_profile_without(remove: &[&str], errno: Option<u32>) -> serde_json::Value {
+    let mut p: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/seccomp/containerd-default.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for rule in p["syscalls"].as_array_mut().unwrap() {
+        rule["names"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| !remove.contains(&n.as_str().unwrap()));
+    }
+    if let Some(e) = errno {
+        p["defaultErrnoRet"] = json!(e);
+    }
+    p
+}
+
+/// Runs `b` with `exe` (ocibox or Debian's runc); (exit code, stdout, stderr). A run that
+/// hangs (an init stuck under its own filter) is killed after 30 s and reported as -1; the
+/// runtime guard force-deletes what it left.
+fn run_with(exe: &std::path::Path, b: &Bundle) -> (i32, String, String) {
+    let rt = Runtime::with_binary(exe);
+    let id = unique("sc");
+    rt.track(&id);
+    let out_path = rt.root.path().join(format!("{id}.out"));
+    let err_path = rt.root.path().join(format!("{id}.err"));
+    let mut child = rt
+        .command(&["run", "-b", b.path().to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let read =
+        |p: &std::path::Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+    (code, read(&out_path), read(&err_path))
+}
+
+const RUNC: &str = "/usr/sbin/runc";
+
+/// Without no_new_privs the filter is loaded before the user switch, so everything the init
+/// does afterwards runs under the profile. Profiles that leave out syscalls runc's init does
+/// not need (close_range and fcntl for the fd sweep, statx, setresuid/setresgid, shutdown, umask),
+/// denied with EPERM or ENOSYS, must not stop ocibox where runc runs.
+#[test]
+fn init_survives_a_profile_denying_what_runc_does_not_need() {
+    let cases: &[&[&str]] = &[
+        &["close_range"],
+        &["close_range", "fcntl"],
+        &["statx"],
+        &["setresuid", "setresgid"],
+        &["shutdown"],
+        &["umask"],
+    ];
+    for remove in cases {
+        for errno in [None, Some(libc::ENOSYS as u32)] {
+            for nnp in [false, true] {
+                let b = Bundle::new(&["/bin/busybox", "echo", "ok"]);
+                b.edit(|c| {
+                    c["process"]["noNewPrivileges"] = json!(nnp);
+                    c["linux"]["seccomp"] = containerd_profile_without(remove, errno);
+                });
+                for exe in [std::path::PathBuf::from(RUNC), bin()] {
+                    let (code, out, err) = run_with(&exe, &b);
+                    assert_eq!(
+                        (code, out.as_str()),
+                        (0, "ok\n"),
+                        "{} without {remove:?} (errno {errno:?}, noNewPrivileges {nnp}): {err}",
+                        exe.display()
+                    );
+                }
+            }
+        }
+    }
+}

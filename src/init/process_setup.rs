@@ -111,8 +111,9 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
         other => bail!("unexpected {other:?} while waiting to continue"),
     }
 
-    // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the user
-    // switch; a notify listener must reach the runtime while the channel is open.
+    fds::close_fds_above(2 + b.preserve_fds as RawFd)?; // before seccomp: it may deny the sweep
+                                                        // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the user
+                                                        // switch; a notify listener must reach the runtime while the channel is open.
     let notify = seccomp_program.as_ref().is_some_and(|p| p.uses_notify());
     if !nnp || notify {
         if let Some(p) = &seccomp_program {
@@ -122,8 +123,6 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
             }
         }
     }
-    let preserved_top = 2 + b.preserve_fds as RawFd;
-    fds::close_fds_above(preserved_top)?;
     switch_user(chan, process, spec)?;
     apply_umask(process);
     nix::unistd::chdir(process.cwd())
@@ -249,9 +248,9 @@ fn warn(chan: &mut Channel, w: Vec<String>) {
 
 fn apply_umask(process: &Process) {
     let mask = process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-        mask as libc::mode_t,
-    ));
+    // Raw umask(2): nix's wrapper panics on the -1 a seccomp profile denying umask returns.
+    // SAFETY: umask only swaps the process's file mode creation mask.
+    unsafe { libc::umask(mask as libc::mode_t) };
 }
 
 /// The process environment, plus HOME when missing (runc sets it from /etc/passwd).
@@ -274,10 +273,9 @@ fn process_env(process: &Process, extra: &[String]) -> Vec<String> {
 /// program must fail `create`, which containerd reports, not `start` with an exit status.
 fn lookup_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
-        let m = std::fs::metadata(arg0)
+        let mode = stat_mode(Path::new(arg0))
             .map_err(|e| anyhow::anyhow!("exec: {arg0:?}: stat {arg0}: {}", errno_text(&e)))?;
-        use std::os::unix::fs::PermissionsExt;
-        if m.is_dir() || m.permissions().mode() & 0o111 == 0 {
+        if mode & libc::S_IFMT == libc::S_IFDIR || mode & 0o111 == 0 {
             bail!("exec: {arg0:?}: permission denied");
         }
         return Ok(PathBuf::from(arg0));
@@ -309,8 +307,15 @@ fn errno_text(e: &std::io::Error) -> String {
 }
 
 fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    stat_mode(p).is_ok_and(|m| m & libc::S_IFMT == libc::S_IFREG && m & 0o111 != 0)
+}
+
+/// st_mode by stat(2) (newfstatat), as Go's os.Stat in runc: this runs under the container's
+/// seccomp profile, and std's metadata() uses statx, which older profiles deny.
+fn stat_mode(p: &Path) -> std::io::Result<libc::mode_t> {
+    nix::sys::stat::stat(p)
+        .map(|st| st.st_mode)
+        .map_err(std::io::Error::from)
 }
 
 /// Block until `start` opens the fifo for reading, then tell it we are going. The write
