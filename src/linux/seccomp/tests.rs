@@ -303,7 +303,7 @@ fn argument_operators_match_64_and_32_bit_semantics() {
 }
 
 #[test]
-fn conditions_are_anded_and_entries_for_one_syscall_combine() {
+fn conditions_on_different_arguments_are_anded_and_entries_for_one_syscall_combine() {
     let p = compile(&spec(json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "syscalls": [
@@ -331,6 +331,117 @@ fn conditions_are_anded_and_entries_for_one_syscall_combine() {
     assert_eq!(eval(&p, x, "kill", [5, 14, 0, 0, 0, 0]), EPERM);
     assert_eq!(eval(&p, x, "kill", [0, 9, 0, 0, 0, 0]), RET_LOG);
     assert_eq!(eval(&p, x, "kill", [0, 2, 0, 0, 0, 0]), EPERM);
+}
+
+/// runc's seccomp_linux.go: an entry with two conditions on one argument becomes one rule per
+/// condition (OR), also for its conditions on other arguments; otherwise conditions are AND-ed.
+/// The cases of runc's tests/integration/testdata/seccomp_syscall_test1 plus a mixed one.
+#[test]
+fn conditions_on_one_argument_are_ored_like_runc() {
+    let eq = |index: u32, value: u64| json!({"index": index, "value": value, "op": "SCMP_CMP_EQ"});
+    let p = compile(&spec(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "syscalls": [
+            {"names": ["process_vm_readv"], "action": "SCMP_ACT_ALLOW",
+             "args": [eq(0, 100), eq(0, 9001)]},
+            {"names": ["process_vm_writev"], "action": "SCMP_ACT_ERRNO", "errnoRet": 55,
+             "args": [eq(0, 1337), eq(0, 2020)]},
+            {"names": ["kcmp"], "action": "SCMP_ACT_ALLOW", "args": [eq(0, 0), eq(1, 1337)]},
+            {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 55,
+             "args": [eq(0, 7), eq(0, 8), eq(1, 9)]},
+        ]
+    })))
+    .unwrap();
+    check_jumps(p.instructions());
+    let enoano = RET_ERRNO | libc::ENOANO as u32;
+    for abi in [Abi::X86_64, Abi::I386] {
+        let e = |name, a0, a1| eval(&p, abi, name, [a0, a1, 0, 0, 0, 0]);
+        assert_eq!(e("process_vm_readv", 100, 0), RET_ALLOW, "{abi:?}");
+        assert_eq!(e("process_vm_readv", 9001, 0), RET_ALLOW, "{abi:?}");
+        assert_eq!(e("process_vm_readv", 0, 0), EPERM, "{abi:?}");
+        assert_eq!(e("process_vm_writev", 1337, 0), enoano, "{abi:?}");
+        assert_eq!(e("process_vm_writev", 2020, 0), enoano, "{abi:?}");
+        assert_eq!(e("process_vm_writev", 0, 0), EPERM, "{abi:?}");
+        // Different arguments: AND.
+        assert_eq!(e("kcmp", 0, 1337), RET_ALLOW, "{abi:?}");
+        assert_eq!(e("kcmp", 0, 0), EPERM, "{abi:?}");
+        assert_eq!(e("kcmp", 500, 1337), EPERM, "{abi:?}");
+        // Mixed: OR mode takes in the condition on arg1 too.
+        for (a0, a1) in [(7, 0), (8, 0), (0, 9), (7, 9)] {
+            assert_eq!(e("getpriority", a0, a1), enoano, "{abi:?} {a0} {a1}");
+        }
+        assert_eq!(e("getpriority", 0, 0), EPERM, "{abi:?}");
+    }
+}
+
+/// runc's patchbpf stub: ENOSYS above the highest syscall the profile names, per ABI, only for
+/// the ABIs `architectures` lists, and not for ALLOW/LOG/TRACE defaults or an ENOSYS default.
+#[test]
+fn enosys_stub_follows_runc() {
+    let with = |extra: serde_json::Value| {
+        let mut v = json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read", "write", "openat2"], "action": "SCMP_ACT_ALLOW"}]
+        });
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        let p = compile(&spec(v)).unwrap();
+        check_jumps(p.instructions());
+        p
+    };
+    let openat2 = nr(Abi::X86_64, "openat2");
+    let (above, below) = (openat2 + 1, nr(Abi::X86_64, "kcmp"));
+    let x = Abi::X86_64;
+
+    let p = with(json!({"architectures": ["SCMP_ARCH_X86_64"]}));
+    assert_eq!(eval_nr(&p, x, above, [0; 6]), ENOSYS);
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), ENOSYS);
+    assert_eq!(eval_nr(&p, x, below, [0; 6]), EPERM);
+    assert_eq!(eval_nr(&p, x, openat2, [0; 6]), RET_ALLOW);
+
+    // No architectures: runc builds no stub at all.
+    let p = with(json!({}));
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), EPERM);
+    // Only i386 listed: x86_64 syscalls keep the default, i386 ones get the stub.
+    let p = with(json!({"architectures": ["SCMP_ARCH_X86"]}));
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), EPERM);
+    assert_eq!(eval_nr(&p, Abi::I386, 1000, [0; 6]), ENOSYS);
+    assert_eq!(
+        eval_nr(&p, Abi::I386, nr(Abi::I386, "openat2") + 1, [0; 6]),
+        ENOSYS
+    );
+    assert_eq!(eval(&p, Abi::I386, "kcmp", [0; 6]), EPERM);
+    // x32 has its own highest number (with the x32 bit).
+    let p = with(json!({"architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]}));
+    let x32_above = nr(Abi::X32, "openat2") + 1;
+    assert_eq!(eval_nr(&p, Abi::X32, x32_above, [0; 6]), ENOSYS);
+    assert_eq!(eval(&p, Abi::X32, "kcmp", [0; 6]), EPERM);
+
+    let archs = json!(["SCMP_ARCH_X86_64"]);
+    // A killing default gets the stub too...
+    let p = with(json!({"architectures": archs, "defaultAction": "SCMP_ACT_KILL_PROCESS"}));
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), ENOSYS);
+    assert_eq!(eval_nr(&p, x, below, [0; 6]), RET_KILL_PROCESS);
+    // ...unless defaultErrnoRet is ENOSYS (runc's generatePatch skips it then).
+    let p = with(
+        json!({"architectures": archs, "defaultAction": "SCMP_ACT_KILL_PROCESS",
+                        "defaultErrnoRet": 38}),
+    );
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), RET_KILL_PROCESS);
+    // ENOANO as the default errno reaches the caller; newer syscalls still get ENOSYS.
+    let p = with(json!({"architectures": archs, "defaultErrnoRet": 55}));
+    assert_eq!(eval_nr(&p, x, below, [0; 6]), RET_ERRNO | 55);
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), ENOSYS);
+    // Defaults that let syscalls through: no stub.
+    for (act, ret) in [
+        ("SCMP_ACT_TRACE", RET_TRACE | libc::EPERM as u32),
+        ("SCMP_ACT_LOG", RET_LOG),
+    ] {
+        let p = with(json!({"architectures": archs, "defaultAction": act}));
+        assert_eq!(eval_nr(&p, x, 1000, [0; 6]), ret, "{act}");
+    }
 }
 
 #[test]
