@@ -185,6 +185,27 @@ fn init_survives_a_profile_denying_what_runc_does_not_need() {
         &["shutdown"],
         &["umask"],
     ];
+    // runc's seccomp.bats "verify syscall compatibility after seccomp enforcement".
+    let b = Bundle::new(&["/bin/busybox", "echo", "ok"]);
+    b.edit(|c| {
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["close_range", "fsopen", "fsconfig", "fspick", "openat2",
+                                    "open_tree", "move_mount", "mount_setattr"],
+                          "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+        });
+    });
+    for exe in [std::path::PathBuf::from(RUNC), bin()] {
+        let (code, out, err) = run_with(&exe, &b);
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "ok\n"),
+            "{}: {err}",
+            exe.display()
+        );
+    }
     for remove in cases {
         for errno in [None, Some(libc::ENOSYS as u32)] {
             for nnp in [false, true] {
@@ -203,6 +224,132 @@ fn init_survives_a_profile_denying_what_runc_does_not_need() {
                     );
                 }
             }
+        }
+    }
+}
+
+const PROBE_ENV: &str = "OCIBOX_SECCOMP_PROBE";
+
+/// The container side of `rule_semantics_match_runc`, not a test of its own: this test binary
+/// (static) is copied into the rootfs as /probe and run with `PROBE_ENV` listing raw syscalls
+/// ("nr,arg0,…" separated by spaces); it prints `probe <call>=<return value or -errno>` each.
+#[test]
+fn probe_syscalls() {
+    let Ok(calls) = std::env::var(PROBE_ENV) else {
+        return;
+    };
+    // libtest has printed "test probe_syscalls ... " without a newline.
+    let mut out = String::from("\n");
+    for call in calls.split_whitespace() {
+        let mut a = [0 as libc::c_long; 7];
+        for (slot, v) in a.iter_mut().zip(call.split(',')) {
+            *slot = v.parse().expect("probe argument");
+        }
+        // SAFETY: the calls the test lists take integer arguments or NULL pointers only.
+        let rc = unsafe { libc::syscall(a[0], a[1], a[2], a[3], a[4], a[5], a[6]) };
+        let r = if rc < 0 {
+            -(std::io::Error::last_os_error().raw_os_error().unwrap_or(0) as libc::c_long)
+        } else {
+            rc
+        };
+        out.push_str(&format!("probe {call}={r}\n"));
+    }
+    use std::io::Write;
+    let mut so = std::io::stdout();
+    let _ = so.write_all(out.as_bytes());
+    let _ = so.flush();
+    std::process::exit(0);
+}
+
+/// What the container sees of a profile's rules, under ocibox and Debian's runc alike: two
+/// conditions on one argument OR-ed (runc's tests/integration/testdata/seccomp_syscall_test1
+/// cases, plus a mixed entry), conditions on different arguments AND-ed, errnoRet and
+/// defaultErrnoRet ENOANO exactly, ENOSYS above the highest syscall the profile names only for
+/// listed architectures, with and without no_new_privs.
+#[test]
+fn rule_semantics_match_runc() {
+    let eq = |index: u32, value: u64| json!({"index": index, "value": value, "op": "SCMP_CMP_EQ"});
+    let rules = json!([
+        {"names": ["process_vm_readv"], "action": "SCMP_ACT_ALLOW",
+         "args": [eq(0, 100), eq(0, 9001)]},
+        {"names": ["process_vm_writev"], "action": "SCMP_ACT_ERRNO", "errnoRet": 55,
+         "args": [eq(0, 1337), eq(0, 2020)]},
+        {"names": ["kcmp"], "action": "SCMP_ACT_ALLOW", "args": [eq(0, 0), eq(1, 1337)]},
+        {"names": ["dup3"], "action": "SCMP_ACT_ALLOW", "args": [eq(0, 1)]},
+        {"names": ["dup3"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 2, "op": "SCMP_CMP_GT"}]},
+        {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 55,
+         "args": [eq(0, 7), eq(0, 8), eq(1, 9)]},
+    ]);
+    let ours = [
+        "process_vm_readv",
+        "process_vm_writev",
+        "kcmp",
+        "dup3",
+        "getpriority",
+    ];
+    let base = || {
+        let mut p = containerd_profile_without(&ours, None);
+        p["syscalls"]
+            .as_array_mut()
+            .unwrap()
+            .extend(rules.as_array().unwrap().iter().cloned());
+        p
+    };
+    // x86_64 numbers: process_vm_readv 310, process_vm_writev 311, kcmp 312, dup3 292,
+    // getpriority 140, unshare 272; 1000 and 460 are beyond every syscall the profile names.
+    let calls = "310,100,0,0,0,0,-1 310,9001,0,0,0,0,-1 310,0,0,0,0,0,-1 \
+                 311,1337,0,0,0,0,-1 311,2020,0,0,0,0,-1 311,0,0,0,0,0,-1 \
+                 312,0,1337 312,0,0 312,500,1337 \
+                 292,0,-100,65535 292,1,-100,65535 292,2,-100,65535 292,3,-100,65535 \
+                 140,7,0 140,8,0 140,0,9 140,7,9 140,0,0 272,0 1000,1,2,3 460,0";
+    let mut profiles = vec![("listed architectures", base())];
+    let mut p = base();
+    p["defaultErrnoRet"] = json!(55);
+    profiles.push(("defaultErrnoRet ENOANO", p));
+    let mut p = base();
+    p.as_object_mut().unwrap().remove("architectures");
+    profiles.push(("no architectures", p));
+    let mut p = base();
+    p["architectures"] = json!(["SCMP_ARCH_X86"]);
+    profiles.push(("only SCMP_ARCH_X86", p));
+
+    let b = Bundle::new(&[
+        "/probe",
+        "probe_syscalls",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    std::fs::copy(std::env::current_exe().unwrap(), b.rootfs().join("probe")).unwrap();
+    let runc = std::path::PathBuf::from(RUNC);
+    for (what, profile) in &profiles {
+        for nnp in [true, false] {
+            b.edit(|c| {
+                c["process"]["env"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!(format!("{PROBE_ENV}={calls}")));
+                c["process"]["noNewPrivileges"] = json!(nnp);
+                c["linux"]["seccomp"] = profile.clone();
+            });
+            let seen = |exe: &std::path::Path| {
+                let (code, out, err) = run_with(exe, &b);
+                assert_eq!(code, 0, "{} with {what}: {err}", exe.display());
+                out.lines()
+                    .filter_map(|l| l.strip_prefix("probe "))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            };
+            let (theirs, ours) = (seen(&runc), seen(&bin()));
+            assert_eq!(theirs.len(), calls.split_whitespace().count(), "{theirs:?}");
+            assert_eq!(
+                ours, theirs,
+                "{what}, noNewPrivileges {nnp}: ocibox vs runc"
+            );
+            b.edit(|c| {
+                c["process"]["env"].as_array_mut().unwrap().pop();
+            });
         }
     }
 }
