@@ -314,42 +314,124 @@ fn rule_semantics_match_runc() {
     p["architectures"] = json!(["SCMP_ARCH_X86"]);
     profiles.push(("only SCMP_ARCH_X86", p));
 
-    let b = Bundle::new(&[
-        "/probe",
-        "probe_syscalls",
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    std::fs::copy(std::env::current_exe().unwrap(), b.rootfs().join("probe")).unwrap();
-    let runc = std::path::PathBuf::from(RUNC);
+    let b = ProbeBundle::new();
     for (what, profile) in &profiles {
         for nnp in [true, false] {
-            b.edit(|c| {
-                c["process"]["env"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!(format!("{PROBE_ENV}={calls}")));
-                c["process"]["noNewPrivileges"] = json!(nnp);
-                c["linux"]["seccomp"] = profile.clone();
-            });
-            let seen = |exe: &std::path::Path| {
-                let (code, out, err) = run_with(exe, &b);
-                assert_eq!(code, 0, "{} with {what}: {err}", exe.display());
-                out.lines()
-                    .filter_map(|l| l.strip_prefix("probe "))
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            };
-            let (theirs, ours) = (seen(&runc), seen(&bin()));
-            assert_eq!(theirs.len(), calls.split_whitespace().count(), "{theirs:?}");
-            assert_eq!(
-                ours, theirs,
-                "{what}, noNewPrivileges {nnp}: ocibox vs runc"
+            b.same_as_runc(
+                &format!("{what}, noNewPrivileges {nnp}"),
+                profile,
+                nnp,
+                calls,
             );
-            b.edit(|c| {
-                c["process"]["env"].as_array_mut().unwrap().pop();
-            });
         }
+    }
+}
+
+/// A bundle running the probe (this test binary) in a busybox rootfs.
+struct ProbeBundle(Bundle);
+
+impl ProbeBundle {
+    fn new() -> ProbeBundle {
+        let b = Bundle::new(&[
+            "/probe",
+            "probe_syscalls",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
+        std::fs::copy(std::env::current_exe().unwrap(), b.rootfs().join("probe")).unwrap();
+        ProbeBundle(b)
+    }
+
+    /// Runs `calls` under `profile` with Debian's runc and with ocibox; asserts both ran and
+    /// the container saw the same results.
+    fn same_as_runc(&self, what: &str, profile: &serde_json::Value, nnp: bool, calls: &str) {
+        self.0.edit(|c| {
+            let env = c["process"]["env"].as_array_mut().unwrap();
+            env.retain(|e| !e.as_str().unwrap().starts_with(PROBE_ENV));
+            env.push(json!(format!("{PROBE_ENV}={calls}")));
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = profile.clone();
+        });
+        let seen = |exe: &std::path::Path| {
+            let (code, out, err) = run_with(exe, &self.0);
+            assert_eq!(code, 0, "{} with {what}: {err}", exe.display());
+            out.lines()
+                .filter_map(|l| l.strip_prefix("probe "))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let (theirs, ours) = (seen(std::path::Path::new(RUNC)), seen(&bin()));
+        assert_eq!(theirs.len(), calls.split_whitespace().count(), "{theirs:?}");
+        assert_eq!(ours, theirs, "{what}: ocibox vs runc");
+    }
+}
+
+/// Several rules for one syscall (getpriority, 140), as libseccomp combines them under runc:
+/// an unconditional rule takes the whole syscall, conditional ones on higher arguments and
+/// with EQ are tried first. Profiles runc refuses ("file exists") are not compared.
+#[test]
+fn rules_for_one_syscall_combine_as_under_runc() {
+    let eq = |index: u32, value: u64| json!({"index": index, "value": value, "op": "SCMP_CMP_EQ"});
+    let errno = |e: u32, args: serde_json::Value| json!({"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": e, "args": args});
+    let allow = |args: serde_json::Value| json!({"names": ["getpriority"], "action": "SCMP_ACT_ALLOW", "args": args});
+    let gt5 = json!([{"index": 0, "value": 5, "op": "SCMP_CMP_GT"}]);
+    let and = json!([eq(0, 7), eq(1, 9)]);
+    let none = json!(null);
+    let cases = [
+        (
+            "unconditional allow, then conditional errno",
+            json!([allow(none.clone()), errno(55, json!([eq(0, 7)]))]),
+        ),
+        (
+            "conditional errno, then unconditional errno",
+            json!([errno(55, json!([eq(0, 7)])), errno(56, none.clone())]),
+        ),
+        (
+            "unconditional errno, then conditional allow",
+            json!([errno(56, none.clone()), allow(json!([eq(0, 0)]))]),
+        ),
+        (
+            "two unconditional",
+            json!([errno(55, none.clone()), errno(56, none.clone())]),
+        ),
+        (
+            "arg0 rule, then arg1 rule",
+            json!([errno(55, json!([eq(0, 7)])), errno(56, json!([eq(1, 9)]))]),
+        ),
+        (
+            "arg1 rule, then arg0 rule",
+            json!([errno(55, json!([eq(1, 9)])), errno(56, json!([eq(0, 7)]))]),
+        ),
+        (
+            "arg0 allow, then arg1 errno",
+            json!([allow(json!([eq(0, 7)])), errno(56, json!([eq(1, 9)]))]),
+        ),
+        (
+            "AND rule, then arg1 rule",
+            json!([errno(55, and.clone()), errno(56, json!([eq(1, 9)]))]),
+        ),
+        (
+            "GT, then EQ on one argument",
+            json!([errno(55, gt5.clone()), errno(56, json!([eq(0, 7)]))]),
+        ),
+        (
+            "EQ, then GT on one argument",
+            json!([errno(56, json!([eq(0, 7)])), errno(55, gt5)]),
+        ),
+        (
+            "prefix rule, then AND rule",
+            json!([errno(56, json!([eq(0, 7)])), errno(55, and)]),
+        ),
+    ];
+    let calls = "140,7,0 140,7,9 140,0,9 140,0,0 140,6,0 140,1,0";
+    let b = ProbeBundle::new();
+    for (what, rules) in cases {
+        let mut p = containerd_profile_without(&["getpriority"], None);
+        p["syscalls"]
+            .as_array_mut()
+            .unwrap()
+            .extend(rules.as_array().unwrap().iter().cloned());
+        b.same_as_runc(what, &p, true, calls);
     }
 }

@@ -14,9 +14,9 @@
 //! - Conditions of one entry are AND-ed, unless two of them test the same argument: then, as
 //!   runc does (libseccomp cannot AND two conditions on one argument), every condition of that
 //!   entry becomes a rule of its own and they are OR-ed, including those on other arguments.
-//! - Several rules for one syscall: rules with argument conditions are tried in spec order,
-//!   the first whose conditions all hold decides; otherwise the first entry without conditions
-//!   decides; otherwise the default action.
+//! - Several rules for one syscall combine as libseccomp's rule tree combines them: an
+//!   unconditional rule takes the whole syscall; conditional ones are tried in the tree's order
+//!   (see `syscall_block`); a syscall none matches gets the default action.
 //! - Conditions compare the full 64-bit argument on x86_64 and x32 (high word, then low word);
 //!   on i386 arguments are 32 bits wide and only the low words are compared, as libseccomp does.
 //!   `SCMP_CMP_MASKED_EQ` is `(arg & value) == valueTwo`.
@@ -313,24 +313,45 @@ fn search_tree(intervals: &[(u32, usize)], blocks: &[Vec<Insn>]) -> Vec<Insn> {
     }
 }
 
-/// The closed code for one syscall number: its conditional entries in order, then the
-/// fallback (the first unconditional entry, or the default action).
+/// The closed code for one syscall number, decided as libseccomp's rule tree decides it
+/// (observed with runc 1.1.5 + libseccomp 2.5.4, see tests/runtime_seccomp.rs):
+/// - an unconditional rule takes the whole syscall, whatever conditional rules it has, before
+///   or after it; of several, the first;
+/// - otherwise conditional rules are tried by the lowest argument they test, the highest such
+///   argument first, then by libseccomp's operator order (EQ/NE, GE/LT, GT/LE, MASKED_EQ),
+///   then in spec order; the first whose conditions all hold decides, else the default action.
 fn syscall_block(rules: &[Rule], default_ret: u32, wide: bool) -> Result<Vec<Insn>> {
-    let fallback = rules
-        .iter()
-        .find(|r| r.conds.is_empty())
-        .map_or(default_ret, |r| r.ret);
-    let mut conditional: Vec<&Rule> = rules.iter().filter(|r| !r.conds.is_empty()).collect();
-    // Trailing entries that end where the fallback would are dead weight.
-    while conditional.last().is_some_and(|r| r.ret == fallback) {
+    if let Some(r) = rules.iter().find(|r| r.conds.is_empty()) {
+        return Ok(vec![ret(r.ret)]);
+    }
+    let mut conditional: Vec<&Rule> = rules.iter().collect();
+    conditional.sort_by_key(|r| tree_order(r));
+    // Trailing entries that end where the default would are dead weight.
+    while conditional.last().is_some_and(|r| r.ret == default_ret) {
         conditional.pop();
     }
     let mut out = Vec::new();
     for r in conditional {
         out.extend(rule_code(r, wide)?);
     }
-    out.push(ret(fallback));
+    out.push(ret(default_ret));
     Ok(out)
+}
+
+/// Where libseccomp's tree puts a conditional rule among the others for its syscall: by its
+/// condition on the lowest argument, higher arguments first, then the operator as libseccomp
+/// stores it (NE, LT and LE are EQ, GE and GT with the branches swapped).
+fn tree_order(r: &Rule) -> (std::cmp::Reverse<usize>, u8) {
+    let Some(first) = r.conds.iter().min_by_key(|c| c.index()) else {
+        return (std::cmp::Reverse(usize::MAX), 0);
+    };
+    let op = match first.op() {
+        Op::ScmpCmpEq | Op::ScmpCmpNe => 4,
+        Op::ScmpCmpGe | Op::ScmpCmpLt => 5,
+        Op::ScmpCmpGt | Op::ScmpCmpLe => 6,
+        Op::ScmpCmpMaskedEq => 7,
+    };
+    (std::cmp::Reverse(first.index()), op)
 }
 
 /// One conditional entry: returns its action when every condition holds, else falls through

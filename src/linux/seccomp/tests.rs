@@ -323,8 +323,8 @@ fn conditions_on_different_arguments_are_anded_and_entries_for_one_syscall_combi
     .unwrap();
     check_jumps(p.instructions());
     let x = Abi::X86_64;
-    // The specific entry wins over the catch-all for the same syscall.
-    assert_eq!(eval(&p, x, "socket", [40, 1, 0, 0, 0, 0]), RET_ERRNO | 97);
+    // As in libseccomp, the unconditional rule takes the whole syscall.
+    assert_eq!(eval(&p, x, "socket", [40, 1, 0, 0, 0, 0]), RET_ALLOW);
     assert_eq!(eval(&p, x, "socket", [2, 1, 0, 0, 0, 0]), RET_ALLOW);
     assert_eq!(eval(&p, x, "kill", [5, 15, 0, 0, 0, 0]), RET_ALLOW);
     assert_eq!(eval(&p, x, "kill", [0, 15, 0, 0, 0, 0]), EPERM);
@@ -442,6 +442,68 @@ fn enosys_stub_follows_runc() {
         let p = with(json!({"architectures": archs, "defaultAction": act}));
         assert_eq!(eval_nr(&p, x, 1000, [0; 6]), ret, "{act}");
     }
+}
+
+/// Several rules for one syscall combine as libseccomp's tree does (each case checked against
+/// runc 1.1.5 + libseccomp 2.5.4 in tests/runtime_seccomp.rs).
+#[test]
+fn rules_for_one_syscall_combine_like_libseccomp() {
+    let eq = |index: u32, value: u64| json!({"index": index, "value": value, "op": "SCMP_CMP_EQ"});
+    let errno = |e: u32, args: serde_json::Value| json!({"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": e, "args": args});
+    let compile_rules = |rules: serde_json::Value| {
+        let p = compile(&spec(
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": rules}),
+        ))
+        .unwrap();
+        check_jumps(p.instructions());
+        p
+    };
+    let e = |p: &Program, a0: u64, a1: u64| match eval(
+        p,
+        Abi::X86_64,
+        "getpriority",
+        [a0, a1, 0, 0, 0, 0],
+    ) {
+        RET_ALLOW => 0,
+        r => r & 0xffff,
+    };
+    // Unconditional before or after conditional rules: it decides alone; the first of two.
+    let allow = json!({"names": ["getpriority"], "action": "SCMP_ACT_ALLOW"});
+    let p = compile_rules(json!([allow, errno(55, json!([eq(0, 7)]))]));
+    assert_eq!((e(&p, 7, 0), e(&p, 1, 0)), (0, 0));
+    let p = compile_rules(json!([
+        errno(55, json!([eq(0, 7)])),
+        errno(56, json!(null))
+    ]));
+    assert_eq!((e(&p, 7, 0), e(&p, 1, 0)), (56, 56));
+    let p = compile_rules(json!([errno(55, json!(null)), errno(56, json!(null))]));
+    assert_eq!(e(&p, 1, 0), 55);
+    // Conditions on a higher argument are tried first, whatever the spec order.
+    for rules in [
+        json!([errno(55, json!([eq(0, 7)])), errno(56, json!([eq(1, 9)]))]),
+        json!([errno(56, json!([eq(1, 9)])), errno(55, json!([eq(0, 7)]))]),
+    ] {
+        let p = compile_rules(rules);
+        assert_eq!(
+            (e(&p, 7, 0), e(&p, 7, 9), e(&p, 0, 9), e(&p, 0, 0)),
+            (55, 56, 56, 1)
+        );
+    }
+    let p = compile_rules(json!([
+        errno(55, json!([eq(0, 7), eq(1, 9)])),
+        errno(56, json!([eq(1, 9)]))
+    ]));
+    assert_eq!((e(&p, 7, 9), e(&p, 7, 0)), (56, 1));
+    // On one argument EQ comes before GT.
+    let gt = json!([{"index": 0, "value": 5, "op": "SCMP_CMP_GT"}]);
+    let p = compile_rules(json!([errno(55, gt), errno(56, json!([eq(0, 7)]))]));
+    assert_eq!((e(&p, 7, 0), e(&p, 6, 0), e(&p, 1, 0)), (56, 55, 1));
+    // Same first condition: spec order (the shorter rule first absorbs the longer one).
+    let p = compile_rules(json!([
+        errno(56, json!([eq(0, 7)])),
+        errno(55, json!([eq(0, 7), eq(1, 9)]))
+    ]));
+    assert_eq!((e(&p, 7, 9), e(&p, 7, 0)), (56, 56));
 }
 
 #[test]
