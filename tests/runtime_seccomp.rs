@@ -435,3 +435,37 @@ fn rules_for_one_syscall_combine_as_under_runc() {
         b.same_as_runc(what, &p, true, calls);
     }
 }
+
+/// `exec` sets itself up under the container's profile too: the same syscalls left out.
+#[test]
+fn exec_survives_a_profile_denying_what_runc_does_not_need() {
+    let all = [
+        "close_range",
+        "fcntl",
+        "statx",
+        "setresuid",
+        "setresgid",
+        "shutdown",
+        "umask",
+    ];
+    let b = Bundle::new(&["/bin/busybox", "sleep", "30"]);
+    b.edit(|c| {
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["linux"]["seccomp"] = containerd_profile_without(&all, None);
+    });
+    for exe in [std::path::PathBuf::from(RUNC), bin()] {
+        let rt = Runtime::with_binary(&exe);
+        let id = unique("scx");
+        rt.track(&id);
+        let out = rt.run(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+        assert!(out.status.success(), "{}: {}", exe.display(), stderr(&out));
+        let out = rt.run(&["exec", &id, "/bin/busybox", "echo", "ok"]);
+        assert_eq!(
+            (out.status.code(), stdout(&out).as_str()),
+            (Some(0), "ok\n"),
+            "{}: {}",
+            exe.display(),
+            stderr(&out)
+        );
+    }
+}
