@@ -185,6 +185,18 @@ fn init_survives_a_profile_denying_what_runc_does_not_need() {
         &["shutdown"],
         &["umask"],
     ];
+    // getcwd denied: runc 1.1.5 fails ("failed to verify if current working directory is
+    // safe"); ocibox checks the cwd by walking up with stat instead, and runs.
+    for errno in [None, Some(libc::ENOSYS as u32)] {
+        let b = Bundle::new(&["/bin/busybox", "echo", "ok"]);
+        b.edit(|c| {
+            c["process"]["noNewPrivileges"] = json!(false);
+            c["process"]["cwd"] = json!("/tmp");
+            c["linux"]["seccomp"] = containerd_profile_without(&["getcwd"], errno);
+        });
+        let (code, out, err) = run_with(&bin(), &b);
+        assert_eq!((code, out.as_str()), (0, "ok\n"), "without getcwd: {err}");
+    }
     // runc's seccomp.bats "verify syscall compatibility after seccomp enforcement".
     let b = Bundle::new(&["/bin/busybox", "echo", "ok"]);
     b.edit(|c| {

@@ -111,23 +111,54 @@ fn set_cloexec_raw(fd: RawFd) -> std::result::Result<(), Errno> {
 
 /// CVE-2024-21626: after chdir to `process.cwd`, the cwd must be reachable from the
 /// container's root. getcwd(2) fails with ENOENT when it is not (the kernel would prefix the
-/// path with "(unreachable)").
+/// path with "(unreachable)"). This runs under the container's seccomp profile when
+/// no_new_privs is off: where the profile denies getcwd (EPERM or ENOSYS), the same question
+/// is answered by walking up from "." (runc fails there instead).
 pub fn verify_cwd_inside_root() -> Result<()> {
-    match std::env::current_dir() {
-        Ok(p) if p.is_absolute() => Ok(()),
-        Ok(p) => bail!(
-            "current working directory {} is outside of container mount namespace root -- possible container breakout detected",
-            p.display()
-        ),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => bail!(
-            "current working directory is outside of container mount namespace root -- possible container breakout detected"
-        ),
-        // runc's wording; a profile that denies getcwd fails runc the same way.
+    const BREAKOUT: &str = "current working directory is outside of container mount namespace root -- possible container breakout detected";
+    let inside = match std::env::current_dir() {
+        Ok(p) if p.is_absolute() => true,
+        Ok(p) => bail!("current working directory {} is outside of container mount namespace root -- possible container breakout detected", p.display()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => false,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) => {
+            cwd_reaches_root().map_err(|e| {
+                anyhow::anyhow!(
+                    "failed to verify if current working directory is safe: {}",
+                    go_errno_text(&std::io::Error::from(e))
+                )
+            })?
+        }
+        // runc's wording.
         Err(e) => bail!(
             "failed to verify if current working directory is safe: {}",
             go_errno_text(&e)
         ),
+    };
+    if !inside {
+        bail!("{BREAKOUT}");
     }
+    Ok(())
+}
+
+/// Whether walking up from the cwd by ".." meets the process's root directory (".." of the
+/// root is the root itself, so a cwd inside always gets there); a cwd outside ends at the top
+/// of its own tree without meeting it. Uses stat(2) (newfstatat) only.
+fn cwd_reaches_root() -> std::result::Result<bool, Errno> {
+    let id = |p: &str| nix::sys::stat::stat(p).map(|s| (s.st_dev, s.st_ino));
+    let root = id("/")?;
+    let mut path = String::from(".");
+    // PATH_MAX bounds how far "./../.." can go: 4096 / 3 levels.
+    while path.len() + 3 < libc::PATH_MAX as usize {
+        let here = id(&path)?;
+        if here == root {
+            return Ok(true);
+        }
+        path.push_str("/..");
+        if id(&path)? == here {
+            return Ok(false);
+        }
+    }
+    Err(Errno::ENAMETOOLONG)
 }
 
 /// strerror's text as Go spells it (lower case first letter, no " (os error N)").
@@ -301,6 +332,48 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
             panic!("{e}")
         });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A profile denying getcwd (runc then fails) must neither stop the check nor fool it.
+    #[test]
+    fn cwd_check_survives_a_profile_denying_getcwd_in_child() {
+        let dir = std::env::temp_dir().join(format!("ocibox-cwd-nogetcwd-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("cwd")).unwrap();
+        std::fs::create_dir_all(dir.join("root/in/deeper")).unwrap();
+        for errno in [libc::EPERM, libc::ENOSYS] {
+            let root = dir.join("root");
+            let res = with_child(
+                move || {
+                    deny(&["getcwd"], errno)?;
+                    anyhow::ensure!(std::env::current_dir().is_err(), "getcwd is not denied");
+                    nix::unistd::chroot(&root)?;
+                    std::env::set_current_dir("/in/deeper")?;
+                    verify_cwd_inside_root()?;
+                    std::env::set_current_dir("/")?;
+                    verify_cwd_inside_root()
+                },
+                |_, res| res,
+            );
+            res.unwrap_or_else(|e| panic!("errno {errno}: {e}"));
+            // A cwd the root does not contain (set before the chroot): a leaked host directory.
+            let (cwd, root) = (dir.join("cwd"), dir.join("root"));
+            with_child(
+                move || {
+                    deny(&["getcwd"], errno)?;
+                    std::env::set_current_dir(&cwd)?;
+                    nix::unistd::chroot(&root)?;
+                    match verify_cwd_inside_root() {
+                        Err(e) if format!("{e:#}").contains("possible container breakout") => {
+                            Ok(())
+                        }
+                        other => anyhow::bail!("expected breakout error, got {other:?}"),
+                    }
+                },
+                |_, res| res,
+            )
+            .unwrap_or_else(|e| panic!("errno {errno}: {e}"));
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
