@@ -380,14 +380,17 @@ impl ProbeBundle {
 }
 
 /// Several rules for one syscall (getpriority, 140), as libseccomp combines them under runc:
-/// an unconditional rule takes the whole syscall, conditional ones on higher arguments and
-/// with EQ are tried first. Profiles runc refuses ("file exists") are not compared.
+/// an unconditional rule takes the whole syscall, conditional ones are tried by higher argument,
+/// larger value, then EQ before GE before GT. Profiles runc refuses ("file exists") are not
+/// compared, nor MASKED_EQ against another operator on one argument (libseccomp's order then
+/// depends on the spec order in a way ocibox does not follow).
 #[test]
 fn rules_for_one_syscall_combine_as_under_runc() {
     let eq = |index: u32, value: u64| json!({"index": index, "value": value, "op": "SCMP_CMP_EQ"});
     let errno = |e: u32, args: serde_json::Value| json!({"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": e, "args": args});
     let allow = |args: serde_json::Value| json!({"names": ["getpriority"], "action": "SCMP_ACT_ALLOW", "args": args});
-    let gt5 = json!([{"index": 0, "value": 5, "op": "SCMP_CMP_GT"}]);
+    let cmp = |index: u32, op: &str, value: u64| json!([{"index": index, "value": value, "op": format!("SCMP_CMP_{op}")}]);
+    let gt5 = cmp(0, "GT", 5);
     let and = json!([eq(0, 7), eq(1, 9)]);
     let none = json!(null);
     let cases = [
@@ -435,8 +438,43 @@ fn rules_for_one_syscall_combine_as_under_runc() {
             "prefix rule, then AND rule",
             json!([errno(56, json!([eq(0, 7)])), errno(55, and)]),
         ),
+        (
+            "GE 3, then GE 5",
+            json!([errno(55, cmp(0, "GE", 3)), errno(56, cmp(0, "GE", 5))]),
+        ),
+        (
+            "EQ 6, then NE 7",
+            json!([errno(56, cmp(0, "EQ", 6)), errno(55, cmp(0, "NE", 7))]),
+        ),
+        (
+            "LE 7, then GE 5",
+            json!([errno(55, cmp(0, "LE", 7)), errno(56, cmp(0, "GE", 5))]),
+        ),
+        (
+            "LT 8, then GT 5",
+            json!([errno(55, cmp(0, "LT", 8)), errno(56, cmp(0, "GT", 5))]),
+        ),
+        (
+            "EQ 6, then GE 6",
+            json!([errno(56, cmp(0, "EQ", 6)), errno(55, cmp(0, "GE", 6))]),
+        ),
+        (
+            "GE 5, then EQ 2^32+6",
+            json!([
+                errno(55, cmp(0, "GE", 5)),
+                errno(56, cmp(0, "EQ", (1 << 32) + 6))
+            ]),
+        ),
+        (
+            "AND on arg1+arg2 failing deep, then arg0",
+            json!([
+                errno(55, json!([eq(1, 9), eq(2, 1)])),
+                errno(56, json!([eq(0, 7)]))
+            ]),
+        ),
     ];
-    let calls = "140,7,0 140,7,9 140,0,9 140,0,0 140,6,0 140,1,0";
+    let calls = "140,7,0 140,7,9 140,0,9 140,0,0 140,6,0 140,1,0 140,4,0 140,9,0 \
+                 140,7,9,1 140,4294967302,0";
     let b = ProbeBundle::new();
     for (what, rules) in cases {
         let mut p = containerd_profile_without(&["getpriority"], None);

@@ -33,6 +33,7 @@
 //! same code are merged) and searched with a balanced tree of `jge` jumps, so containerd's
 //! default profile costs about ten comparisons per syscall instead of hundreds.
 
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
@@ -317,9 +318,10 @@ fn search_tree(intervals: &[(u32, usize)], blocks: &[Vec<Insn>]) -> Vec<Insn> {
 /// (observed with runc 1.1.5 + libseccomp 2.5.4, see tests/runtime_seccomp.rs):
 /// - an unconditional rule takes the whole syscall, whatever conditional rules it has, before
 ///   or after it; of several, the first;
-/// - otherwise conditional rules are tried by the lowest argument they test, the highest such
-///   argument first, then by libseccomp's operator order (EQ/NE, GE/LT, GT/LE, MASKED_EQ),
-///   then in spec order; the first whose conditions all hold decides, else the default action.
+/// - otherwise conditional rules are tried in the order of [`tree_order`]; the first whose
+///   conditions all hold decides, else the default action. (Where libseccomp refuses a rule
+///   with "file exists", a prefix of an earlier rule's conditions with another action, ocibox
+///   keeps the order above instead of failing.)
 fn syscall_block(rules: &[Rule], default_ret: u32, wide: bool) -> Result<Vec<Insn>> {
     if let Some(r) = rules.iter().find(|r| r.conds.is_empty()) {
         return Ok(vec![ret(r.ret)]);
@@ -338,20 +340,21 @@ fn syscall_block(rules: &[Rule], default_ret: u32, wide: bool) -> Result<Vec<Ins
     Ok(out)
 }
 
-/// Where libseccomp's tree puts a conditional rule among the others for its syscall: by its
-/// condition on the lowest argument, higher arguments first, then the operator as libseccomp
-/// stores it (NE, LT and LE are EQ, GE and GT with the branches swapped).
-fn tree_order(r: &Rule) -> (std::cmp::Reverse<usize>, u8) {
+/// Where libseccomp's tree puts a conditional rule among the others for its syscall, from its
+/// condition on the lowest argument: higher arguments first, then larger values (valueTwo for
+/// MASKED_EQ), then the operator as libseccomp stores it (NE, LT and LE are EQ, GE and GT
+/// with the branches swapped: EQ before GE before GT before MASKED_EQ); ties keep spec order.
+fn tree_order(r: &Rule) -> (Reverse<usize>, Reverse<u64>, u8) {
     let Some(first) = r.conds.iter().min_by_key(|c| c.index()) else {
-        return (std::cmp::Reverse(usize::MAX), 0);
+        return (Reverse(usize::MAX), Reverse(0), 0);
     };
-    let op = match first.op() {
-        Op::ScmpCmpEq | Op::ScmpCmpNe => 4,
-        Op::ScmpCmpGe | Op::ScmpCmpLt => 5,
-        Op::ScmpCmpGt | Op::ScmpCmpLe => 6,
-        Op::ScmpCmpMaskedEq => 7,
+    let (op, datum) = match first.op() {
+        Op::ScmpCmpEq | Op::ScmpCmpNe => (4, first.value()),
+        Op::ScmpCmpGe | Op::ScmpCmpLt => (5, first.value()),
+        Op::ScmpCmpGt | Op::ScmpCmpLe => (6, first.value()),
+        Op::ScmpCmpMaskedEq => (7, first.value_two().unwrap_or(0)),
     };
-    (std::cmp::Reverse(first.index()), op)
+    (Reverse(first.index()), Reverse(datum), op)
 }
 
 /// One conditional entry: returns its action when every condition holds, else falls through

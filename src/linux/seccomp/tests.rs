@@ -498,6 +498,16 @@ fn rules_for_one_syscall_combine_like_libseccomp() {
     let gt = json!([{"index": 0, "value": 5, "op": "SCMP_CMP_GT"}]);
     let p = compile_rules(json!([errno(55, gt), errno(56, json!([eq(0, 7)]))]));
     assert_eq!((e(&p, 7, 0), e(&p, 6, 0), e(&p, 1, 0)), (56, 55, 1));
+    // On one argument larger values first, whatever the operator; NE is EQ swapped.
+    let cmp = |op: &str, value: u64| json!([{"index": 0, "value": value, "op": format!("SCMP_CMP_{op}")}]);
+    let p = compile_rules(json!([errno(55, cmp("GE", 3)), errno(56, cmp("GE", 5))]));
+    assert_eq!((e(&p, 6, 0), e(&p, 4, 0), e(&p, 2, 0)), (56, 55, 1));
+    let p = compile_rules(json!([errno(56, cmp("EQ", 6)), errno(55, cmp("NE", 7))]));
+    assert_eq!((e(&p, 6, 0), e(&p, 7, 0)), (55, 1));
+    let p = compile_rules(json!([errno(55, cmp("LE", 7)), errno(56, cmp("GE", 5))]));
+    assert_eq!((e(&p, 6, 0), e(&p, 9, 0), e(&p, 2, 0)), (55, 56, 55));
+    let p = compile_rules(json!([errno(56, cmp("EQ", 6)), errno(55, cmp("GE", 6))]));
+    assert_eq!((e(&p, 6, 0), e(&p, 7, 0)), (56, 55));
     // Same first condition: spec order (the shorter rule first absorbs the longer one).
     let p = compile_rules(json!([
         errno(56, json!([eq(0, 7)])),
