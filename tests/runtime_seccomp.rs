@@ -519,3 +519,37 @@ fn exec_survives_a_profile_denying_what_runc_does_not_need() {
         );
     }
 }
+
+/// startContainer hooks run under the container's profile (runc's seccomp.bats checks that).
+/// A profile that denies clone3 with EPERM instead of ENOSYS (here containerd's without its
+/// clone3 entry) must not stop the hook from being spawned: runc forks with clone.
+#[test]
+fn start_container_hook_runs_under_a_profile_denying_clone3() {
+    let mut profile = containerd_profile_without(&[], None);
+    profile["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["names"] != json!(["clone3"]));
+    for nnp in [true, false] {
+        let b = Bundle::new(&["/bin/busybox", "echo", "ok"]);
+        let marker = b.rootfs().join("hook-ran");
+        b.edit(|c| {
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = profile.clone();
+            c["hooks"] = json!({"startContainer": [{
+                "path": "/bin/busybox", "args": ["busybox", "touch", "/hook-ran"]
+            }]});
+        });
+        for exe in [std::path::PathBuf::from(RUNC), bin()] {
+            let _ = std::fs::remove_file(&marker);
+            let (code, out, err) = run_with(&exe, &b);
+            assert_eq!(
+                (code, out.as_str()),
+                (0, "ok\n"),
+                "{} (noNewPrivileges {nnp}): {err}",
+                exe.display()
+            );
+            assert!(marker.exists(), "{}: the hook did not run", exe.display());
+        }
+    }
+}
