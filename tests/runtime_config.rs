@@ -19,6 +19,55 @@ fn sh(script: &str) -> Bundle {
     Bundle::new(&["sh", "-c", script])
 }
 
+/// runc 1.1.5 runs a config whatever string its ociVersion holds (spec generators write
+/// "1.3.0"; old bundles "1.0.0-rc5" or "0.5.0"), or without one; only a non-string fails.
+#[test]
+fn every_oci_version_runc_accepts_runs() {
+    let versions = [
+        Some(json!("1.3.0")),
+        Some(json!("1.0.0-rc5")),
+        Some(json!("0.5.0")),
+        Some(json!("2.0.0")),
+        Some(json!("")),
+        Some(json!("garbage")),
+        None,
+        Some(json!(5)),
+    ];
+    for exe in [bin(), std::path::PathBuf::from("/usr/sbin/runc")] {
+        for v in &versions {
+            let b = sh("echo ran");
+            b.edit(|c| match v {
+                Some(v) => c["ociVersion"] = v.clone(),
+                None => {
+                    c.as_object_mut().unwrap().remove("ociVersion");
+                }
+            });
+            let rt = Runtime::with_binary(&exe);
+            let id = unique("ver");
+            rt.track(&id);
+            let out = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+            let who = exe.display();
+            if v.as_ref().is_some_and(|v| !v.is_string()) {
+                assert!(!out.status.success(), "{who}: ociVersion {v:?} must fail");
+                assert!(
+                    stderr(&out).contains(
+                        "json: cannot unmarshal number into Go struct field Spec.ociVersion of type string"
+                    ),
+                    "{who}: {}",
+                    stderr(&out)
+                );
+            } else {
+                assert_eq!(
+                    stdout(&out),
+                    "ran\n",
+                    "{who}: ociVersion {v:?}: {}",
+                    stderr(&out)
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn process_args_env_cwd_and_hostname() {
     let b = sh("echo $FOO; pwd; hostname; cat /proc/sys/kernel/domainname");

@@ -48,6 +48,8 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     }
 
     sync_ready(chan)?;
+    // Before seccomp: a profile may deny close_range, fcntl or the /proc walk's syscalls.
+    fds::close_fds_above(2 + b.preserve_fds as RawFd)?;
     let seccomp_late = install_seccomp_early(chan, seccomp_program, nnp)?;
     become_container_user(chan, &b, process)?;
     let (program, args, env) = resolve_command(process, &b.extra_env)?;
@@ -85,7 +87,6 @@ fn setup_mounts(chan: &mut Channel, b: &Bootstrap) -> Result<Option<OciState>> {
 /// Close what is not passed on, switch to the container's user, set umask and cwd, then
 /// the capabilities (after setuid, as the kernel needs).
 fn become_container_user(chan: &mut Channel, b: &Bootstrap, process: &Process) -> Result<()> {
-    fds::close_fds_above(2 + b.preserve_fds as RawFd)?;
     switch_user(chan, process, &b.spec)?;
     apply_umask(process);
     enter_cwd(process)?;
@@ -344,9 +345,9 @@ fn warn(chan: &mut Channel, w: Vec<String>) {
 
 fn apply_umask(process: &Process) {
     let mask = process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-        mask as libc::mode_t,
-    ));
+    // Raw umask(2): nix's wrapper panics on the -1 a seccomp profile denying umask returns.
+    // SAFETY: umask only swaps the process's file mode creation mask.
+    unsafe { libc::umask(mask as libc::mode_t) };
 }
 
 /// The process environment, plus HOME when missing (runc sets it from /etc/passwd).
@@ -369,10 +370,9 @@ fn process_env(process: &Process, extra: &[String]) -> Vec<String> {
 /// program must fail `create`, which containerd reports, not `start` with an exit status.
 fn lookup_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
-        let m = std::fs::metadata(arg0)
+        let mode = stat_mode(Path::new(arg0))
             .map_err(|e| anyhow::anyhow!("exec: {arg0:?}: stat {arg0}: {}", errno_text(&e)))?;
-        use std::os::unix::fs::PermissionsExt;
-        if m.is_dir() || m.permissions().mode() & 0o111 == 0 {
+        if mode & libc::S_IFMT == libc::S_IFDIR || mode & 0o111 == 0 {
             bail!("exec: {arg0:?}: permission denied");
         }
         return Ok(PathBuf::from(arg0));
@@ -404,8 +404,15 @@ fn errno_text(e: &std::io::Error) -> String {
 }
 
 fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    stat_mode(p).is_ok_and(|m| m & libc::S_IFMT == libc::S_IFREG && m & 0o111 != 0)
+}
+
+/// st_mode by stat(2) (newfstatat), as Go's os.Stat in runc: this runs under the container's
+/// seccomp profile, and std's metadata() uses statx, which older profiles deny.
+fn stat_mode(p: &Path) -> std::io::Result<libc::mode_t> {
+    nix::sys::stat::stat(p)
+        .map(|st| st.st_mode)
+        .map_err(std::io::Error::from)
 }
 
 /// Block until `start` opens the fifo for reading, then tell it we are going. The write

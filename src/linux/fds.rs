@@ -13,8 +13,10 @@ use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 
 /// Mark every fd greater than `keep_upto` close-on-exec (runc marks `3 + preserved` and up,
-/// so pass `2 + preserved`). Uses close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11+) and falls
-/// back to walking /proc/self/fd.
+/// so pass `2 + preserved`). Uses close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11+) and, when
+/// that fails for any reason, walks /proc/self/fd as runc 1.1 always does: a seccomp profile
+/// may deny close_range with EPERM (older Docker and Podman profiles do not list it), or an
+/// old kernel answer ENOSYS or EINVAL.
 pub fn close_fds_above(keep_upto: RawFd) -> Result<()> {
     let first = keep_upto.saturating_add(1).max(0) as libc::c_uint;
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
@@ -23,14 +25,13 @@ pub fn close_fds_above(keep_upto: RawFd) -> Result<()> {
     if rc == 0 {
         return Ok(());
     }
-    let err = Errno::last();
-    if err != Errno::ENOSYS && err != Errno::EINVAL {
-        return Err(err).with_context(|| format!("close_range({first}, ~0, CLOSE_RANGE_CLOEXEC)"));
-    }
-    mark_cloexec_via_proc(keep_upto)
+    let close_range_err = Errno::last();
+    mark_cloexec_via_proc(keep_upto).with_context(|| {
+        format!("close_range({first}, ~0, CLOSE_RANGE_CLOEXEC) failed ({close_range_err}), and so did the fallback")
+    })
 }
 
-/// The fallback of [`close_fds_above`] for kernels without close_range (before 5.11).
+/// The fallback of [`close_fds_above`]: every fd listed in /proc/self/fd.
 fn mark_cloexec_via_proc(keep_upto: RawFd) -> Result<()> {
     for fd in open_fds()? {
         if fd > keep_upto {
@@ -106,13 +107,25 @@ fn fd_flags(fd: RawFd) -> std::result::Result<libc::c_int, Errno> {
     Ok(flags)
 }
 
+/// FD_CLOEXEC on `fd` with fcntl, or with ioctl(FIOCLEX) where a seccomp profile denies fcntl.
 fn set_cloexec_raw(fd: RawFd) -> std::result::Result<(), Errno> {
-    let flags = fd_flags(fd)?;
-    if flags & libc::FD_CLOEXEC != 0 {
-        return Ok(());
+    match fd_flags(fd) {
+        Ok(flags) if flags & libc::FD_CLOEXEC != 0 => return Ok(()),
+        Ok(flags) => {
+            // SAFETY: F_SETFD only changes the fd's flags.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } == 0 {
+                return Ok(());
+            }
+            match Errno::last() {
+                Errno::EPERM | Errno::ENOSYS | Errno::EACCES => {}
+                e => return Err(e),
+            }
+        }
+        Err(Errno::EPERM | Errno::ENOSYS | Errno::EACCES) => {}
+        Err(e) => return Err(e),
     }
-    // SAFETY: F_SETFD only changes the fd's flags.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+    // SAFETY: FIOCLEX takes no argument and only sets the fd's close-on-exec flag.
+    if unsafe { libc::ioctl(fd, libc::FIOCLEX) } < 0 {
         return Err(Errno::last());
     }
     Ok(())
@@ -120,18 +133,63 @@ fn set_cloexec_raw(fd: RawFd) -> std::result::Result<(), Errno> {
 
 /// CVE-2024-21626: after chdir to `process.cwd`, the cwd must be reachable from the
 /// container's root. getcwd(2) fails with ENOENT when it is not (the kernel would prefix the
-/// path with "(unreachable)").
+/// path with "(unreachable)"). This runs under the container's seccomp profile when
+/// no_new_privs is off: where the profile denies getcwd (EPERM or ENOSYS), the same question
+/// is answered by walking up from "." (runc fails there instead).
 pub fn verify_cwd_inside_root() -> Result<()> {
-    match std::env::current_dir() {
-        Ok(p) if p.is_absolute() => Ok(()),
-        Ok(p) => bail!(
-            "current working directory {} is outside of container mount namespace root -- possible container breakout detected",
-            p.display()
+    const BREAKOUT: &str = "current working directory is outside of container mount namespace root -- possible container breakout detected";
+    let inside = match std::env::current_dir() {
+        Ok(p) if p.is_absolute() => true,
+        Ok(p) => bail!("current working directory {} is outside of container mount namespace root -- possible container breakout detected", p.display()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => false,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) => {
+            cwd_reaches_root().map_err(|e| {
+                anyhow::anyhow!(
+                    "failed to verify if current working directory is safe: {}",
+                    go_errno_text(&std::io::Error::from(e))
+                )
+            })?
+        }
+        // runc's wording.
+        Err(e) => bail!(
+            "failed to verify if current working directory is safe: {}",
+            go_errno_text(&e)
         ),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => bail!(
-            "current working directory is outside of container mount namespace root -- possible container breakout detected"
-        ),
-        Err(e) => Err(e).context("getcwd"),
+    };
+    if !inside {
+        bail!("{BREAKOUT}");
+    }
+    Ok(())
+}
+
+/// Whether walking up from the cwd by ".." meets the process's root directory (".." of the
+/// root is the root itself, so a cwd inside always gets there); a cwd outside ends at the top
+/// of its own tree without meeting it. Uses stat(2) (newfstatat) only.
+fn cwd_reaches_root() -> std::result::Result<bool, Errno> {
+    let id = |p: &str| nix::sys::stat::stat(p).map(|s| (s.st_dev, s.st_ino));
+    let root = id("/")?;
+    let mut path = String::from(".");
+    // PATH_MAX bounds how far "./../.." can go: 4096 / 3 levels.
+    while path.len() + 3 < libc::PATH_MAX as usize {
+        let here = id(&path)?;
+        if here == root {
+            return Ok(true);
+        }
+        path.push_str("/..");
+        if id(&path)? == here {
+            return Ok(false);
+        }
+    }
+    Err(Errno::ENAMETOOLONG)
+}
+
+/// strerror's text as Go spells it (lower case first letter, no " (os error N)").
+fn go_errno_text(e: &std::io::Error) -> String {
+    let desc = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)).desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => desc.to_string(),
     }
 }
 
@@ -217,6 +275,53 @@ mod tests {
         );
     }
 
+    /// Whether /proc/self/fdinfo says `fd` is close-on-exec; needs no fcntl.
+    fn cloexec_per_fdinfo(fd: RawFd) -> anyhow::Result<bool> {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))?;
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .ok_or_else(|| anyhow::anyhow!("no flags in fdinfo of {fd}"))?;
+        Ok(u32::from_str_radix(flags.trim(), 8)? & libc::O_CLOEXEC as u32 != 0)
+    }
+
+    /// A profile denying `names` with `errno` (default allow), in force in this process.
+    fn deny(names: &[&str], errno: i32) -> anyhow::Result<()> {
+        let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": errno}]
+        }))?;
+        let p = crate::linux::seccomp::compile(&s)?;
+        // SAFETY: prctl with integer arguments only.
+        anyhow::ensure!(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0);
+        crate::linux::seccomp::install(&p)?;
+        Ok(())
+    }
+
+    /// A seccomp profile that does not allow close_range (or also fcntl) must not stop the
+    /// sweep: runc walks /proc/self/fd.
+    #[test]
+    fn sweep_survives_a_profile_denying_close_range_and_fcntl_in_child() {
+        for denied in [&["close_range"][..], &["close_range", "fcntl"][..]] {
+            for errno in [libc::EPERM, libc::ENOSYS] {
+                with_child(
+                    || {
+                        let fds = [leaky_fd_at(300), leaky_fd_at(301), leaky_fd_at(900)];
+                        deny(denied, errno)?;
+                        close_fds_above(300)?;
+                        anyhow::ensure!(!cloexec_per_fdinfo(300)?, "fd 300 must keep its flags");
+                        for fd in [301, 900] {
+                            anyhow::ensure!(cloexec_per_fdinfo(fd)?, "fd {fd} is not CLOEXEC");
+                        }
+                        drop(fds);
+                        Ok(())
+                    },
+                    |_, res| res.unwrap_or_else(|e| panic!("deny {denied:?} with {errno}: {e}")),
+                );
+            }
+        }
+    }
+
     #[test]
     fn set_and_clear_cloexec() {
         let (r, _w) = nix::unistd::pipe().unwrap();
@@ -249,6 +354,48 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
             panic!("{e}")
         });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A profile denying getcwd (runc then fails) must neither stop the check nor fool it.
+    #[test]
+    fn cwd_check_survives_a_profile_denying_getcwd_in_child() {
+        let dir = std::env::temp_dir().join(format!("ocibox-cwd-nogetcwd-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("cwd")).unwrap();
+        std::fs::create_dir_all(dir.join("root/in/deeper")).unwrap();
+        for errno in [libc::EPERM, libc::ENOSYS] {
+            let root = dir.join("root");
+            let res = with_child(
+                move || {
+                    deny(&["getcwd"], errno)?;
+                    anyhow::ensure!(std::env::current_dir().is_err(), "getcwd is not denied");
+                    nix::unistd::chroot(&root)?;
+                    std::env::set_current_dir("/in/deeper")?;
+                    verify_cwd_inside_root()?;
+                    std::env::set_current_dir("/")?;
+                    verify_cwd_inside_root()
+                },
+                |_, res| res,
+            );
+            res.unwrap_or_else(|e| panic!("errno {errno}: {e}"));
+            // A cwd the root does not contain (set before the chroot): a leaked host directory.
+            let (cwd, root) = (dir.join("cwd"), dir.join("root"));
+            with_child(
+                move || {
+                    deny(&["getcwd"], errno)?;
+                    std::env::set_current_dir(&cwd)?;
+                    nix::unistd::chroot(&root)?;
+                    match verify_cwd_inside_root() {
+                        Err(e) if format!("{e:#}").contains("possible container breakout") => {
+                            Ok(())
+                        }
+                        other => anyhow::bail!("expected breakout error, got {other:?}"),
+                    }
+                },
+                |_, res| res,
+            )
+            .unwrap_or_else(|e| panic!("errno {errno}: {e}"));
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

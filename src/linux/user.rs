@@ -117,11 +117,25 @@ pub fn apply_user(
         bail!("cannot set additional groups {additional_gids:?}: setgroups is denied in this user namespace");
     }
     let g = nix::unistd::Gid::from_raw(gid);
-    nix::unistd::setresgid(g, g, g).map_err(|e| id_error(e, "gid", gid))?;
+    // A seccomp profile may be in force already (without no_new_privs it is loaded before the
+    // user switch) and allow only setgid/setuid, which runc uses: for a process holding
+    // CAP_SETGID/CAP_SETUID they set real, effective and saved ids alike, so they serve when
+    // setresgid/setresuid are denied (EPERM or ENOSYS from the filter).
+    nix::unistd::setresgid(g, g, g)
+        .or_else(|e| match e {
+            Errno::EPERM | Errno::ENOSYS => nix::unistd::setgid(g),
+            e => Err(e),
+        })
+        .map_err(|e| id_error(e, "gid", gid))?;
 
     set_keep_caps(true)?;
     let u = nix::unistd::Uid::from_raw(uid);
-    let switched = nix::unistd::setresuid(u, u, u).map_err(|e| id_error(e, "uid", uid));
+    let switched = nix::unistd::setresuid(u, u, u)
+        .or_else(|e| match e {
+            Errno::EPERM | Errno::ENOSYS => nix::unistd::setuid(u),
+            e => Err(e),
+        })
+        .map_err(|e| id_error(e, "uid", uid));
     let cleared = set_keep_caps(false);
     switched?;
     cleared

@@ -71,6 +71,12 @@ pub fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // startContainer hooks run in the container's init under its seccomp profile, which may
+    // deny clone3 with EPERM: glibc's posix_spawn and pthread_create fall back to clone only
+    // on ENOSYS. So: fork+exec (a pre_exec closure makes std fork, which uses clone), and the
+    // output is drained in this thread, not in helper threads.
+    // SAFETY: the closure runs between fork and exec and does nothing.
+    unsafe { cmd.pre_exec(|| Ok(())) };
     let mut child = cmd
         .spawn()
         .with_context(|| format!("exec {}", path.display()))?;
@@ -78,35 +84,19 @@ pub fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
         // A hook that does not read its stdin is fine: ignore EPIPE.
         let _ = stdin.write_all(state_json);
     }
-    // Drain output in threads so a chatty hook cannot block on a full pipe.
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.by_ref().take(64 << 10).read_to_end(&mut buf);
-                let _ = std::io::copy(&mut r, &mut std::io::sink());
-            }
-            buf
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
+    let mut out = Drain::new(child.stdout.take().map(Into::into));
+    let mut err = Drain::new(child.stderr.take().map(Into::into));
     let deadline = hook
         .timeout()
         .filter(|t| *t > 0)
         .map(|t| Instant::now() + Duration::from_secs(t as u64));
     let status = loop {
+        // Drained while the hook runs, so a chatty hook cannot block on a full pipe.
+        out.read_available();
+        err.read_available();
         if let Some(st) = child.try_wait().context("wait for hook")? {
+            out.read_available();
+            err.read_available();
             break st;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -116,8 +106,7 @@ pub fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
+    let (stdout, stderr) = (out.buf, err.buf);
     if !status.success() {
         bail!(
             "{status}, stdout: {}, stderr: {}",
@@ -126,6 +115,58 @@ pub fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A hook's stdout or stderr, read without blocking: the first 64 KiB are kept for the error
+/// message, the rest is thrown away. What is still unread when the hook exits (a process it
+/// left behind may hold the pipe) is not waited for.
+struct Drain {
+    pipe: Option<std::fs::File>,
+    buf: Vec<u8>,
+}
+
+impl Drain {
+    const KEEP: usize = 64 << 10;
+
+    fn new(fd: Option<std::os::fd::OwnedFd>) -> Drain {
+        use std::os::fd::AsRawFd;
+        let pipe = fd.map(std::fs::File::from);
+        if let Some(p) = &pipe {
+            let on: libc::c_int = 1;
+            // SAFETY: FIONBIO reads one int and only sets the fd's O_NONBLOCK (ioctl rather
+            // than fcntl: a seccomp profile is likelier to deny fcntl than ioctl).
+            unsafe { libc::ioctl(p.as_raw_fd(), libc::FIONBIO, &on) };
+        }
+        Drain {
+            pipe,
+            buf: Vec::new(),
+        }
+    }
+
+    fn read_available(&mut self) {
+        let Some(p) = self.pipe.as_mut() else {
+            return;
+        };
+        let mut chunk = [0u8; 8192];
+        loop {
+            match p.read(&mut chunk) {
+                Ok(0) => {
+                    self.pipe = None;
+                    return;
+                }
+                Ok(n) => {
+                    let room = Self::KEEP.saturating_sub(self.buf.len());
+                    self.buf.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.pipe = None;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -167,5 +208,22 @@ mod tests {
         let e = run_one(&hook("sleep 10", Some(1)), b"").unwrap_err();
         assert!(format!("{e:#}").contains("timeout"));
         assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn chatty_hooks_do_not_block_and_their_first_output_is_kept() {
+        let script =
+            "head -c 1048576 /dev/zero; echo first >&2; head -c 1048576 /dev/zero >&2; exit 4";
+        let e = run_one(&hook(script, Some(20)), b"").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("exit status: 4") && msg.contains("first"),
+            "{}",
+            &msg[..200.min(msg.len())]
+        );
+        // A process the hook leaves behind holding its stdout does not hold up the caller.
+        let t = Instant::now();
+        run_one(&hook("sleep 2 & echo started", None), b"").unwrap();
+        assert!(t.elapsed() < Duration::from_millis(1500));
     }
 }

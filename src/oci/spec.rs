@@ -6,7 +6,6 @@ use oci_spec::runtime::{Capability, Spec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// Bigger config.json files are refused: no real bundle comes near this.
 pub const MAX_CONFIG_BYTES: u64 = 32 << 20;
@@ -58,7 +57,7 @@ pub fn parse(text: &[u8]) -> Result<Config> {
         bail!("the configuration is not a JSON object");
     }
     let mut warnings = Vec::new();
-    check_version(v.get("ociVersion").and_then(Value::as_str).unwrap_or(""))?;
+    check_version(&mut v)?;
     drop_unknown_capabilities(&mut v, &mut warnings);
     let time_offsets = take_time_offsets(&mut v)?;
     let spec: Spec = serde_json::from_value(v).context("invalid configuration")?;
@@ -71,20 +70,25 @@ pub fn parse(text: &[u8]) -> Result<Config> {
     Ok(cfg)
 }
 
-/// ocibox implements runtime-spec 1.0 through 1.2.
-fn check_version(v: &str) -> Result<()> {
-    if v.is_empty() {
-        bail!("ociVersion is missing");
-    }
-    let core = v.split(['-', '+']).next().unwrap_or("");
-    let mut parts = core.split('.');
-    let major = parts.next().and_then(|p| u32::from_str(p).ok());
-    let minor = parts.next().and_then(|p| u32::from_str(p).ok());
-    match (major, minor) {
-        (Some(1), Some(0..=2)) => Ok(()),
-        (Some(_), Some(_)) => bail!("unsupported ociVersion {v:?}: ocibox supports 1.0 to 1.2"),
-        _ => bail!("invalid ociVersion {v:?}: not a semantic version"),
-    }
+/// `ociVersion` as runc reads it: any string is accepted, also "", "garbage", "0.5.0" or
+/// "2.0.0" (runc 1.1.5 never compares it with the versions it implements, and runtime-spec
+/// generators write newer versions than a runtime knows, e.g. "1.3.0"); a missing or null
+/// field is the empty string. Only a value that is not a string is refused, with the JSON
+/// decoder's message runc prints. Fields of newer spec versions that ocibox does not know are
+/// ignored, as runc's decoder ignores them.
+fn check_version(v: &mut Value) -> Result<()> {
+    let kind = match v.get("ociVersion") {
+        None | Some(Value::Null) => {
+            v["ociVersion"] = Value::String(String::new());
+            return Ok(());
+        }
+        Some(Value::String(_)) => return Ok(()),
+        Some(Value::Bool(_)) => "bool",
+        Some(Value::Number(_)) => "number",
+        Some(Value::Array(_)) => "array",
+        Some(Value::Object(_)) => "object",
+    };
+    bail!("json: cannot unmarshal {kind} into Go struct field Spec.ociVersion of type string")
 }
 
 /// runc warns about capability names it does not know and goes on; do the same.
@@ -327,15 +331,39 @@ mod tests {
     }
 
     #[test]
-    fn versions() {
-        for ok in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1-rc.1"] {
-            assert!(check_version(ok).is_ok(), "{ok}");
+    fn versions_as_runc_reads_them() {
+        // runc 1.1.5 runs every one of these (tests/runtime_config.rs checks it against runc).
+        for ok in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.2.0",
+            "1.3.0",
+            "1.0.0-rc5",
+            "0.5.0",
+            "2.0.0",
+            "",
+            "garbage",
+        ] {
+            let c = cfg(|v| v["ociVersion"] = json!(ok)).unwrap();
+            assert_eq!(c.spec.version(), ok);
         }
-        for bad in ["", "2.0.0", "1.3.0", "0.9", "abc"] {
-            assert!(check_version(bad).is_err(), "{bad}");
+        for absent in [None, Some(Value::Null)] {
+            let c = cfg(|v| match &absent {
+                None => {
+                    v.as_object_mut().unwrap().remove("ociVersion");
+                }
+                Some(n) => v["ociVersion"] = n.clone(),
+            })
+            .unwrap();
+            assert_eq!(c.spec.version(), "");
         }
-        let e = cfg(|v| v["ociVersion"] = json!("9.0.0")).unwrap_err();
-        assert!(format!("{e:#}").contains("unsupported ociVersion"));
+        for (bad, kind) in [(json!(5), "number"), (json!(["1.0.0"]), "array")] {
+            let e = cfg(|v| v["ociVersion"] = bad).unwrap_err();
+            assert_eq!(
+                format!("{e:#}"),
+                format!("json: cannot unmarshal {kind} into Go struct field Spec.ociVersion of type string")
+            );
+        }
     }
 
     #[test]

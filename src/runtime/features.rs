@@ -51,6 +51,8 @@ pub fn features() -> Value {
     caps.sort();
     json!({
         "ociVersionMin": "1.0.0",
+        // The newest spec whose fields ocibox implements. Configs naming a newer (or any
+        // other) version still run, as with runc; fields it does not know are ignored.
         "ociVersionMax": "1.2.0",
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": MOUNT_OPTIONS,

@@ -11,15 +11,21 @@
 //! - Syscall names unknown to an ABI are skipped for that ABI (runc skips names libseccomp
 //!   cannot resolve); a rule whose action equals the default action is dropped (libseccomp
 //!   refuses such rules with EACCES and runc ignores them).
-//! - Several entries for one syscall: entries with argument conditions are tried in spec order,
-//!   the first whose conditions all hold (they are AND-ed) decides; otherwise the first entry
-//!   without conditions decides; otherwise the default action.
+//! - Conditions of one entry are AND-ed, unless two of them test the same argument: then, as
+//!   runc does (libseccomp cannot AND two conditions on one argument), every condition of that
+//!   entry becomes a rule of its own and they are OR-ed, including those on other arguments.
+//! - Several rules for one syscall combine as libseccomp's rule tree combines them: an
+//!   unconditional rule takes the whole syscall; conditional ones are tried in the tree's order
+//!   (see `syscall_block`); a syscall none matches gets the default action.
 //! - Conditions compare the full 64-bit argument on x86_64 and x32 (high word, then low word);
 //!   on i386 arguments are 32 bits wide and only the low words are compared, as libseccomp does.
 //!   `SCMP_CMP_MASKED_EQ` is `(arg & value) == valueTwo`.
-//! - As runc's seccomp patch does, when the default action denies, a syscall numbered above
-//!   every syscall the profile names (for that ABI) returns ENOSYS instead, so that libc falls
-//!   back from syscalls newer than the profile (e.g. fchmodat2) rather than failing with EPERM.
+//! - runc's -ENOSYS stub (libcontainer/seccomp/patchbpf): a syscall numbered above every
+//!   syscall the profile names for its ABI returns ENOSYS instead of the default action, so
+//!   that libc falls back from syscalls newer than the profile (e.g. fchmodat2, clone3) rather
+//!   than failing with EPERM. As in runc, only for the ABIs the profile's `architectures` lists
+//!   (none listed: no stub at all), and not when the default action lets syscalls through
+//!   (ALLOW, LOG, TRACE) or `defaultErrnoRet` is already ENOSYS.
 //! - Not done: libseccomp's rewriting of i386 `socket`-family rules into `socketcall`
 //!   multiplexer rules (profiles that allow the family usually allow `socketcall` itself).
 //!
@@ -27,6 +33,7 @@
 //! same code are merged) and searched with a balanced tree of `jge` jumps, so containerd's
 //! default profile costs about ten comparisons per syscall instead of hundreds.
 
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
@@ -76,14 +83,19 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
     }
 
     let mut abis = vec![Abi::X86_64];
+    // The ABIs the profile names, which get runc's ENOSYS stub; the native one may be absent.
+    let mut listed = Vec::new();
     for arch in s.architectures().iter().flatten() {
         match arch {
-            Arch::ScmpArchX86 => abis.push(Abi::I386),
-            Arch::ScmpArchX32 => abis.push(Abi::X32),
-            // Native and x86_64 are always there; others never reach an x86_64 kernel's filter.
+            Arch::ScmpArchX86 => listed.push(Abi::I386),
+            Arch::ScmpArchX32 => listed.push(Abi::X32),
+            // runc refuses SCMP_ARCH_NATIVE; ocibox takes it for what it means here.
+            Arch::ScmpArchX86_64 | Arch::ScmpArchNative => listed.push(Abi::X86_64),
+            // Others never reach an x86_64 kernel's filter.
             _ => {}
         }
     }
+    abis.extend(&listed);
     abis.sort();
     abis.dedup();
 
@@ -105,6 +117,17 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
             );
         }
         let keep = ret != default_ret;
+        // runc (seccomp_linux.go): two conditions on one argument turn the entry into one
+        // rule per condition, OR-ed; otherwise one rule with all conditions AND-ed.
+        let or_mode = conds
+            .iter()
+            .enumerate()
+            .any(|(i, c)| conds[..i].iter().any(|d| d.index() == c.index()));
+        let entry_rules: Vec<&[LinuxSeccompArg]> = if or_mode {
+            conds.iter().map(std::slice::from_ref).collect()
+        } else {
+            vec![conds]
+        };
         for name in sc.names() {
             for &abi in &abis {
                 let Some(nr) = abi.syscall_nr(name) else {
@@ -114,8 +137,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
                 *h = (*h).max(nr);
                 if keep {
                     notify |= sc.action() == Act::ScmpActNotify;
-                    let per_abi = rules.entry(abi).or_default();
-                    per_abi.entry(nr).or_default().push(Rule { ret, conds });
+                    let per_abi = rules.entry(abi).or_default().entry(nr).or_default();
+                    per_abi.extend(entry_rules.iter().map(|&conds| Rule { ret, conds }));
                 }
             }
         }
@@ -124,11 +147,15 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
         bail!("seccomp: SCMP_ACT_NOTIFY is used but listenerPath is not set");
     }
 
-    // The ENOSYS stub only makes sense when unknown syscalls would otherwise be denied.
-    let stub = !matches!(s.default_action(), Act::ScmpActAllow | Act::ScmpActLog);
+    // runc's generatePatch: no stub when the default already lets syscalls through (a tracer
+    // handles ENOSYS itself) or already answers ENOSYS.
+    let stub = !matches!(
+        s.default_action(),
+        Act::ScmpActAllow | Act::ScmpActLog | Act::ScmpActTrace
+    ) && s.default_errno_ret() != Some(libc::ENOSYS as u32);
     let no_rules = BTreeMap::new();
     let abi_code = |abi: Abi| -> Result<Vec<Insn>> {
-        let enosys_above = if stub {
+        let enosys_above = if stub && listed.contains(&abi) {
             highest.get(&abi).copied()
         } else {
             None
@@ -287,24 +314,47 @@ fn search_tree(intervals: &[(u32, usize)], blocks: &[Vec<Insn>]) -> Vec<Insn> {
     }
 }
 
-/// The closed code for one syscall number: its conditional entries in order, then the
-/// fallback (the first unconditional entry, or the default action).
+/// The closed code for one syscall number, decided as libseccomp's rule tree decides it
+/// (observed with runc 1.1.5 + libseccomp 2.5.4, see tests/runtime_seccomp.rs):
+/// - an unconditional rule takes the whole syscall, whatever conditional rules it has, before
+///   or after it; of several, the first;
+/// - otherwise conditional rules are tried in the order of [`tree_order`]; the first whose
+///   conditions all hold decides, else the default action. (Where libseccomp refuses a rule
+///   with "file exists", a prefix of an earlier rule's conditions with another action, ocibox
+///   keeps the order above instead of failing.)
 fn syscall_block(rules: &[Rule], default_ret: u32, wide: bool) -> Result<Vec<Insn>> {
-    let fallback = rules
-        .iter()
-        .find(|r| r.conds.is_empty())
-        .map_or(default_ret, |r| r.ret);
-    let mut conditional: Vec<&Rule> = rules.iter().filter(|r| !r.conds.is_empty()).collect();
-    // Trailing entries that end where the fallback would are dead weight.
-    while conditional.last().is_some_and(|r| r.ret == fallback) {
+    if let Some(r) = rules.iter().find(|r| r.conds.is_empty()) {
+        return Ok(vec![ret(r.ret)]);
+    }
+    let mut conditional: Vec<&Rule> = rules.iter().collect();
+    conditional.sort_by_key(|r| tree_order(r));
+    // Trailing entries that end where the default would are dead weight.
+    while conditional.last().is_some_and(|r| r.ret == default_ret) {
         conditional.pop();
     }
     let mut out = Vec::new();
     for r in conditional {
         out.extend(rule_code(r, wide)?);
     }
-    out.push(ret(fallback));
+    out.push(ret(default_ret));
     Ok(out)
+}
+
+/// Where libseccomp's tree puts a conditional rule among the others for its syscall, from its
+/// condition on the lowest argument: higher arguments first, then larger values (valueTwo for
+/// MASKED_EQ), then the operator as libseccomp stores it (NE, LT and LE are EQ, GE and GT
+/// with the branches swapped: EQ before GE before GT before MASKED_EQ); ties keep spec order.
+fn tree_order(r: &Rule) -> (Reverse<usize>, Reverse<u64>, u8) {
+    let Some(first) = r.conds.iter().min_by_key(|c| c.index()) else {
+        return (Reverse(usize::MAX), Reverse(0), 0);
+    };
+    let (op, datum) = match first.op() {
+        Op::ScmpCmpEq | Op::ScmpCmpNe => (4, first.value()),
+        Op::ScmpCmpGe | Op::ScmpCmpLt => (5, first.value()),
+        Op::ScmpCmpGt | Op::ScmpCmpLe => (6, first.value()),
+        Op::ScmpCmpMaskedEq => (7, first.value_two().unwrap_or(0)),
+    };
+    (Reverse(first.index()), Reverse(datum), op)
 }
 
 /// One conditional entry: returns its action when every condition holds, else falls through

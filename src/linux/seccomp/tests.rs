@@ -303,7 +303,7 @@ fn argument_operators_match_64_and_32_bit_semantics() {
 }
 
 #[test]
-fn conditions_are_anded_and_entries_for_one_syscall_combine() {
+fn conditions_on_different_arguments_are_anded_and_entries_for_one_syscall_combine() {
     let p = compile(&spec(json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "syscalls": [
@@ -323,14 +323,197 @@ fn conditions_are_anded_and_entries_for_one_syscall_combine() {
     .unwrap();
     check_jumps(p.instructions());
     let x = Abi::X86_64;
-    // The specific entry wins over the catch-all for the same syscall.
-    assert_eq!(eval(&p, x, "socket", [40, 1, 0, 0, 0, 0]), RET_ERRNO | 97);
+    // As in libseccomp, the unconditional rule takes the whole syscall.
+    assert_eq!(eval(&p, x, "socket", [40, 1, 0, 0, 0, 0]), RET_ALLOW);
     assert_eq!(eval(&p, x, "socket", [2, 1, 0, 0, 0, 0]), RET_ALLOW);
     assert_eq!(eval(&p, x, "kill", [5, 15, 0, 0, 0, 0]), RET_ALLOW);
     assert_eq!(eval(&p, x, "kill", [0, 15, 0, 0, 0, 0]), EPERM);
     assert_eq!(eval(&p, x, "kill", [5, 14, 0, 0, 0, 0]), EPERM);
     assert_eq!(eval(&p, x, "kill", [0, 9, 0, 0, 0, 0]), RET_LOG);
     assert_eq!(eval(&p, x, "kill", [0, 2, 0, 0, 0, 0]), EPERM);
+}
+
+/// runc's seccomp_linux.go: an entry with two conditions on one argument becomes one rule per
+/// condition (OR), also for its conditions on other arguments; otherwise conditions are AND-ed.
+/// The cases of runc's tests/integration/testdata/seccomp_syscall_test1 plus a mixed one.
+#[test]
+fn conditions_on_one_argument_are_ored_like_runc() {
+    let eq = |index: u32, value: u64| json!({"index": index, "value": value, "op": "SCMP_CMP_EQ"});
+    let p = compile(&spec(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "syscalls": [
+            {"names": ["process_vm_readv"], "action": "SCMP_ACT_ALLOW",
+             "args": [eq(0, 100), eq(0, 9001)]},
+            {"names": ["process_vm_writev"], "action": "SCMP_ACT_ERRNO", "errnoRet": 55,
+             "args": [eq(0, 1337), eq(0, 2020)]},
+            {"names": ["kcmp"], "action": "SCMP_ACT_ALLOW", "args": [eq(0, 0), eq(1, 1337)]},
+            {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 55,
+             "args": [eq(0, 7), eq(0, 8), eq(1, 9)]},
+        ]
+    })))
+    .unwrap();
+    check_jumps(p.instructions());
+    let enoano = RET_ERRNO | libc::ENOANO as u32;
+    for abi in [Abi::X86_64, Abi::I386] {
+        let e = |name, a0, a1| eval(&p, abi, name, [a0, a1, 0, 0, 0, 0]);
+        assert_eq!(e("process_vm_readv", 100, 0), RET_ALLOW, "{abi:?}");
+        assert_eq!(e("process_vm_readv", 9001, 0), RET_ALLOW, "{abi:?}");
+        assert_eq!(e("process_vm_readv", 0, 0), EPERM, "{abi:?}");
+        assert_eq!(e("process_vm_writev", 1337, 0), enoano, "{abi:?}");
+        assert_eq!(e("process_vm_writev", 2020, 0), enoano, "{abi:?}");
+        assert_eq!(e("process_vm_writev", 0, 0), EPERM, "{abi:?}");
+        // Different arguments: AND.
+        assert_eq!(e("kcmp", 0, 1337), RET_ALLOW, "{abi:?}");
+        assert_eq!(e("kcmp", 0, 0), EPERM, "{abi:?}");
+        assert_eq!(e("kcmp", 500, 1337), EPERM, "{abi:?}");
+        // Mixed: OR mode takes in the condition on arg1 too.
+        for (a0, a1) in [(7, 0), (8, 0), (0, 9), (7, 9)] {
+            assert_eq!(e("getpriority", a0, a1), enoano, "{abi:?} {a0} {a1}");
+        }
+        assert_eq!(e("getpriority", 0, 0), EPERM, "{abi:?}");
+    }
+}
+
+/// runc's patchbpf stub: ENOSYS above the highest syscall the profile names, per ABI, only for
+/// the ABIs `architectures` lists, and not for ALLOW/LOG/TRACE defaults or an ENOSYS default.
+#[test]
+fn enosys_stub_follows_runc() {
+    let with = |extra: serde_json::Value| {
+        let mut v = json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read", "write", "openat2"], "action": "SCMP_ACT_ALLOW"}]
+        });
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        let p = compile(&spec(v)).unwrap();
+        check_jumps(p.instructions());
+        p
+    };
+    let openat2 = nr(Abi::X86_64, "openat2");
+    let (above, below) = (openat2 + 1, nr(Abi::X86_64, "kcmp"));
+    let x = Abi::X86_64;
+
+    let p = with(json!({"architectures": ["SCMP_ARCH_X86_64"]}));
+    assert_eq!(eval_nr(&p, x, above, [0; 6]), ENOSYS);
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), ENOSYS);
+    assert_eq!(eval_nr(&p, x, below, [0; 6]), EPERM);
+    assert_eq!(eval_nr(&p, x, openat2, [0; 6]), RET_ALLOW);
+
+    // No architectures: runc builds no stub at all.
+    let p = with(json!({}));
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), EPERM);
+    // Only i386 listed: x86_64 syscalls keep the default, i386 ones get the stub.
+    let p = with(json!({"architectures": ["SCMP_ARCH_X86"]}));
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), EPERM);
+    assert_eq!(eval_nr(&p, Abi::I386, 1000, [0; 6]), ENOSYS);
+    assert_eq!(
+        eval_nr(&p, Abi::I386, nr(Abi::I386, "openat2") + 1, [0; 6]),
+        ENOSYS
+    );
+    assert_eq!(eval(&p, Abi::I386, "kcmp", [0; 6]), EPERM);
+    // x32 has its own highest number (with the x32 bit).
+    let p = with(json!({"architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]}));
+    let x32_above = nr(Abi::X32, "openat2") + 1;
+    assert_eq!(eval_nr(&p, Abi::X32, x32_above, [0; 6]), ENOSYS);
+    assert_eq!(eval(&p, Abi::X32, "kcmp", [0; 6]), EPERM);
+
+    let archs = json!(["SCMP_ARCH_X86_64"]);
+    // A killing default gets the stub too...
+    let p = with(json!({"architectures": archs, "defaultAction": "SCMP_ACT_KILL_PROCESS"}));
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), ENOSYS);
+    assert_eq!(eval_nr(&p, x, below, [0; 6]), RET_KILL_PROCESS);
+    // ...unless defaultErrnoRet is ENOSYS (runc's generatePatch skips it then).
+    let p = with(
+        json!({"architectures": archs, "defaultAction": "SCMP_ACT_KILL_PROCESS",
+                        "defaultErrnoRet": 38}),
+    );
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), RET_KILL_PROCESS);
+    // ENOANO as the default errno reaches the caller; newer syscalls still get ENOSYS.
+    let p = with(json!({"architectures": archs, "defaultErrnoRet": 55}));
+    assert_eq!(eval_nr(&p, x, below, [0; 6]), RET_ERRNO | 55);
+    assert_eq!(eval_nr(&p, x, 1000, [0; 6]), ENOSYS);
+    // Defaults that let syscalls through: no stub.
+    for (act, ret) in [
+        ("SCMP_ACT_TRACE", RET_TRACE | libc::EPERM as u32),
+        ("SCMP_ACT_LOG", RET_LOG),
+    ] {
+        let p = with(json!({"architectures": archs, "defaultAction": act}));
+        assert_eq!(eval_nr(&p, x, 1000, [0; 6]), ret, "{act}");
+    }
+}
+
+/// Several rules for one syscall combine as libseccomp's tree does (each case checked against
+/// runc 1.1.5 + libseccomp 2.5.4 in tests/runtime_seccomp.rs).
+#[test]
+fn rules_for_one_syscall_combine_like_libseccomp() {
+    let eq = |index: u32, value: u64| json!({"index": index, "value": value, "op": "SCMP_CMP_EQ"});
+    let errno = |e: u32, args: serde_json::Value| json!({"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": e, "args": args});
+    let compile_rules = |rules: serde_json::Value| {
+        let p = compile(&spec(
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": rules}),
+        ))
+        .unwrap();
+        check_jumps(p.instructions());
+        p
+    };
+    let e = |p: &Program, a0: u64, a1: u64| match eval(
+        p,
+        Abi::X86_64,
+        "getpriority",
+        [a0, a1, 0, 0, 0, 0],
+    ) {
+        RET_ALLOW => 0,
+        r => r & 0xffff,
+    };
+    // Unconditional before or after conditional rules: it decides alone; the first of two.
+    let allow = json!({"names": ["getpriority"], "action": "SCMP_ACT_ALLOW"});
+    let p = compile_rules(json!([allow, errno(55, json!([eq(0, 7)]))]));
+    assert_eq!((e(&p, 7, 0), e(&p, 1, 0)), (0, 0));
+    let p = compile_rules(json!([
+        errno(55, json!([eq(0, 7)])),
+        errno(56, json!(null))
+    ]));
+    assert_eq!((e(&p, 7, 0), e(&p, 1, 0)), (56, 56));
+    let p = compile_rules(json!([errno(55, json!(null)), errno(56, json!(null))]));
+    assert_eq!(e(&p, 1, 0), 55);
+    // Conditions on a higher argument are tried first, whatever the spec order.
+    for rules in [
+        json!([errno(55, json!([eq(0, 7)])), errno(56, json!([eq(1, 9)]))]),
+        json!([errno(56, json!([eq(1, 9)])), errno(55, json!([eq(0, 7)]))]),
+    ] {
+        let p = compile_rules(rules);
+        assert_eq!(
+            (e(&p, 7, 0), e(&p, 7, 9), e(&p, 0, 9), e(&p, 0, 0)),
+            (55, 56, 56, 1)
+        );
+    }
+    let p = compile_rules(json!([
+        errno(55, json!([eq(0, 7), eq(1, 9)])),
+        errno(56, json!([eq(1, 9)]))
+    ]));
+    assert_eq!((e(&p, 7, 9), e(&p, 7, 0)), (56, 1));
+    // On one argument EQ comes before GT.
+    let gt = json!([{"index": 0, "value": 5, "op": "SCMP_CMP_GT"}]);
+    let p = compile_rules(json!([errno(55, gt), errno(56, json!([eq(0, 7)]))]));
+    assert_eq!((e(&p, 7, 0), e(&p, 6, 0), e(&p, 1, 0)), (56, 55, 1));
+    // On one argument larger values first, whatever the operator; NE is EQ swapped.
+    let cmp = |op: &str, value: u64| json!([{"index": 0, "value": value, "op": format!("SCMP_CMP_{op}")}]);
+    let p = compile_rules(json!([errno(55, cmp("GE", 3)), errno(56, cmp("GE", 5))]));
+    assert_eq!((e(&p, 6, 0), e(&p, 4, 0), e(&p, 2, 0)), (56, 55, 1));
+    let p = compile_rules(json!([errno(56, cmp("EQ", 6)), errno(55, cmp("NE", 7))]));
+    assert_eq!((e(&p, 6, 0), e(&p, 7, 0)), (55, 1));
+    let p = compile_rules(json!([errno(55, cmp("LE", 7)), errno(56, cmp("GE", 5))]));
+    assert_eq!((e(&p, 6, 0), e(&p, 9, 0), e(&p, 2, 0)), (55, 56, 55));
+    let p = compile_rules(json!([errno(56, cmp("EQ", 6)), errno(55, cmp("GE", 6))]));
+    assert_eq!((e(&p, 6, 0), e(&p, 7, 0)), (56, 55));
+    // Same first condition: spec order (the shorter rule first absorbs the longer one).
+    let p = compile_rules(json!([
+        errno(56, json!([eq(0, 7)])),
+        errno(55, json!([eq(0, 7), eq(1, 9)]))
+    ]));
+    assert_eq!((e(&p, 7, 9), e(&p, 7, 0)), (56, 56));
 }
 
 #[test]

@@ -325,6 +325,77 @@ fn kernel_containerd_profile_runs_busybox_and_denies_the_rest() {
     assert!(status.success(), "{log}");
 }
 
+/// In the kernel: two conditions on one argument are OR-ed and their ENOANO reaches the caller.
+#[test]
+fn kernel_conditions_on_one_argument_are_ored_with_exact_errno() {
+    let (status, log) = in_child(
+        "kernel_conditions_on_one_argument_are_ored_with_exact_errno",
+        &[],
+        || {
+            let p = compile(&spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 55,
+                    "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"},
+                             {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]
+            })))?;
+            no_new_privs()?;
+            install(&p)?;
+            for which in [7, 8] {
+                let got = raw_errno(libc::SYS_getpriority, [which, 0, 0]);
+                ensure!(
+                    got == libc::ENOANO,
+                    "getpriority({which}): errno {got}, want ENOANO"
+                );
+            }
+            let got = raw_errno(
+                libc::SYS_getpriority,
+                [libc::PRIO_PROCESS as libc::c_long, 0, 0],
+            );
+            ensure!(
+                got == 0,
+                "getpriority(PRIO_PROCESS, 0) must pass, errno {got}"
+            );
+            Ok(())
+        },
+    );
+    assert!(status.success(), "{log}");
+}
+
+/// In the kernel: runc's ENOSYS stub for syscalls newer than the profile, only for the listed
+/// architectures, and the default errno (ENOANO here) for older ones it does not name.
+#[test]
+fn kernel_enosys_stub_needs_listed_architectures() {
+    for archs in ["listed", "none"] {
+        let env = [("SECCOMP_TEST_ARCHS", archs.to_string())];
+        let (status, log) = in_child(
+            "kernel_enosys_stub_needs_listed_architectures",
+            &env,
+            || {
+                let mut v = serde_json::to_value(containerd_profile())?;
+                v["defaultErrnoRet"] = json!(libc::ENOANO);
+                let listed = env_arg("SECCOMP_TEST_ARCHS")? == "listed";
+                if !listed {
+                    v.as_object_mut()
+                        .context("profile")?
+                        .remove("architectures");
+                }
+                let p = compile(&spec(v))?;
+                no_new_privs()?;
+                install(&p)?;
+                let got = raw_errno(libc::SYS_keyctl, [0, 0, 0]);
+                ensure!(got == libc::ENOANO, "keyctl: errno {got}, want ENOANO");
+                let want = if listed { libc::ENOSYS } else { libc::ENOANO };
+                for nr in [1000, 452] {
+                    let got = raw_errno(nr, [-1, 0, 0]);
+                    ensure!(got == want, "syscall {nr}: errno {got}, want {want}");
+                }
+                Ok(())
+            },
+        );
+        assert!(status.success(), "{archs}: {log}");
+    }
+}
+
 fn which_busybox() -> Result<String> {
     for dir in std::env::var("PATH").unwrap_or_default().split(':') {
         let p = std::path::Path::new(dir).join("busybox");
