@@ -10,27 +10,33 @@ use std::os::unix::net::UnixStream;
 const MAX_MESSAGE: usize = 64 << 20;
 
 pub struct Channel {
-    sock: UnixStream,
+    /// None once closed: the descriptor is gone, not only shut down (the waiting init
+    /// holds no socket, as runc's holds no init pipe).
+    sock: Option<UnixStream>,
 }
 
 impl Channel {
     pub fn new(sock: UnixStream) -> Channel {
-        Channel { sock }
+        Channel { sock: Some(sock) }
     }
 
-    pub fn socket(&self) -> &UnixStream {
-        &self.sock
+    fn sock(&mut self) -> Result<&mut UnixStream> {
+        self.sock.as_mut().context("the init channel is closed")
     }
 
     /// Hang up: the peer sees end-of-file; later sends fail.
     pub fn close(&mut self) {
-        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        if let Some(s) = self.sock.take() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     pub fn send(&mut self, m: &Message) -> Result<()> {
         let body = serde_json::to_vec(m).context("encode init message")?;
         let frame = frame(&body)?;
-        self.sock.write_all(&frame).context("write to init channel")
+        self.sock()?
+            .write_all(&frame)
+            .context("write to init channel")
     }
 
     /// Pass a descriptor: one byte carrying it by SCM_RIGHTS (after a message announcing it).
@@ -40,7 +46,7 @@ impl Channel {
         let fds = [fd.as_raw_fd()];
         let iov = [std::io::IoSlice::new(b"F")];
         sendmsg::<()>(
-            self.sock.as_raw_fd(),
+            self.sock()?.as_raw_fd(),
             &iov,
             &[ControlMessage::ScmRights(&fds)],
             MsgFlags::empty(),
@@ -58,7 +64,7 @@ impl Channel {
         let mut iov = [std::io::IoSliceMut::new(&mut byte)];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let msg = recvmsg::<()>(
-            self.sock.as_raw_fd(),
+            self.sock()?.as_raw_fd(),
             &mut iov,
             Some(&mut space),
             MsgFlags::MSG_CMSG_CLOEXEC,
@@ -79,7 +85,7 @@ impl Channel {
     /// A frame cut off by the peer's end-of-file is an error, not a clean close.
     pub fn recv(&mut self) -> Result<Option<Message>> {
         let mut len = [0u8; 4];
-        if !read_frame_part(&mut self.sock, &mut len, true)? {
+        if !read_frame_part(self.sock()?, &mut len, true)? {
             return Ok(None);
         }
         let len = u32::from_le_bytes(len) as usize;
@@ -87,7 +93,7 @@ impl Channel {
             bail!("init message of {len} bytes exceeds the limit");
         }
         let mut body = vec![0u8; len];
-        read_frame_part(&mut self.sock, &mut body, false)?;
+        read_frame_part(self.sock()?, &mut body, false)?;
         let m = serde_json::from_slice(&body).context("decode init message")?;
         Ok(Some(m))
     }

@@ -38,6 +38,9 @@ pub struct RootfsOptions<'a> {
     pub rootfs: &'a Path,
     /// --no-pivot: MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The container has a mount namespace of its own. Without one, runc mounts into the
+    /// caller's namespace and chroots into the rootfs instead of pivot_root.
+    pub new_mount_ns: bool,
     /// A new cgroup namespace was made (v1 "cgroup" mounts are then fresh mounts, not binds).
     pub new_cgroup_ns: bool,
     /// In a user namespace devices are bind-mounted from the host, not mknod'ed.
@@ -47,7 +50,8 @@ pub struct RootfsOptions<'a> {
 /// Everything before and including pivot_root: propagation of "/", the rootfs bound onto
 /// itself, every spec mount in order, the default and `linux.devices` devices with the /dev
 /// links (unless /dev is a bind from the host), then `before_pivot` (createContainer hooks),
-/// then pivot_root (or MS_MOVE + chroot with `no_pivot`) and chdir("/").
+/// then pivot_root (MS_MOVE + chroot with `no_pivot`; chroot without a mount namespace) and
+/// chdir("/").
 ///
 /// Relative bind sources are resolved against the current directory, as runc resolves them
 /// against the bundle it runs in.
@@ -108,8 +112,10 @@ pub fn prepare_rootfs(
     before_pivot()?;
     if opts.no_pivot {
         pivot::move_root(&rootfs)
-    } else {
+    } else if opts.new_mount_ns {
         pivot::pivot_root(&rootfs)
+    } else {
+        pivot::chroot_into(&rootfs)
     }
     .with_context(|| format!("jail process inside rootfs {}", rootfs.display()))?;
 
