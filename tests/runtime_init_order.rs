@@ -307,3 +307,78 @@ fn a_pty_relayed_by_the_runtime_itself_has_onlcr_cleared() {
         assert_eq!(onlcr_in_foreground(&rt), "-onlcr", "{name}");
     }
 }
+
+/// A user namespace mapping the container's root to 100000, with two binds of a source
+/// under a directory only the host's root may enter (and one `missing` source if asked).
+fn userns_with_private_binds(b: &Bundle, missing: bool) {
+    let private = b.path().join("private");
+    std::fs::create_dir_all(private.join("data")).unwrap();
+    std::fs::write(private.join("data/f"), "secret-data\n").unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    // The rootfs belongs to the host's root: the mount points exist beforehand.
+    std::fs::create_dir(b.rootfs().join("data")).unwrap();
+    std::fs::write(b.rootfs().join("f"), "").unwrap();
+    std::fs::create_dir(b.rootfs().join("gone")).unwrap();
+    let src = |p: &str| private.join(p).display().to_string();
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(
+            json!({"destination": "/data", "type": "bind", "source": src("data"),
+                           "options": ["bind", "ro"]}),
+        );
+        mounts.push(
+            json!({"destination": "/f", "type": "bind", "source": src("data/f"),
+                           "options": ["rbind"]}),
+        );
+        if missing {
+            mounts.push(
+                json!({"destination": "/gone", "type": "bind", "source": src("gone"),
+                               "options": ["bind"]}),
+            );
+        }
+    });
+}
+
+#[test]
+fn bind_sources_the_user_namespace_cannot_reach_are_opened_beforehand() {
+    for (name, rt) in runtimes() {
+        let b = Bundle::new(&[
+            "sh",
+            "-c",
+            "cat /data/f /f; touch /data/x 2>/dev/null || echo ro",
+        ]);
+        userns_with_private_binds(&b, false);
+        let (code, out, err) = run(&rt, &b, "mntsrc");
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "secret-data\nsecret-data\nro\n"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_bind_source_that_cannot_be_opened_fails_create() {
+    for (name, rt) in runtimes() {
+        let b = Bundle::new(&["true"]);
+        userns_with_private_binds(&b, true);
+        let (code, _, err) = run(&rt, &b, "mntsrc-missing");
+        assert_eq!(code, 1, "{name}");
+        assert!(
+            err.contains("failed to open mount source")
+                && err.contains("No such file or directory"),
+            "{name}: {err}"
+        );
+    }
+}

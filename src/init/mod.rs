@@ -6,6 +6,7 @@
 pub mod channel;
 mod inherited_fds;
 pub mod message;
+mod mount_sources;
 pub mod namespaces_stage;
 pub mod parent;
 pub mod process_setup;

@@ -10,6 +10,7 @@
 
 use super::channel::Channel;
 use super::message::{Bootstrap, Message, Mode};
+use super::mount_sources::SourceFds;
 use crate::linux::namespaces::Kind;
 use crate::linux::{capabilities, console, fds, lsm, rlimits, rootfs, sched, seccomp, user};
 use crate::oci::hooks::{self, Point};
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 /// Stage 2 from the bootstrap to execve, in the order of the module comment. Returns only
 /// on failure.
-pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
+pub fn run(chan: &mut Channel, b: Bootstrap, source_fds: SourceFds) -> Result<u8> {
     let spec = &b.spec;
     let process = spec
         .process()
@@ -38,7 +39,8 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     // container's hooks without an `env` of their own inherit it.
     adopt_env(&process_env(process, &b.extra_env, false));
 
-    let hook_state = setup_mounts(chan, &b)?;
+    let hook_state = setup_mounts(chan, &b, &source_fds)?;
+    drop(source_fds);
     setup_console(process, b.mode, passed.console_sock)?;
     if b.mode == Mode::Create {
         set_names_and_sysctls(spec)?;
@@ -71,13 +73,17 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
 /// A new container: its own session keyring, then the root filesystem (returns the
 /// state for the startContainer hooks). exec: the process is already in the container's
 /// mount namespace and starts from its root.
-fn setup_mounts(chan: &mut Channel, b: &Bootstrap) -> Result<Option<OciState>> {
+fn setup_mounts(
+    chan: &mut Channel,
+    b: &Bootstrap,
+    source_fds: &SourceFds,
+) -> Result<Option<OciState>> {
     match b.mode {
         Mode::Create => {
             if let Some(name) = &b.session_keyring {
                 join_session_keyring(name);
             }
-            Ok(Some(setup_rootfs(chan, b, &b.spec)?))
+            Ok(Some(setup_rootfs(chan, b, source_fds)?))
         }
         Mode::Exec => {
             nix::unistd::chdir("/").context("chdir to the container root")?;
@@ -160,7 +166,8 @@ fn compile_seccomp(spec: &Spec) -> Result<Option<seccomp::Program>> {
 /// Mounts and pivot_root; the runtime's hooks and the createContainer hooks run just
 /// before the pivot, as the runtime-spec puts them. Returns the state for the
 /// startContainer hooks.
-fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, spec: &Spec) -> Result<OciState> {
+fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, source_fds: &SourceFds) -> Result<OciState> {
+    let spec = &b.spec;
     let has = |k: Kind| b.namespaces.iter().any(|r| r.kind == k);
     // Without a mount namespace runc still sets up the rootfs, in the caller's mount
     // namespace (the mounts stay there after the container is gone), and chroots into it.
@@ -173,6 +180,7 @@ fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, spec: &Spec) -> Result<OciSta
             .iter()
             .any(|r| r.kind == Kind::Cgroup && r.path.is_none()),
         in_user_ns: has(Kind::User),
+        source_fds,
     };
     let mut hook_state = None;
     let mut before_pivot = || -> Result<()> {

@@ -45,6 +45,26 @@ pub struct RootfsOptions<'a> {
     pub new_cgroup_ns: bool,
     /// In a user namespace devices are bind-mounted from the host, not mknod'ed.
     pub in_user_ns: bool,
+    /// Bind sources opened beforehand by the host's root (index in spec.mounts → O_PATH
+    /// descriptor): bound through /proc/self/fd/N, so a source the container's user
+    /// namespace may not reach still mounts, as under runc.
+    pub source_fds: &'a std::collections::HashMap<usize, std::os::fd::OwnedFd>,
+}
+
+/// The sources of the spec's bind mounts, by index in spec.mounts (the ones a helper
+/// opens before the user namespace is entered).
+pub fn bind_sources(spec: &Spec) -> Vec<(usize, std::path::PathBuf)> {
+    spec.mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let entry = MountEntry::from_spec(m).ok()?;
+            let source = entry.source.filter(|_| entry.options.is_bind())?;
+            Some((i, source))
+        })
+        .collect()
 }
 
 /// Everything before and including pivot_root: propagation of "/", the rootfs bound onto
@@ -73,14 +93,19 @@ pub fn prepare_rootfs(
         .as_deref()
         .unwrap_or(&[])
         .iter()
-        .map(|m| {
-            MountEntry::from_spec(m).with_context(|| {
+        .enumerate()
+        .map(|(i, m)| {
+            let mut entry = MountEntry::from_spec(m).with_context(|| {
                 format!(
                     "mount on {} in rootfs {}",
                     m.destination().display(),
                     rootfs.display()
                 )
-            })
+            })?;
+            if let Some(fd) = opts.source_fds.get(&i) {
+                entry.source = Some(sys::fd_path(std::os::fd::AsFd::as_fd(fd)));
+            }
+            Ok(entry)
         })
         .collect::<Result<Vec<_>>>()?;
 

@@ -192,6 +192,7 @@ fn child_run(dir: &Path) -> anyhow::Result<Value> {
         new_mount_ns: true,
         new_cgroup_ns: flags.contains("cgroupns"),
         in_user_ns: flags.contains("userns"),
+        source_fds: &Default::default(),
     };
     let mut hook_cwd = None;
     prepare_rootfs(&spec, &opts, &mut || {
