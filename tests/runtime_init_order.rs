@@ -80,40 +80,58 @@ fn runtime_cmdline(rt: &Runtime) -> String {
     format!("{s} --root {}", rt.root.path().display())
 }
 
+/// A bundle without a mount namespace (nor the sys restrictions that need one).
+fn bundle_without_mount_ns(args: &[&str]) -> Bundle {
+    let b = Bundle::new(args);
+    b.edit(|c| {
+        let ns = c["linux"]["namespaces"].as_array().unwrap().clone();
+        c["linux"]["namespaces"] =
+            Value::Array(ns.into_iter().filter(|n| n["type"] != "mount").collect());
+        c["linux"]
+            .as_object_mut()
+            .unwrap()
+            .retain(|k, _| k != "maskedPaths" && k != "readonlyPaths");
+    });
+    b
+}
+
 #[test]
 fn without_a_mount_namespace_the_container_shares_the_callers() {
+    // The container process is chrooted into its rootfs but lives in the caller's mount
+    // namespace; an exec'd process is not even chrooted (runc 1.1.5 does the same).
     for (name, rt) in runtimes() {
-        let b = Bundle::new(&[
+        let b = bundle_without_mount_ns(&[
             "sh",
             "-c",
             "readlink /proc/self/ns/mnt; pwd; ls /bin/busybox",
         ]);
-        b.edit(|c| {
-            let ns = c["linux"]["namespaces"].as_array().unwrap().clone();
-            c["linux"]["namespaces"] =
-                Value::Array(ns.into_iter().filter(|n| n["type"] != "mount").collect());
-            c["linux"]
-                .as_object_mut()
-                .unwrap()
-                .retain(|k, _| k != "maskedPaths" && k != "readonlyPaths");
-        });
-        let id = unique("nomnt");
+        let sleeper = bundle_without_mount_ns(&["sleep", "30"]);
+        let (id, id2) = (unique("nomnt"), unique("nomnt-exec"));
         rt.track(&id);
+        rt.track(&id2);
+        let rtl = runtime_cmdline(&rt);
+        let host_file = sleeper.path().join("config.json");
         let script = format!(
-            "readlink /proc/self/ns/mnt; {} run --bundle {} {id} </dev/null",
-            runtime_cmdline(&rt),
-            b.path().display()
+            "readlink /proc/self/ns/mnt; {rtl} run --bundle {b} {id} </dev/null; \
+             {rtl} run -d --bundle {s} {id2} </dev/null >/dev/null 2>&1; \
+             {rtl} exec {id2} sh -c 'readlink /proc/self/ns/mnt; ls {host}'; \
+             {rtl} delete -f {id2}",
+            b = b.path().display(),
+            s = sleeper.path().display(),
+            host = host_file.display(),
         );
         let out = in_private_mount_ns(&script);
         let text = stdout(&out);
         let lines: Vec<&str> = text.lines().collect();
         assert!(out.status.success(), "{name}: {text}{}", stderr(&out));
-        assert_eq!(lines.len(), 4, "{name}: {text}");
+        assert_eq!(lines.len(), 6, "{name}: {text}{}", stderr(&out));
         assert_eq!(
             lines[0], lines[1],
             "{name}: not the caller's mount namespace"
         );
-        assert_eq!(&lines[2..], ["/", "/bin/busybox"], "{name}");
+        assert_eq!(&lines[2..4], ["/", "/bin/busybox"], "{name}");
+        assert_eq!(lines[4], lines[0], "{name}: exec");
+        assert_eq!(lines[5], host_file.display().to_string(), "{name}: exec");
     }
 }
 
