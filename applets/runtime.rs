@@ -471,16 +471,23 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
         eprintln!("{invoked}: no command given; see {invoked} --help");
         return ExitCode::from(1);
     };
-    let root = cli.root.clone().unwrap_or_else(|| {
-        PathBuf::from(if invoked == "runc" {
-            "/run/runc"
-        } else {
-            "/run/ocibox"
-        })
+    // Without --root: /run/runc for the real root, $XDG_RUNTIME_DIR/runc for rootless.
+    let root_name = if invoked == "runc" { "runc" } else { "ocibox" };
+    let chosen = match cli.root.clone() {
+        Some(r) => Ok(r),
+        None => ocibox::runtime::rootless::default_root(root_name),
+    };
+    let rootless = chosen.and_then(|root| {
+        ocibox::runtime::rootless::rootless_cgroups(cli.rootless.as_deref(), cli.systemd_cgroup)
+            .map(|r| (root, r))
     });
-    let rootless = matches!(cli.rootless.as_deref(), Some("true"))
-        // SAFETY: geteuid cannot fail.
-        || (matches!(cli.rootless.as_deref(), None | Some("auto")) && unsafe { libc::geteuid() } != 0);
+    let (root, rootless) = match rootless {
+        Ok(v) => v,
+        Err(e) => {
+            runtime_log::error(&format!("{e:#}"));
+            return ExitCode::from(1);
+        }
+    };
     let g = Globals {
         root,
         systemd_cgroup: cli.systemd_cgroup,

@@ -512,7 +512,8 @@ fn run_in_the_foreground_returns_when_a_background_process_keeps_the_terminal() 
 fn run_with_terminal_works_when_our_stdio_is_not_a_terminal() {
     // As in CI: stdin /dev/null, stdout a file, no controlling terminal. runc refuses
     // ("open /dev/tty: no such device or address"); ocibox relays anyway: the container
-    // gets its pty (lines end in \r\n) and its exit status comes back.
+    // gets its pty (ONLCR cleared, as runc clears it on a pty it relays: lines end in
+    // \n) and its exit status comes back.
     let rt = Runtime::new();
     let b = Bundle::new(&["sh", "-c", "tty; echo out; exit 6"]);
     b.edit(|c| c["process"]["terminal"] = serde_json::Value::Bool(true));
@@ -536,7 +537,7 @@ fn run_with_terminal_works_when_our_stdio_is_not_a_terminal() {
     assert_eq!(status.code(), Some(6), "{err}");
     assert_eq!(
         std::fs::read_to_string(&out_path).unwrap(),
-        "/dev/pts/0\r\nout\r\n"
+        "/dev/pts/0\nout\n"
     );
     assert_nothing_left(&rt, &id);
 }
@@ -544,7 +545,8 @@ fn run_with_terminal_works_when_our_stdio_is_not_a_terminal() {
 #[test]
 fn run_finds_our_terminal_on_stdout_when_stdin_is_redirected() {
     // runc looks for its terminal on stderr, stdout, stdin, then /dev/tty: that one is
-    // put in raw mode (no second \r added to the container's \r\n) and gives the size.
+    // put in raw mode (no \r added to the container's \n: runc clears ONLCR on the
+    // container's pty it relays) and gives the size.
     let rt = Runtime::new();
     let b = Bundle::new(&["sh", "-c", "stty size; tty; exit 2"]);
     b.edit(|c| c["process"]["terminal"] = serde_json::Value::Bool(true));
@@ -555,8 +557,8 @@ fn run_finds_our_terminal_on_stdout_when_stdin_is_redirected() {
     let args = ["run", "--bundle", b.path().to_str().unwrap(), &id];
     let mut child = outer.spawn_with(&rt, &args, &err, false);
     let mut screen = Screen::new(outer.master.as_fd());
-    let shown = screen.wait_for("/dev/pts/0\r\n");
-    assert_eq!(shown, "30 100\r\n/dev/pts/0\r\n");
+    let shown = screen.wait_for("/dev/pts/0\n");
+    assert_eq!(shown, "30 100\n/dev/pts/0\n");
     assert_eq!(
         wait_exit(&mut child),
         2,

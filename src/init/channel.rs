@@ -10,41 +10,41 @@ use std::os::unix::net::UnixStream;
 const MAX_MESSAGE: usize = 64 << 20;
 
 pub struct Channel {
-    sock: UnixStream,
+    /// None once closed: the descriptor is gone, not only shut down (the waiting init
+    /// holds no socket, as runc's holds no init pipe).
+    sock: Option<UnixStream>,
 }
 
 impl Channel {
     pub fn new(sock: UnixStream) -> Channel {
-        Channel { sock }
+        Channel { sock: Some(sock) }
     }
 
-    pub fn socket(&self) -> &UnixStream {
-        &self.sock
+    fn sock(&mut self) -> Result<&mut UnixStream> {
+        self.sock.as_mut().context("the init channel is closed")
     }
 
     /// Hang up: the peer sees end-of-file; later sends fail.
     pub fn close(&mut self) {
-        if self.sock.shutdown(std::net::Shutdown::Both).is_ok() {
-            return;
-        }
-        // The container's seccomp profile may deny shutdown (runc only needs close): drop our
-        // reference to the socket by putting a read-only /dev/null on its descriptor.
-        if let Ok(null) = std::fs::File::open("/dev/null") {
-            use std::os::fd::AsRawFd;
-            let _ = nix::unistd::dup2(null.as_raw_fd(), self.sock.as_raw_fd());
+        if let Some(s) = self.sock.take() {
+            // The container's seccomp profile may deny shutdown (runc only needs close):
+            // dropping the socket closes our descriptor all the same.
+            let _ = s.shutdown(std::net::Shutdown::Both);
         }
     }
 
     pub fn send(&mut self, m: &Message) -> Result<()> {
         let body = serde_json::to_vec(m).context("encode init message")?;
         let frame = frame(&body)?;
-        self.sock.write_all(&frame).context("write to init channel")
+        self.sock()?
+            .write_all(&frame)
+            .context("write to init channel")
     }
 
     /// Pass a descriptor: one byte carrying it by SCM_RIGHTS (after a message announcing it).
     pub fn send_fd(&mut self, fd: std::os::fd::BorrowedFd) -> Result<()> {
         use std::os::fd::AsFd;
-        crate::linux::fd_passing::send_fd(self.sock.as_fd(), b"F", fd)
+        crate::linux::fd_passing::send_fd(self.sock()?.as_fd(), b"F", fd)
             .context("send a descriptor over the init channel")?;
         Ok(())
     }
@@ -52,7 +52,7 @@ impl Channel {
     /// Receive the descriptor sent by [`Channel::send_fd`].
     pub fn recv_fd(&mut self) -> Result<std::os::fd::OwnedFd> {
         use std::os::fd::AsFd;
-        crate::linux::fd_passing::recv_fd(self.sock.as_fd())
+        crate::linux::fd_passing::recv_fd(self.sock()?.as_fd())
             .context("receive a descriptor over the init channel")
     }
 
@@ -60,7 +60,7 @@ impl Channel {
     /// A frame cut off by the peer's end-of-file is an error, not a clean close.
     pub fn recv(&mut self) -> Result<Option<Message>> {
         let mut len = [0u8; 4];
-        if !read_frame_part(&mut self.sock, &mut len, true)? {
+        if !read_frame_part(self.sock()?, &mut len, true)? {
             return Ok(None);
         }
         let len = u32::from_le_bytes(len) as usize;
@@ -68,7 +68,7 @@ impl Channel {
             bail!("init message of {len} bytes exceeds the limit");
         }
         let mut body = vec![0u8; len];
-        read_frame_part(&mut self.sock, &mut body, false)?;
+        read_frame_part(self.sock()?, &mut body, false)?;
         let m = serde_json::from_slice(&body).context("decode init message")?;
         Ok(Some(m))
     }

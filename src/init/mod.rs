@@ -4,7 +4,9 @@
 //! the container and execs the user's process.
 
 pub mod channel;
+mod inherited_fds;
 pub mod message;
+mod mount_sources;
 pub mod namespaces_stage;
 pub mod parent;
 pub mod process_setup;
@@ -50,7 +52,10 @@ pub fn main() -> u8 {
     );
     let mut chan = Channel::new(sock);
     let result = match chan.recv() {
-        Ok(Some(Message::Bootstrap(b))) => namespaces_stage::run(&mut chan, *b),
+        Ok(Some(Message::Bootstrap(b))) => {
+            inherited_fds::close_unwanted(&b, fd);
+            namespaces_stage::run(&mut chan, *b)
+        }
         Ok(_) => Err(anyhow::anyhow!("expected a bootstrap message")),
         Err(e) => Err(e),
     };

@@ -8,7 +8,8 @@
 //! a new cgroup namespace is rooted there.
 
 use super::channel::Channel;
-use super::message::{Bootstrap, Message};
+use super::message::{Bootstrap, Message, Mode};
+use super::mount_sources;
 use crate::linux::namespaces::{self, Kind};
 use anyhow::{bail, Context, Result};
 use nix::unistd::{fork, ForkResult};
@@ -16,6 +17,8 @@ use nix::unistd::{fork, ForkResult};
 pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     prctl_name(b"ocibox:[1:NS]");
     let joins = namespaces::open_joins(&b.namespaces)?;
+    // Forked while still the host's root, before any namespace is entered.
+    let source_helper = mount_sources::Helper::start(bind_sources_to_open(&b))?;
     let creates: Vec<Kind> = b
         .namespaces
         .iter()
@@ -44,6 +47,10 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     }
     let new: Vec<Kind> = creates.into_iter().filter(|k| *k != Kind::User).collect();
     namespaces::unshare(&new)?;
+    let source_fds = match source_helper {
+        Some(h) => h.collect()?,
+        None => Default::default(),
+    };
     if new.contains(&Kind::Time) {
         namespaces::write_time_offsets(&b.time_offsets)?;
     }
@@ -52,7 +59,7 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
         chan.send(&Message::Pid {
             pid: std::process::id() as i32,
         })?;
-        return stage2(chan, b, new.contains(&Kind::Net));
+        return stage2(chan, b, new.contains(&Kind::Net), source_fds);
     }
     // The child must not speak on the channel before our Pid message is in it: it waits
     // for a byte on this pipe, written once the message is sent.
@@ -79,17 +86,22 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
                 _ => bail!("stage 1 of the init died before releasing the container process"),
             }
             drop(go_r);
-            stage2(chan, b, new.contains(&Kind::Net))
+            stage2(chan, b, new.contains(&Kind::Net), source_fds)
         }
     }
 }
 
-fn stage2(chan: &mut Channel, b: Bootstrap, new_net: bool) -> Result<u8> {
+fn stage2(
+    chan: &mut Channel,
+    b: Bootstrap,
+    new_net: bool,
+    source_fds: mount_sources::SourceFds,
+) -> Result<u8> {
     prctl_name(b"ocibox:[2:INIT]");
     if new_net {
         namespaces::loopback_up()?;
     }
-    super::process_setup::run(chan, b)
+    super::process_setup::run(chan, b, source_fds)
 }
 
 /// In a fresh user namespace become its root, when root is mapped (it usually is).
@@ -103,4 +115,26 @@ pub fn prctl_name(name: &[u8]) {
     if let Ok(c) = std::ffi::CString::new(name) {
         let _ = nix::sys::prctl::set_name(&c);
     }
+}
+
+/// The bind sources the helper opens: only for a new container of the real root with a
+/// user namespace and a new mount namespace (runc's condition). Relative sources are
+/// made absolute against the bundle (our cwd) first: the helper resolves them after
+/// joining the mount namespace, which also moves its cwd.
+fn bind_sources_to_open(b: &Bootstrap) -> Vec<(usize, std::path::PathBuf)> {
+    let has_user = b.namespaces.iter().any(|r| r.kind == Kind::User);
+    let new_mount = b
+        .namespaces
+        .iter()
+        .any(|r| r.kind == Kind::Mount && r.path.is_none());
+    if b.mode != Mode::Create || !has_user || !new_mount || !nix::unistd::geteuid().is_root() {
+        return Vec::new();
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return Vec::new();
+    };
+    crate::linux::rootfs::bind_sources(&b.spec)
+        .into_iter()
+        .map(|(i, p)| (i, cwd.join(p)))
+        .collect()
 }

@@ -57,7 +57,11 @@ pub fn run_init(
         passed.push(d);
     }
     drop(theirs);
-    let exe = protected_exe::init_executable()?;
+    let own_mount_ns = b
+        .namespaces
+        .iter()
+        .any(|r| r.kind == namespaces::Kind::Mount);
+    let exe = protected_exe::init_executable(own_mount_ns)?;
     let mut cmd = Command::new(exe.path());
     cmd.arg0(INIT_ARGV0)
         .env_clear()

@@ -10,6 +10,7 @@
 
 use super::channel::Channel;
 use super::message::{Bootstrap, Message, Mode};
+use super::mount_sources::SourceFds;
 use crate::linux::namespaces::Kind;
 use crate::linux::{capabilities, console, fds, lsm, rlimits, rootfs, sched, seccomp, user};
 use crate::oci::hooks::{self, Point};
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 /// Stage 2 from the bootstrap to execve, in the order of the module comment. Returns only
 /// on failure.
-pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
+pub fn run(chan: &mut Channel, b: Bootstrap, source_fds: SourceFds) -> Result<u8> {
     let spec = &b.spec;
     let process = spec
         .process()
@@ -34,8 +35,12 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
         sched::set_oom_score_adj(adj)?;
     }
     let seccomp_program = compile_seccomp(spec)?;
+    // The init's own environment is the process's from here on, as runc's is: the
+    // container's hooks without an `env` of their own inherit it.
+    adopt_env(&process_env(process, &b.extra_env, false));
 
-    let hook_state = setup_mounts(chan, &b)?;
+    let hook_state = setup_mounts(chan, &b, &source_fds)?;
+    drop(source_fds);
     setup_console(process, b.mode, passed.console_sock)?;
     if b.mode == Mode::Create {
         set_names_and_sysctls(spec)?;
@@ -53,6 +58,7 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     let seccomp_late = install_seccomp_early(chan, seccomp_program, nnp)?;
     become_container_user(chan, &b, process)?;
     let (program, args, env) = resolve_command(process, &b.extra_env)?;
+    adopt_env(&env);
 
     // Closing the channel tells `create` that the container is created.
     chan.close();
@@ -69,13 +75,17 @@ pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
 /// A new container: its own session keyring, then the root filesystem (returns the
 /// state for the startContainer hooks). exec: the process is already in the container's
 /// mount namespace and starts from its root.
-fn setup_mounts(chan: &mut Channel, b: &Bootstrap) -> Result<Option<OciState>> {
+fn setup_mounts(
+    chan: &mut Channel,
+    b: &Bootstrap,
+    source_fds: &SourceFds,
+) -> Result<Option<OciState>> {
     match b.mode {
         Mode::Create => {
             if let Some(name) = &b.session_keyring {
                 join_session_keyring(name);
             }
-            Ok(Some(setup_rootfs(chan, b, &b.spec)?))
+            Ok(Some(setup_rootfs(chan, b, source_fds)?))
         }
         Mode::Exec => {
             nix::unistd::chdir("/").context("chdir to the container root")?;
@@ -86,10 +96,19 @@ fn setup_mounts(chan: &mut Channel, b: &Bootstrap) -> Result<Option<OciState>> {
 
 /// Close what is not passed on, switch to the container's user, set umask and cwd, then
 /// the capabilities (after setuid, as the kernel needs).
+///
+/// The cwd is tried before the user switch too, as runc does: a directory only root may
+/// enter still becomes the cwd; one only the container's user may enter (EACCES for us,
+/// e.g. root squashed on NFS) is entered after the switch.
 fn become_container_user(chan: &mut Channel, b: &Bootstrap, process: &Process) -> Result<()> {
+    let cwd_done = enter_cwd_as_root(process)?;
     switch_user(chan, process, &b.spec)?;
     apply_umask(process);
-    enter_cwd(process)?;
+    if !cwd_done {
+        enter_cwd(process)?;
+    }
+    // CVE-2024-21626: the working directory must be inside the container's root.
+    fds::verify_cwd_inside_root()?;
     set_capabilities(chan, process)
 }
 
@@ -148,19 +167,21 @@ fn compile_seccomp(spec: &Spec) -> Result<Option<seccomp::Program>> {
 /// Mounts and pivot_root; the runtime's hooks and the createContainer hooks run just
 /// before the pivot, as the runtime-spec puts them. Returns the state for the
 /// startContainer hooks.
-fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, spec: &Spec) -> Result<OciState> {
+fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, source_fds: &SourceFds) -> Result<OciState> {
+    let spec = &b.spec;
     let has = |k: Kind| b.namespaces.iter().any(|r| r.kind == k);
-    if !has(Kind::Mount) {
-        bail!("a mount namespace is required to set up the container's root filesystem");
-    }
+    // Without a mount namespace runc still sets up the rootfs, in the caller's mount
+    // namespace (the mounts stay there after the container is gone), and chroots into it.
     let opts = rootfs::RootfsOptions {
         rootfs: &b.rootfs,
         no_pivot: b.no_pivot,
+        new_mount_ns: has(Kind::Mount),
         new_cgroup_ns: b
             .namespaces
             .iter()
             .any(|r| r.kind == Kind::Cgroup && r.path.is_none()),
         in_user_ns: has(Kind::User),
+        source_fds,
     };
     let mut hook_state = None;
     let mut before_pivot = || -> Result<()> {
@@ -268,11 +289,21 @@ fn install_seccomp_early(
     Ok(None)
 }
 
+/// The chdir before the user switch: true when done; false when permission was denied
+/// (tried again as the container's user); any other error is final.
+fn enter_cwd_as_root(process: &Process) -> Result<bool> {
+    match nix::unistd::chdir(process.cwd()) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EACCES) | Err(nix::errno::Errno::EPERM) => Ok(false),
+        Err(e) => {
+            Err(e).with_context(|| format!("chdir to cwd ({:?}) set in config.json", process.cwd()))
+        }
+    }
+}
+
 fn enter_cwd(process: &Process) -> Result<()> {
     nix::unistd::chdir(process.cwd())
-        .with_context(|| format!("chdir to cwd ({:?}) set in config.json", process.cwd()))?;
-    // CVE-2024-21626: the working directory must be inside the container's root.
-    fds::verify_cwd_inside_root()
+        .with_context(|| format!("chdir to cwd ({:?}) set in config.json", process.cwd()))
 }
 
 /// The program (looked up in the process's PATH), its arguments and its environment.
@@ -280,7 +311,7 @@ fn resolve_command(
     process: &Process,
     extra_env: &[String],
 ) -> Result<(PathBuf, Vec<String>, Vec<String>)> {
-    let env = process_env(process, extra_env);
+    let env = process_env(process, extra_env, true);
     let args = process.args().clone().unwrap_or_default();
     let arg0 = args.first().context("args must not be empty")?;
     let program = lookup_program(arg0, &env)?;
@@ -350,17 +381,48 @@ fn apply_umask(process: &Process) {
     unsafe { libc::umask(mask as libc::mode_t) };
 }
 
-/// The process environment, plus HOME when missing (runc sets it from /etc/passwd).
-fn process_env(process: &Process, extra: &[String]) -> Vec<String> {
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    env.extend(extra.iter().cloned());
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
+/// Replace this process's environment with `env` (single-threaded: the init starts no
+/// thread).
+fn adopt_env(env: &[String]) {
+    for (k, _) in std::env::vars_os() {
+        std::env::remove_var(k);
+    }
+    for e in env {
+        if let Some((k, v)) = e.split_once('=').filter(|(k, _)| !k.is_empty()) {
+            if !k.contains('\0') && !v.contains('\0') {
+                std::env::set_var(k, v);
+            }
+        }
+    }
+}
+
+/// The process environment, plus HOME when missing and `with_home` (runc sets it from
+/// /etc/passwd once it has switched to the container's user).
+fn process_env(process: &Process, extra: &[String], with_home: bool) -> Vec<String> {
+    let given = process.env().iter().flatten().chain(extra.iter());
+    let mut env = dedup_env(given);
+    if with_home && !env.iter().any(|e| e.starts_with("HOME=")) {
         let home = user::lookup_user(Path::new("/"), &process.user().uid().to_string())
             .map(|u| u.home)
             .ok()
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "/".to_string());
         env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// One entry per name, as runc's environment handling leaves it: a name keeps the place
+/// of its first entry and the value of its last. An entry without "=" is kept as it is.
+fn dedup_env<'a>(given: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut env: Vec<String> = Vec::new();
+    for e in given {
+        let name = e.split_once('=').map_or(e.as_str(), |(n, _)| n);
+        let same = |x: &String| x.split_once('=').map_or(x.as_str(), |(n, _)| n) == name;
+        match env.iter_mut().find(|x| same(x)) {
+            Some(slot) => *slot = e.clone(),
+            None => env.push(e.clone()),
+        }
     }
     env
 }
@@ -483,4 +545,18 @@ fn set_cloexec(fd: RawFd) {
         fd,
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dedup_env;
+
+    #[test]
+    fn duplicate_env_names_keep_the_first_place_and_the_last_value() {
+        let given: Vec<String> = ["A=1", "PATH=/bin", "A=2", "B=x", "B=y", "C"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(dedup_env(given.iter()), ["A=2", "PATH=/bin", "B=y", "C"]);
+    }
 }

@@ -93,13 +93,16 @@ impl InitExe {
     }
 }
 
-pub fn init_executable() -> Result<InitExe> {
+/// `own_mount_ns`: the init moves into a mount namespace of the container's (new or joined).
+/// Without one the container lives in the runtime's mount namespace, as under runc, so the
+/// read-only bind (which gives the init a private namespace) is not used.
+pub fn init_executable(own_mount_ns: bool) -> Result<InitExe> {
     if std::env::var_os(UNSAFE_NO_PROTECTION_ENV).is_some() {
         return Ok(InitExe::Unprotected);
     }
     // SAFETY: geteuid cannot fail.
     let privileged = unsafe { libc::geteuid() } == 0;
-    if privileged && std::env::var_os(FORCE_SEALED_ENV).is_none() {
+    if privileged && own_mount_ns && std::env::var_os(FORCE_SEALED_ENV).is_none() {
         if let Some(path) = bindable_self_path() {
             return Ok(InitExe::ReadOnlyBind { path });
         }

@@ -54,7 +54,9 @@ pub fn run(hooks: Option<&Hooks>, point: Point, state_json: &[u8]) -> Result<()>
     Ok(())
 }
 
-/// Run one hook: `path` with `args` (args[0] is argv[0]) and exactly `env`.
+/// Run one hook: `path` with `args` (args[0] is argv[0]) and exactly `env`; a hook without
+/// `env` inherits the environment of the process running it (as Go's exec does for runc):
+/// the runtime's for the runtime's hooks, the container process's for the container's.
 pub fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
     let path = hook.path();
     let mut cmd = Command::new(path);
@@ -62,10 +64,12 @@ pub fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
     if let Some((arg0, rest)) = args.split_first() {
         cmd.arg0(arg0).args(rest);
     }
-    cmd.env_clear();
-    for kv in hook.env().as_deref().unwrap_or_default() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    if let Some(env) = hook.env() {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped())

@@ -179,6 +179,14 @@ fn validate(cfg: &Config) -> Result<()> {
         if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(T::Uts) {
             bail!("unable to set domainname without a private UTS namespace");
         }
+        let restricts = linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty())
+            || linux
+                .readonly_paths()
+                .as_ref()
+                .is_some_and(|p| !p.is_empty());
+        if restricts && !has(T::Mount) {
+            bail!("unable to restrict sys entries without a private MNT namespace");
+        }
         let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if maps && !has(T::User) {

@@ -10,6 +10,7 @@ pub mod id;
 pub mod kill;
 pub mod pause;
 pub mod ps;
+pub mod rootless;
 pub mod run;
 pub mod seccomp_agent;
 pub mod start;

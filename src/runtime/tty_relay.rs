@@ -45,6 +45,9 @@ impl Relay {
             let _ = termios::tcsetattr(&fd, SetArg::TCSANOW, &raw);
             Some((fd, saved))
         });
+        // runc clears ONLCR on a pty it relays itself (one handed to a console socket keeps
+        // it): the container's "\n" reaches our stdout as "\n", not "\r\n".
+        clear_onlcr(&master);
         let master = Arc::new(master);
         let mut relay = Relay {
             master: master.clone(),
@@ -94,6 +97,14 @@ impl Drop for Relay {
 }
 
 /// stderr, stdout or stdin if one is a terminal, else the controlling terminal.
+/// Best effort: a pty whose settings cannot be read is relayed as it is.
+fn clear_onlcr(master: &OwnedFd) {
+    if let Ok(mut t) = termios::tcgetattr(master) {
+        t.output_flags.remove(termios::OutputFlags::ONLCR);
+        let _ = termios::tcsetattr(master, SetArg::TCSANOW, &t);
+    }
+}
+
 fn host_terminal() -> Option<OwnedFd> {
     let stdio = [
         std::io::stderr().as_fd().try_clone_to_owned(),

@@ -37,16 +37,40 @@ pub struct RootfsOptions<'a> {
     pub rootfs: &'a Path,
     /// --no-pivot: MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The container has a mount namespace of its own. Without one, runc mounts into the
+    /// caller's namespace and chroots into the rootfs instead of pivot_root.
+    pub new_mount_ns: bool,
     /// A new cgroup namespace was made (v1 "cgroup" mounts are then fresh mounts, not binds).
     pub new_cgroup_ns: bool,
     /// In a user namespace devices are bind-mounted from the host, not mknod'ed.
     pub in_user_ns: bool,
+    /// Bind sources opened beforehand by the host's root (index in spec.mounts → O_PATH
+    /// descriptor): bound through /proc/self/fd/N, so a source the container's user
+    /// namespace may not reach still mounts, as under runc.
+    pub source_fds: &'a std::collections::HashMap<usize, std::os::fd::OwnedFd>,
+}
+
+/// The sources of the spec's bind mounts, by index in spec.mounts (the ones a helper
+/// opens before the user namespace is entered).
+pub fn bind_sources(spec: &Spec) -> Vec<(usize, std::path::PathBuf)> {
+    spec.mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let entry = MountEntry::from_spec(m).ok()?;
+            let source = entry.source.filter(|_| entry.options.is_bind())?;
+            Some((i, source))
+        })
+        .collect()
 }
 
 /// Everything before and including pivot_root: propagation of "/", the rootfs bound onto
 /// itself, every spec mount in order, the default and `linux.devices` devices with the /dev
 /// links (unless /dev is a bind from the host), then `before_pivot` (createContainer hooks),
-/// then pivot_root (or MS_MOVE + chroot with `no_pivot`) and chdir("/").
+/// then pivot_root (MS_MOVE + chroot with `no_pivot`; chroot without a mount namespace) and
+/// chdir("/").
 ///
 /// Relative bind sources are resolved against the current directory, as runc resolves them
 /// against the bundle it runs in.
@@ -70,14 +94,19 @@ pub fn prepare_rootfs(
         .as_deref()
         .unwrap_or(&[])
         .iter()
-        .map(|m| {
-            MountEntry::from_spec(m).with_context(|| {
+        .enumerate()
+        .map(|(i, m)| {
+            let mut entry = MountEntry::from_spec(m).with_context(|| {
                 format!(
                     "mount on {} in rootfs {}",
                     m.destination().display(),
                     rootfs.display()
                 )
-            })
+            })?;
+            if let Some(fd) = opts.source_fds.get(&i) {
+                entry.source = Some(sys::fd_path(std::os::fd::AsFd::as_fd(fd)));
+            }
+            Ok(entry)
         })
         .collect::<Result<Vec<_>>>()?;
 
@@ -109,8 +138,10 @@ pub fn prepare_rootfs(
     before_pivot()?;
     if opts.no_pivot {
         pivot::move_root(&rootfs)
-    } else {
+    } else if opts.new_mount_ns {
         pivot::pivot_root(&rootfs)
+    } else {
+        pivot::chroot_into(&rootfs)
     }
     .with_context(|| format!("jail process inside rootfs {}", rootfs.display()))?;
 

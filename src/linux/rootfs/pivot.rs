@@ -99,3 +99,11 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     nix::unistd::chroot(".").context("chroot")?;
     nix::unistd::chdir("/").context("chdir /")
 }
+
+/// No mount namespace of its own: pivot_root would swap the root of the caller's mount
+/// namespace, so the process only chroots into the rootfs, as runc does.
+pub fn chroot_into(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    nix::unistd::chroot(".").context("chroot")?;
+    nix::unistd::chdir("/").context("chdir /")
+}

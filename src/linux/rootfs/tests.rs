@@ -189,8 +189,10 @@ fn child_run(dir: &Path) -> anyhow::Result<Value> {
     let opts = RootfsOptions {
         rootfs: &rootfs,
         no_pivot: flags.contains("nopivot"),
+        new_mount_ns: true,
         new_cgroup_ns: flags.contains("cgroupns"),
         in_user_ns: flags.contains("userns"),
+        source_fds: &Default::default(),
     };
     let mut hook_cwd = None;
     prepare_rootfs(&spec, &opts, &mut || {
