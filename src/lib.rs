@@ -6,6 +6,8 @@
 pub mod init;
 pub mod linux;
 pub mod oci;
+#[cfg(feature = "images")]
+pub mod registry;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "runtime")]
