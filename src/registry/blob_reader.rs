@@ -30,6 +30,8 @@ pub struct BlobReader {
     body: Option<BodyReader<'static>>,
     /// Resumes since the last byte arrived.
     failures: u32,
+    /// How the last body broke, said again if resuming fails.
+    last_break: Option<String>,
 }
 
 impl std::fmt::Debug for BlobReader {
@@ -58,6 +60,7 @@ impl BlobReader {
             offset,
             body: None,
             failures: 0,
+            last_break: None,
         };
         if r.offset < r.desc.size {
             r.connect()?;
@@ -185,7 +188,12 @@ impl BlobReader {
                 return Ok(0);
             }
             if self.body.is_none() {
-                self.connect()?;
+                if let Err(e) = self.connect() {
+                    return Err(match self.last_break.take() {
+                        Some(b) => e.context(format!("{b}; resuming failed")),
+                        None => e,
+                    });
+                }
             }
             let want = remaining.min(buf.len() as u64) as usize;
             let body = self.body.as_mut().ok_or_else(|| anyhow!("no body"))?;
@@ -199,6 +207,7 @@ impl BlobReader {
                 Ok(n) => {
                     self.offset += n as u64;
                     self.failures = 0;
+                    self.last_break = None;
                     return Ok(n);
                 }
                 Err(e) => anyhow::Error::new(e).context(format!(
@@ -210,6 +219,7 @@ impl BlobReader {
             if self.failures >= self.inner.blob_resumes {
                 return Err(err);
             }
+            self.last_break = Some(format!("{err:#}"));
             std::thread::sleep(self.inner.transport.retry_policy().delay(self.failures));
             self.failures += 1;
         }

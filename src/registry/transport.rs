@@ -268,16 +268,24 @@ fn is_retryable_error(e: &ureq::Error) -> bool {
     )
 }
 
-/// HTTPS spoken to a plain HTTP server fails in the TLS layer (a record that is not TLS) or
-/// as a connection torn down mid-handshake.
+/// HTTPS spoken to a plain HTTP server: the answer is not a TLS record (rustls reads an
+/// HTTP status line as a corrupt message), or the server drops the connection. A certificate
+/// that does not verify is *not* a reason to try plain HTTP: that error is the answer.
 fn is_tls_failure(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Rustls(_)
-            | ureq::Error::Tls(_)
-            | ureq::Error::Io(_)
-            | ureq::Error::Protocol(_)
-    )
+    // ureq hands rustls' handshake errors over wrapped in an io::Error.
+    let rustls_error = match e {
+        ureq::Error::Rustls(r) => Some(r),
+        ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    match (rustls_error, e) {
+        (Some(r), _) => matches!(r, rustls::Error::InvalidMessage(_)),
+        (None, ureq::Error::Io(io)) => matches!(
+            io.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ),
+        _ => false,
+    }
 }
 
 /// A URL for an error message: a blob storage redirect's signed query stays out of logs.
