@@ -639,20 +639,9 @@ pub fn forward(backend_port: u16, req: &TestRequest) -> TestResponse {
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
-        let size = usize::from_str_radix(
-            std::str::from_utf8(&b[..eol])
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .trim(),
-            16,
-        )
-        .unwrap();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let line = std::str::from_utf8(&b[..eol]).unwrap();
+        let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16).unwrap();
         if size == 0 {
             break;
         }
