@@ -105,3 +105,44 @@ impl Authorizer {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::challenge::parse_challenges;
+    use crate::registry::transport::RetryPolicy;
+
+    #[test]
+    fn learns_what_the_host_asks_for() {
+        let transport = Transport::new(RetryPolicy::default(), "t".into());
+        let tls = TlsSettings::default();
+        let anonymous = Authorizer::new(Arc::new(|_: &str| None));
+        // Basic without credentials: retrying cannot help.
+        assert!(!anonymous.learn("h", &parse_challenges([r#"Basic realm="r""#])));
+        assert_eq!(
+            anonymous
+                .authorization(&transport, "h", &tls, "s", false)
+                .unwrap(),
+            None
+        );
+        // A Bearer challenge without a realm is no challenge.
+        assert!(!anonymous.learn("h", &parse_challenges(["Bearer service=x"])));
+
+        let creds = Credentials::parse_user_flag("user:pass").unwrap();
+        let with = Authorizer::new(Arc::new(move |h: &str| (h == "h").then(|| creds.clone())));
+        assert!(with.learn("h", &parse_challenges([r#"Basic realm="r""#])));
+        assert_eq!(
+            with.authorization(&transport, "h", &tls, "s", false)
+                .unwrap()
+                .as_deref(),
+            Some("Basic dXNlcjpwYXNz")
+        );
+        // Another host is asked anonymously until it asks.
+        assert_eq!(
+            with.authorization(&transport, "other", &tls, "s", false)
+                .unwrap(),
+            None
+        );
+        assert_eq!(repository_scope("a/b", true), "repository:a/b:pull,push");
+    }
+}
