@@ -353,6 +353,60 @@ fn mirror_from_hosts_toml_gets_the_namespace_query() {
     );
 }
 
+#[test]
+fn hosts_are_tried_in_order_past_a_missing_and_a_dead_mirror() {
+    let reg = DockerRegistry::start(RegistryConfig::default());
+    let tmp = TempDir::new("ocibox-reg-order");
+    let image = busybox_layout(tmp.path(), "o", &["amd64"]);
+    skopeo_push(&image, &format!("{}/busybox:o", reg.host()), &[]);
+    // A mirror that has nothing (404 for all) and one that is not running at all.
+    let asked = Arc::new(AtomicUsize::new(0));
+    let asked2 = asked.clone();
+    let empty = TestServer::start(move |_| {
+        asked2.fetch_add(1, Ordering::SeqCst);
+        TestResponse::new(404)
+    });
+    let dead = free_port();
+    let certs_d = tmp.path().join("certs.d");
+    let dir = certs_d.join(format!("127.0.0.1_{}_", reg.port));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("hosts.toml"),
+        format!(
+            "server = \"http://{}\"\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n[host.\"http://127.0.0.1:{dead}\"]\n  capabilities = [\"pull\"]\n",
+            reg.host(),
+            empty.host()
+        ),
+    )
+    .unwrap();
+    let client = client_with(|o| o.hosts.hosts_dir = Some(certs_d.clone()));
+    pull_and_compare(&client, &format!("{}/busybox:o", reg.host()), &image);
+    // The empty mirror was asked first for the tag and for every blob.
+    assert!(
+        asked.load(Ordering::SeqCst) >= 1 + image.blobs().len(),
+        "{}",
+        asked.load(Ordering::SeqCst)
+    );
+
+    // A host without `push` is never pushed to; here no host may push at all.
+    std::fs::write(
+        dir.join("hosts.toml"),
+        format!(
+            "server = \"http://{}\"\ncapabilities = [\"pull\", \"resolve\"]\n",
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let client = client_with(|o| o.hosts.hosts_dir = Some(certs_d.clone()));
+    let repo = Reference::parse(&format!("{}/busybox:o", reg.host()))
+        .unwrap()
+        .repo();
+    let err = client
+        .push_blob(&repo, &desc(&image.layer), &image.layer.data.clone())
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("no host"), "{err:#}");
+}
+
 /// A token server and a front that wants its tokens, relaying to a real registry.
 struct BearerSetup {
     _reg: DockerRegistry,
