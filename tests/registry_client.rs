@@ -383,7 +383,7 @@ fn hosts_are_tried_in_order_past_a_missing_and_a_dead_mirror() {
     pull_and_compare(&client, &format!("{}/busybox:o", reg.host()), &image);
     // The empty mirror was asked first for the tag and for every blob.
     assert!(
-        asked.load(Ordering::SeqCst) >= 1 + image.blobs().len(),
+        asked.load(Ordering::SeqCst) > image.blobs().len(),
         "{}",
         asked.load(Ordering::SeqCst)
     );
