@@ -12,6 +12,8 @@ pub mod events;
 pub mod init;
 pub mod linux;
 pub mod oci;
+#[cfg(feature = "images")]
+pub mod registry;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "runtime")]

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod containerd;
+#[cfg(feature = "images")]
+pub mod registry;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
