@@ -53,14 +53,47 @@ struct Logger {
 
 static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);
 
-/// Set where and how records go. Without a file, records go to stderr.
-pub fn init(file: Option<&Path>, format: Format, debug: bool) {
+/// Set where and how records go. Without a file, records go to stderr. The file is
+/// created now, as runc opens it at startup (callers watch for it to appear), with
+/// runc's words when it cannot be: `open PATH: no such file or directory`.
+pub fn init(file: Option<&Path>, format: Format, debug: bool) -> std::io::Result<()> {
+    if let Some(path) = file {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("open {}: {}", path.display(), errno_text(&e)),
+                )
+            })?;
+    }
     let mut l = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
     *l = Some(Logger {
         file: file.map(Path::to_path_buf),
         format,
         debug,
     });
+    Ok(())
+}
+
+/// An OS error as Go prints it (runc's messages): `no such file or directory`.
+pub fn errno_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errno_name_text(n),
+        None => e.to_string(),
+    }
+}
+
+/// strerror of `errno`, lower-cased at the start as Go's syscall.Errno strings are.
+pub fn errno_name_text(errno: i32) -> String {
+    let desc = nix::errno::Errno::from_raw(errno).desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => desc.to_string(),
+    }
 }
 
 /// True when records go to a file (so a fatal error must also be printed on stderr).
