@@ -899,6 +899,9 @@ fn run(g: &Globals, c: RunCmd) -> anyhow::Result<u8> {
         detach,
         keep,
     })?;
+    if !detach {
+        runtime_log::debug(&format!("process exited (status={code})"));
+    }
     Ok(exit_code(code))
 }
 
@@ -934,6 +937,8 @@ fn exec(g: &Globals, c: ExecCmd) -> anyhow::Result<u8> {
 fn ps(g: &Globals, c: PsCmd) -> anyhow::Result<u8> {
     let pids = runtime::ps::pids(&g.root, &ContainerId::parse(&c.id)?)?;
     match c.format.as_str() {
+        // Go marshals runc's nil slice of a stopped container as `null`.
+        "json" if pids.is_empty() => println!("null"),
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => print!("{}", runtime::ps::table(&pids, &c.ps_args)?),
         other => anyhow::bail!("invalid format option {other:?}"),

@@ -369,8 +369,13 @@ fn process_env(process: &Process, extra: &[String]) -> Vec<String> {
 /// program must fail `create`, which containerd reports, not `start` with an exit status.
 fn lookup_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
-        let m = std::fs::metadata(arg0)
-            .map_err(|e| anyhow::anyhow!("exec: {arg0:?}: stat {arg0}: {}", errno_text(&e)))?;
+        // Both runc's words: 1.1's LookPath `exec: "/x": stat /x: no such file or
+        // directory`, then newer runc's `exec /x: no such file or directory`, so a grep
+        // written for either matches.
+        let m = std::fs::metadata(arg0).map_err(|e| {
+            let t = errno_text(&e);
+            anyhow::anyhow!("exec: {arg0:?}: stat {arg0}: {t} (exec {arg0}: {t})")
+        })?;
         use std::os::unix::fs::PermissionsExt;
         if m.is_dir() || m.permissions().mode() & 0o111 == 0 {
             bail!("exec: {arg0:?}: permission denied");
