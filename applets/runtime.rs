@@ -397,6 +397,10 @@ struct RunCmd {
     /// do not delete the container after it exits
     #[argh(switch)]
     keep: bool,
+    /// disable the use of the subreaper used to reap reparented processes (ocibox's
+    /// foreground runtime reaps its own children either way)
+    #[argh(switch)]
+    no_subreaper: bool,
     /// specify the file to write the process id to
     #[argh(option)]
     pid_file: Option<PathBuf>,
@@ -894,6 +898,7 @@ fn create(g: &Globals, c: CreateCmd) -> anyhow::Result<u8> {
 
 fn run(g: &Globals, c: RunCmd) -> anyhow::Result<u8> {
     let (detach, keep) = (c.detach, c.keep);
+    let _ = c.no_subreaper;
     let code = runtime::run::run(RunOptions {
         create: create_options(g, c.into_create())?,
         detach,

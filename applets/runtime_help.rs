@@ -8,7 +8,7 @@
 //! longer descriptions are ocibox's own, shorter words.
 
 /// One flag: its names (long first; a one-letter name is a short `-x`), whether it takes
-/// a value, and its help line.
+/// a value, and its help line (empty: accepted but not shown, as runc hides it).
 pub struct Flag {
     pub names: &'static [&'static str],
     pub value: bool,
@@ -168,8 +168,9 @@ const UPDATE_FLAGS: &[Flag] = &[
     val(&["cpu-rt-runtime"], "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
     val(&["cpuset-cpus"], "CPU(s) to use"),
     val(&["cpuset-mems"], "Memory node(s) to use"),
-    val(&["kernel-memory"], "Kernel memory limit (in bytes)"),
-    val(&["kernel-memory-tcp"], "Kernel memory limit (in bytes) for tcp buffer"),
+    // Hidden in runc 1.1's help, still accepted (and ignored).
+    val(&["kernel-memory"], ""),
+    val(&["kernel-memory-tcp"], ""),
     val(&["memory"], "Memory limit (in bytes)"),
     val(&["memory-reservation"], "Memory reservation or soft_limit (in bytes)"),
     val(&["memory-swap"], "Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
