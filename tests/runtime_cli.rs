@@ -145,12 +145,18 @@ fn unknown_commands_and_usage_errors_answer_as_runcs() {
             &["start", "a", "b"],
             "\\\"start\\\" requires exactly 1 argument(s)",
         ),
-        (&["kill"], "\\\"kill\\\" requires a minimum of 1 argument(s)"),
+        (
+            &["kill"],
+            "\\\"kill\\\" requires a minimum of 1 argument(s)",
+        ),
         (
             &["kill", "a", "b", "c"],
             "\\\"kill\\\" requires a maximum of 2 argument(s)",
         ),
-        (&["list", "x"], "\\\"list\\\" requires exactly 0 argument(s)"),
+        (
+            &["list", "x"],
+            "\\\"list\\\" requires exactly 0 argument(s)",
+        ),
         (
             &["checkpoint"],
             "\\\"checkpoint\\\" requires exactly 1 argument(s)",
