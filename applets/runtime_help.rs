@@ -410,13 +410,10 @@ fn flag_column(f: &Flag) -> String {
 }
 
 fn flag_table(flags: &[Flag]) -> String {
-    let width = flags
-        .iter()
-        .map(|f| flag_column(f).len())
-        .max()
-        .unwrap_or(0);
+    let shown = || flags.iter().filter(|f| !f.usage.is_empty());
+    let width = shown().map(|f| flag_column(f).len()).max().unwrap_or(0);
     let mut s = String::new();
-    for f in flags {
+    for f in shown() {
         s.push_str(&format!("   {:<width$}  {}\n", flag_column(f), f.usage));
     }
     s
