@@ -477,7 +477,8 @@ fn hook_failures_read_as_runcs() {
     let cases = [
         (
             hook("prestart", json!({"path": "/bin/sh", "args": ["sh", "-c", "echo out; echo err >&2; exit 1"]})),
-            "error running hook #0: error running hook: exit status 1, stdout: out\\n, stderr: err\\n",
+            "unable to start container process: error during container init: \
+             error running hook #0: error running hook: exit status 1, stdout: out\\n, stderr: err\\n",
         ),
         (
             hook("createRuntime", json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $$"]})),
@@ -526,6 +527,10 @@ fn proc_on_a_symlink_or_file_reads_as_runcs() {
         for (who, rt) in both() {
             let (c, err) = run_bundle(&rt, &b);
             assert_eq!(c, Some(1), "{who}: {err}");
+            assert!(
+                err.contains("error during container init: "),
+                "{who}: {err}"
+            );
             assert!(
                 err.contains("filesystem \\\"proc\\\" must be mounted on ordinary directory"),
                 "{who} {make}: {err}"

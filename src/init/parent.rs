@@ -97,10 +97,21 @@ fn drive(
         cg.apply(stage1_pid)
             .context("join the container's cgroups")?;
     }
+    let b_mode_create = b.mode == super::message::Mode::Create;
     // `--debug` lines at the init's steps, in runc's words (runc's tests and users grep
     // for "nsexec container setup", "child process in init()" and "init: closing the
     // pipe to signal completion"); ocibox's init stages stand where runc's nsexec's do.
     let debug = crate::runtime_log::debug;
+    // runc 1.1 says "error during container init: …" for what fails in a new container's
+    // init (and its prestart/createRuntime hooks), but not for a missing executable
+    // (`exec: "/x": …`) nor anything in `exec`.
+    let in_init = |e: anyhow::Error| -> anyhow::Error {
+        if b_mode_create && !format!("{e}").starts_with("exec: ") {
+            e.context("error during container init")
+        } else {
+            e
+        }
+    };
     debug(&format!("nsexec[{stage1_pid}]: => nsexec container setup"));
     chan.send(&Message::Bootstrap(Box::new(b)))?;
     let mut pid = None;
@@ -130,7 +141,7 @@ fn drive(
             Message::RunHooks => {
                 debug("init: sending hooks request");
                 let p = pid.context("hooks requested before the container pid is known")?;
-                let state = (cb.run_hooks)(p)?;
+                let state = (cb.run_hooks)(p).map_err(in_init)?;
                 chan.send(&Message::HooksDone { state })?;
             }
             Message::Ready => {
@@ -139,7 +150,7 @@ fn drive(
                 chan.send(&Message::Continue)?;
                 ready = true;
             }
-            Message::Error { message } => bail!("{message}"),
+            Message::Error { message } => return Err(in_init(anyhow::anyhow!("{message}"))),
             Message::Warning { message } => crate::runtime_log::warn(&message),
             Message::SeccompFd => {
                 let fd = chan.recv_fd()?;
