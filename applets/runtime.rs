@@ -606,16 +606,21 @@ fn root_default(invoked: &str) -> &'static str {
     }
 }
 
-/// What urfave/cli answers before a command runs: help, unknown topics, usage errors.
-/// None means: go on and parse.
-fn early_answer(invoked: &str, args: &[String]) -> Option<ExitCode> {
-    use help::Early;
-    let version = format!(
+/// What `runc --version` and the help's VERSION block say.
+fn version_text() -> String {
+    format!(
         "{}\ncommit: ocibox-{}\nspec: {}",
         ocibox::VERSION,
         ocibox::VERSION,
         ocibox::OCI_VERSION
-    );
+    )
+}
+
+/// What urfave/cli answers before a command runs: help, unknown topics, usage errors.
+/// None means: go on and parse.
+fn early_answer(invoked: &str, args: &[String]) -> Option<ExitCode> {
+    use help::Early;
+    let version = version_text();
     let main_help = || help::main_help(invoked, &version, root_default(invoked));
     let early = help::early(invoked, args);
     match early {
@@ -683,7 +688,26 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
                 println!("{}", early.output);
                 return ExitCode::SUCCESS;
             }
-            return fatal_message(early.output.trim_end(), 1);
+            let msg = early.output.trim_end();
+            // A value argh cannot parse: urfave's "Incorrect Usage" and the help.
+            if let Some(go) = help::go_parse_error(msg) {
+                let cmd = help::command_index(&args)
+                    .ok()
+                    .flatten()
+                    .and_then(|i| help::find(&args[i]));
+                match cmd {
+                    Some(c) => print!(
+                        "Incorrect Usage: {go}\n\n{}",
+                        help::command_help(invoked, c)
+                    ),
+                    None => print!(
+                        "Incorrect Usage. {go}\n\n{}",
+                        help::main_help(invoked, &version_text(), root_default(invoked))
+                    ),
+                }
+                return fatal_message(&go, 1);
+            }
+            return fatal_message(msg, 1);
         }
     };
     let _ = (&cli.log, cli.log_format, cli.debug);

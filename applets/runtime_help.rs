@@ -503,6 +503,18 @@ pub enum Early {
     Arity(&'static str, String),
 }
 
+/// argh's words for a value it cannot parse, in Go's flag package's:
+/// `invalid value "abc" for flag -preserve-fds: parse error`.
+pub fn go_parse_error(argh_output: &str) -> Option<String> {
+    let rest = argh_output.strip_prefix("Error parsing option '")?;
+    let (flag, rest) = rest.split_once("' with value '")?;
+    let (value, _) = rest.split_once("': ")?;
+    Some(format!(
+        "invalid value {value:?} for flag -{}: parse error",
+        flag.trim_start_matches('-')
+    ))
+}
+
 /// Where the command starts in `args` (after the global flags), or None.
 pub fn command_index(args: &[String]) -> Result<Option<usize>, String> {
     let mut i = 0;
@@ -575,6 +587,12 @@ pub fn early(prog: &str, args: &[String]) -> Early {
                 continue;
             }
             match lookup(c.flags, a) {
+                Some(f) if f.value && i + 1 >= rest.len() => {
+                    return Early::BadFlag(
+                        c.name,
+                        format!("flag needs an argument: -{}", a.trim_start_matches('-')),
+                    )
+                }
                 Some(f) if f.value => i += 2,
                 Some(_) => i += 1,
                 None => {
@@ -666,6 +684,21 @@ mod tests {
         assert_eq!(e(&["kill", "-a", "x", "0"]), Early::Proceed);
         assert_eq!(e(&["--log", "/l", "list"]), Early::Proceed);
         assert_eq!(e(&["--version"]), Early::Proceed);
+    }
+
+    #[test]
+    fn value_errors_read_as_gos() {
+        assert_eq!(
+            e(&["create", "x", "--bundle"]),
+            Early::BadFlag("create", "flag needs an argument: -bundle".into())
+        );
+        assert_eq!(
+            go_parse_error(
+                "Error parsing option '--preserve-fds' with value 'abc': invalid digit found in string"
+            )
+            .as_deref(),
+            Some("invalid value \"abc\" for flag -preserve-fds: parse error")
+        );
     }
 
     #[test]

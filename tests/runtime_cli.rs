@@ -165,6 +165,11 @@ fn unknown_commands_and_usage_errors_answer_as_runcs() {
             &["--log-format", "yaml", "list"],
             "invalid log-format: yaml",
         ),
+        (&["create", "--bundle"], "flag needs an argument: -bundle"),
+        (
+            &["create", "--preserve-fds", "abc", "x"],
+            "invalid value \\\"abc\\\" for flag -preserve-fds: parse error",
+        ),
         (
             &["--log", "/nonexistent/dir/log", "list"],
             "open /nonexistent/dir/log: no such file or directory",
