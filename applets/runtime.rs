@@ -10,6 +10,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[path = "runtime_help.rs"]
+mod help;
+
 #[derive(FromArgs)]
 /// Open Container Initiative runtime (ocibox). runc is a command line client for running
 /// applications packaged according to the OCI format.
@@ -26,7 +29,7 @@ struct Runc {
     /// root directory for storage of container state (this should be located in tmpfs)
     #[argh(option)]
     root: Option<PathBuf>,
-    /// path to the criu binary used for checkpoint and restore (not supported)
+    /// path to the criu binary used for checkpoint and restore
     #[argh(option)]
     criu: Option<String>,
     /// enable systemd cgroup support, expects cgroupsPath to be of form "slice:prefix:name"
@@ -60,6 +63,125 @@ enum Command {
     Resume(ResumeCmd),
     Update(UpdateCmd),
     Features(FeaturesCmd),
+    Checkpoint(CheckpointCmd),
+    Restore(RestoreCmd),
+}
+
+#[derive(FromArgs)]
+/// checkpoint a running container
+#[argh(subcommand, name = "checkpoint")]
+struct CheckpointCmd {
+    /// path for saving criu image files
+    #[argh(option)]
+    image_path: Option<PathBuf>,
+    /// path for saving work files and logs
+    #[argh(option)]
+    work_path: Option<PathBuf>,
+    /// path for previous criu image files in pre-dump
+    #[argh(option)]
+    parent_path: Option<PathBuf>,
+    /// leave the process running after checkpointing
+    #[argh(switch)]
+    leave_running: bool,
+    /// allow open tcp connections
+    #[argh(switch)]
+    tcp_established: bool,
+    /// allow external unix sockets
+    #[argh(switch)]
+    ext_unix_sk: bool,
+    /// allow shell jobs
+    #[argh(switch)]
+    shell_job: bool,
+    /// use userfaultfd to lazily restore memory pages
+    #[argh(switch)]
+    lazy_pages: bool,
+    /// criu writes \0 to this FD once lazy-pages is ready
+    #[argh(option)]
+    status_fd: Option<i32>,
+    /// ADDRESS:PORT of the page server
+    #[argh(option)]
+    page_server: Option<String>,
+    /// handle file locks, for safety
+    #[argh(switch)]
+    file_locks: bool,
+    /// dump container's memory information only, leave the container running after this
+    #[argh(switch)]
+    pre_dump: bool,
+    /// cgroups mode: 'soft' (default), 'full' and 'strict'
+    #[argh(option)]
+    manage_cgroups_mode: Option<String>,
+    /// create a namespace, but don't restore its properties
+    #[argh(option)]
+    empty_ns: Vec<String>,
+    /// enable auto deduplication of memory images
+    #[argh(switch)]
+    auto_dedup: bool,
+    /// the container id
+    #[argh(positional)]
+    id: String,
+}
+
+#[derive(FromArgs)]
+/// restore a container from a previous checkpoint
+#[argh(subcommand, name = "restore")]
+struct RestoreCmd {
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[argh(option)]
+    console_socket: Option<PathBuf>,
+    /// path to criu image files for restoring
+    #[argh(option)]
+    image_path: Option<PathBuf>,
+    /// path for saving work files and logs
+    #[argh(option)]
+    work_path: Option<PathBuf>,
+    /// allow open tcp connections
+    #[argh(switch)]
+    tcp_established: bool,
+    /// allow external unix sockets
+    #[argh(switch)]
+    ext_unix_sk: bool,
+    /// allow shell jobs
+    #[argh(switch)]
+    shell_job: bool,
+    /// handle file locks, for safety
+    #[argh(switch)]
+    file_locks: bool,
+    /// cgroups mode: 'soft' (default), 'full' and 'strict'
+    #[argh(option)]
+    manage_cgroups_mode: Option<String>,
+    /// path to the root of the bundle directory
+    #[argh(option, short = 'b', default = "PathBuf::from(\".\")")]
+    bundle: PathBuf,
+    /// detach from the container's process
+    #[argh(switch, short = 'd')]
+    detach: bool,
+    /// specify the file to write the process id to
+    #[argh(option)]
+    pid_file: Option<PathBuf>,
+    /// disable the use of the subreaper used to reap reparented processes
+    #[argh(switch)]
+    no_subreaper: bool,
+    /// do not use pivot root to jail process inside rootfs
+    #[argh(switch)]
+    no_pivot: bool,
+    /// create a namespace, but don't restore its properties
+    #[argh(option)]
+    empty_ns: Vec<String>,
+    /// enable auto deduplication of memory images
+    #[argh(switch)]
+    auto_dedup: bool,
+    /// use userfaultfd to lazily restore memory pages
+    #[argh(switch)]
+    lazy_pages: bool,
+    /// an LSM profile to be used during restore in the form of TYPE:NAME
+    #[argh(option)]
+    lsm_profile: Option<String>,
+    /// an LSM mount context to be used during restore
+    #[argh(option)]
+    lsm_mount_context: Option<String>,
+    /// the container id
+    #[argh(positional)]
+    id: String,
 }
 
 #[derive(FromArgs)]
@@ -278,6 +400,10 @@ struct RunCmd {
     /// do not delete the container after it exits
     #[argh(switch)]
     keep: bool,
+    /// disable the use of the subreaper used to reap reparented processes (ocibox's
+    /// foreground runtime reaps its own children either way)
+    #[argh(switch)]
+    no_subreaper: bool,
     /// specify the file to write the process id to
     #[argh(option)]
     pid_file: Option<PathBuf>,
@@ -443,8 +569,119 @@ fn normalize(args: Vec<OsString>) -> Vec<String> {
     out
 }
 
+/// The global flags that decide where logs go, read before anything can fail (runc's
+/// `Before`): the `--log` file is created at start even when nothing is written to it.
+fn setup_logging(globals: &[String]) -> anyhow::Result<()> {
+    let mut log = None;
+    let mut format = runtime_log::Format::Text;
+    let mut debug = false;
+    let mut it = globals.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--debug" => debug = true,
+            "--log" => log = it.next().map(PathBuf::from),
+            "--log-format" => {
+                let v = it.next().map(String::as_str).unwrap_or("");
+                format = v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("invalid log-format: {v}"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(runtime_log::init(log.as_deref(), format, debug)?)
+}
+
+/// An error of the command line itself, logged as runc's fatal errors are.
+fn fatal_message(msg: &str, code: u8) -> ExitCode {
+    runtime_log::error(msg);
+    if runtime_log::logs_to_file() {
+        eprintln!("{}", msg.trim_end());
+    }
+    ExitCode::from(code)
+}
+
+fn root_default(invoked: &str) -> &'static str {
+    if invoked == "runc" {
+        "/run/runc"
+    } else {
+        "/run/ocibox"
+    }
+}
+
+/// What `runc --version` and the help's VERSION block say.
+fn version_text() -> String {
+    format!(
+        "{}\ncommit: ocibox-{}\nspec: {}",
+        ocibox::VERSION,
+        ocibox::VERSION,
+        ocibox::OCI_VERSION
+    )
+}
+
+/// What urfave/cli answers before a command runs: help, unknown topics, usage errors.
+/// None means: go on and parse.
+fn early_answer(invoked: &str, args: &[String]) -> Option<ExitCode> {
+    use help::Early;
+    let version = version_text();
+    let main_help = || help::main_help(invoked, &version, root_default(invoked));
+    let early = help::early(invoked, args);
+    match early {
+        Early::BadGlobalFlag(e) => {
+            print!("Incorrect Usage. {e}\n\n{}", main_help());
+            return Some(fatal_message(&e, 1));
+        }
+        Early::MainHelp if args.iter().any(|a| a == "-h" || a == "--help") => {
+            print!("{}", main_help());
+            return Some(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let globals_end = help::command_index(args)
+        .ok()
+        .flatten()
+        .unwrap_or(args.len());
+    if let Err(e) = setup_logging(&args[..globals_end]) {
+        return Some(fatal_message(&format!("{e:#}"), 1));
+    }
+    match early {
+        Early::Proceed | Early::BadGlobalFlag(_) => None,
+        Early::MainHelp => {
+            print!("{}", main_help());
+            Some(ExitCode::SUCCESS)
+        }
+        Early::HelpHelp => {
+            print!("{}", help::help_help(invoked));
+            Some(ExitCode::SUCCESS)
+        }
+        Early::CommandHelp(c) => {
+            print!("{}", help::command_help(invoked, help::find(c)?));
+            Some(ExitCode::SUCCESS)
+        }
+        // urfave prints this with a newline through runc's logging writer; status 3.
+        Early::NoTopic(t) => Some(fatal_message(&format!("No help topic for '{t}'\n"), 3)),
+        Early::BadFlag(c, e) => {
+            print!(
+                "Incorrect Usage: {e}\n\n{}",
+                help::command_help(invoked, help::find(c)?)
+            );
+            Some(fatal_message(&e, 1))
+        }
+        Early::Arity(c, e) => {
+            print!(
+                "Incorrect Usage.\n\n{}",
+                help::command_help(invoked, help::find(c)?)
+            );
+            Some(fatal_message(&e, 1))
+        }
+    }
+}
+
 pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
     let args = normalize(args);
+    if let Some(code) = early_answer(invoked, &args) {
+        return code;
+    }
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
     let cli = match Runc::from_args(&[invoked], &strs) {
         Ok(c) => c,
@@ -454,13 +691,29 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
                 println!("{}", early.output);
                 return ExitCode::SUCCESS;
             }
-            eprintln!("{}", early.output);
-            return ExitCode::from(1);
+            let msg = early.output.trim_end();
+            // A value argh cannot parse: urfave's "Incorrect Usage" and the help.
+            if let Some(go) = help::go_parse_error(msg) {
+                let cmd = help::command_index(&args)
+                    .ok()
+                    .flatten()
+                    .and_then(|i| help::find(&args[i]));
+                match cmd {
+                    Some(c) => print!(
+                        "Incorrect Usage: {go}\n\n{}",
+                        help::command_help(invoked, c)
+                    ),
+                    None => print!(
+                        "Incorrect Usage. {go}\n\n{}",
+                        help::main_help(invoked, &version_text(), root_default(invoked))
+                    ),
+                }
+                return fatal_message(&go, 1);
+            }
+            return fatal_message(msg, 1);
         }
     };
-    runtime_log::init(cli.log.as_deref(), cli.log_format, cli.debug);
-    // checkpoint/restore is not built; the flag is accepted for compatibility.
-    let _ = &cli.criu;
+    let _ = (&cli.log, cli.log_format, cli.debug);
     if cli.version {
         println!("runc version {}", ocibox::VERSION);
         println!("commit: ocibox-{}", ocibox::VERSION);
@@ -468,8 +721,8 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        eprintln!("{invoked}: no command given; see {invoked} --help");
-        return ExitCode::from(1);
+        // Only reached with -v handled above; `early_answer` printed the help otherwise.
+        return ExitCode::SUCCESS;
     };
     // Without --root: /run/runc for the real root, $XDG_RUNTIME_DIR/runc for rootless.
     let root_name = if invoked == "runc" { "runc" } else { "ocibox" };
@@ -490,6 +743,7 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
     };
     let g = Globals {
         root,
+        criu: cli.criu.clone().unwrap_or_else(|| "criu".to_string()),
         systemd_cgroup: cli.systemd_cgroup,
         rootless,
     };
@@ -504,11 +758,7 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
                 "exec" => (format!("exec failed: {e:#}"), 255),
                 _ => (format!("{e:#}"), 1),
             };
-            runtime_log::error(&msg);
-            if runtime_log::logs_to_file() {
-                eprintln!("{msg}");
-            }
-            ExitCode::from(code)
+            fatal_message(&msg, code)
         }
     }
 }
@@ -546,6 +796,8 @@ fn create_options(g: &Globals, c: CreateCmd) -> anyhow::Result<CreateOptions> {
 
 struct Globals {
     root: PathBuf,
+    /// `--criu`: the binary checkpoint/restore would run.
+    criu: String,
     systemd_cgroup: bool,
     rootless: bool,
 }
@@ -567,6 +819,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Resume(_) => "resume",
         Command::Update(_) => "update",
         Command::Features(_) => "features",
+        Command::Checkpoint(_) => "checkpoint",
+        Command::Restore(_) => "restore",
     }
 }
 
@@ -593,7 +847,66 @@ fn dispatch(g: &Globals, command: Command) -> anyhow::Result<u8> {
             done(runtime::delete::delete(&g.root, &id, c.force))
         }
         Command::Spec(c) => spec(c),
+        Command::Checkpoint(c) => checkpoint(g, &c),
+        Command::Restore(c) => restore(g, &c),
     }
+}
+
+/// Accepted with runc's whole flag set; fails as runc does without criu (see
+/// `runtime::checkpoint`). The flags that only steer criu are read here for the day
+/// CRIU is supported.
+fn checkpoint(g: &Globals, c: &CheckpointCmd) -> anyhow::Result<u8> {
+    let _ = (
+        &c.image_path,
+        &c.work_path,
+        &c.parent_path,
+        c.leave_running,
+        c.tcp_established,
+        c.ext_unix_sk,
+        c.shell_job,
+        c.lazy_pages,
+        c.status_fd,
+        &c.page_server,
+        c.file_locks,
+        c.pre_dump,
+        &c.empty_ns,
+        c.auto_dedup,
+    );
+    let id = ContainerId::parse(&c.id)?;
+    let flags = runtime::checkpoint::CriuFlags {
+        criu: &g.criu,
+        manage_cgroups_mode: c.manage_cgroups_mode.as_deref(),
+    };
+    done(runtime::checkpoint::checkpoint(&g.root, &id, &flags))
+}
+
+fn restore(g: &Globals, c: &RestoreCmd) -> anyhow::Result<u8> {
+    let _ = (
+        &c.console_socket,
+        &c.image_path,
+        &c.work_path,
+        c.tcp_established,
+        c.ext_unix_sk,
+        c.shell_job,
+        c.file_locks,
+        c.detach,
+        &c.pid_file,
+        c.no_subreaper,
+        c.no_pivot,
+        &c.empty_ns,
+        c.auto_dedup,
+        c.lazy_pages,
+        &c.lsm_profile,
+        &c.lsm_mount_context,
+    );
+    let id = ContainerId::parse(&c.id)?;
+    let flags = runtime::checkpoint::CriuFlags {
+        criu: &g.criu,
+        manage_cgroups_mode: c.manage_cgroups_mode.as_deref(),
+    };
+    done(runtime::checkpoint::restore(
+        &g.root, &id, &c.bundle, &flags,
+    ))
 }
 
 /// A command that succeeded or failed, without an exit code of its own.
@@ -622,11 +935,15 @@ fn create(g: &Globals, c: CreateCmd) -> anyhow::Result<u8> {
 
 fn run(g: &Globals, c: RunCmd) -> anyhow::Result<u8> {
     let (detach, keep) = (c.detach, c.keep);
+    let _ = c.no_subreaper;
     let code = runtime::run::run(RunOptions {
         create: create_options(g, c.into_create())?,
         detach,
         keep,
     })?;
+    if !detach {
+        runtime_log::debug(&format!("process exited (status={code})"));
+    }
     Ok(exit_code(code))
 }
 
@@ -663,6 +980,8 @@ fn exec(g: &Globals, c: ExecCmd) -> anyhow::Result<u8> {
 fn ps(g: &Globals, c: PsCmd) -> anyhow::Result<u8> {
     let pids = runtime::ps::pids(&g.root, &ContainerId::parse(&c.id)?)?;
     match c.format.as_str() {
+        // Go marshals runc's nil slice of a stopped container as `null`.
+        "json" if pids.is_empty() => println!("null"),
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => print!("{}", runtime::ps::table(&pids, &c.ps_args)?),
         other => anyhow::bail!("invalid format option {other:?}"),

@@ -53,15 +53,32 @@ struct Logger {
 
 static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);
 
-/// Set where and how records go. Without a file, records go to stderr.
-pub fn init(file: Option<&Path>, format: Format, debug: bool) {
+/// Set where and how records go. Without a file, records go to stderr. The file is
+/// created now, as runc opens it at startup (callers watch for it to appear), with
+/// runc's words when it cannot be: `open PATH: no such file or directory`.
+pub fn init(file: Option<&Path>, format: Format, debug: bool) -> std::io::Result<()> {
+    if let Some(path) = file {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("open {}: {}", path.display(), errno_text(&e)),
+                )
+            })?;
+    }
     let mut l = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
     *l = Some(Logger {
         file: file.map(Path::to_path_buf),
         format,
         debug,
     });
+    Ok(())
 }
+
+pub use crate::linux::go_errno::{errno_name_text, errno_text};
 
 /// True when records go to a file (so a fatal error must also be printed on stderr).
 pub fn logs_to_file() -> bool {

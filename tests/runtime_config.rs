@@ -380,7 +380,12 @@ fn failing_or_slow_prestart_hook_fails_create_cleanly() {
         let id = unique(&format!("badhook{i}"));
         let out = rt.run(&["create", "-b", b.path().to_str().unwrap(), &id]);
         assert!(!out.status.success());
-        assert!(stderr(&out).contains("prestart hook"), "{}", stderr(&out));
+        // runc 1.1's words for a failing hook.
+        assert!(
+            stderr(&out).contains("error running hook #0: "),
+            "{}",
+            stderr(&out)
+        );
         assert!(!rt.root.path().join(&id).exists());
         assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
     }

@@ -101,6 +101,22 @@ fn drive(
         cg.apply(stage1_pid)
             .context("join the container's cgroups")?;
     }
+    let b_mode_create = b.mode == super::message::Mode::Create;
+    // `--debug` lines at the init's steps, in runc's words (runc's tests and users grep
+    // for "nsexec container setup", "child process in init()" and "init: closing the
+    // pipe to signal completion"); ocibox's init stages stand where runc's nsexec's do.
+    let debug = crate::runtime_log::debug;
+    // runc 1.1 says "error during container init: …" for what fails in a new container's
+    // init (and its prestart/createRuntime hooks), but not for a missing executable
+    // (`exec: "/x": …`) nor anything in `exec`.
+    let in_init = |e: anyhow::Error| -> anyhow::Error {
+        if b_mode_create && !format!("{e}").starts_with("exec: ") {
+            e.context("error during container init")
+        } else {
+            e
+        }
+    };
+    debug(&format!("nsexec[{stage1_pid}]: => nsexec container setup"));
     chan.send(&Message::Bootstrap(Box::new(b)))?;
     let mut pid = None;
     let mut ready = false;
@@ -111,16 +127,25 @@ fn drive(
                 let m = id_maps
                     .as_ref()
                     .context("the init made a user namespace but no id mappings are set")?;
+                debug(&format!(
+                    "nsexec-1[{stage1_pid}]: request stage-0 to map user namespace"
+                ));
                 namespaces::write_id_maps(stage1_pid, m.uids, m.gids, m.deny_setgroups)?;
                 chan.send(&Message::IdMapsWritten)?;
             }
             Message::Pid { pid: p } => {
+                debug(&format!(
+                    "nsexec-0[{stage1_pid}]: forward stage-1 ({stage1_pid}) and stage-2 ({p}) pids to runc"
+                ));
+                debug(&format!("nsexec-2[{p}]: <= nsexec container setup"));
+                debug("child process in init()");
                 (cb.on_pid)(p)?;
                 pid = Some(p);
             }
             Message::RunHooks => {
+                debug("init: sending hooks request");
                 let p = pid.context("hooks requested before the container pid is known")?;
-                let state = (cb.run_hooks)(p)?;
+                let state = (cb.run_hooks)(p).map_err(in_init)?;
                 chan.send(&Message::HooksDone { state })?;
             }
             Message::Ready => {
@@ -129,7 +154,7 @@ fn drive(
                 chan.send(&Message::Continue)?;
                 ready = true;
             }
-            Message::Error { message } => bail!("{message}"),
+            Message::Error { message } => return Err(in_init(anyhow::anyhow!("{message}"))),
             Message::Warning { message } => crate::runtime_log::warn(&message),
             Message::SeccompFd => {
                 let fd = chan.recv_fd()?;
@@ -140,7 +165,10 @@ fn drive(
         }
     }
     match (pid, ready) {
-        (Some(p), true) => Ok(p),
+        (Some(p), true) => {
+            debug("init: closing the pipe to signal completion");
+            Ok(p)
+        }
         _ => bail!("container init exited before it was ready"),
     }
 }

@@ -432,8 +432,13 @@ fn dedup_env<'a>(given: impl Iterator<Item = &'a String>) -> Vec<String> {
 /// program must fail `create`, which containerd reports, not `start` with an exit status.
 fn lookup_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
-        let mode = stat_mode(Path::new(arg0))
-            .map_err(|e| anyhow::anyhow!("exec: {arg0:?}: stat {arg0}: {}", errno_text(&e)))?;
+        // Both runc's words: 1.1's LookPath `exec: "/x": stat /x: no such file or
+        // directory`, then newer runc's `exec /x: no such file or directory`, so a grep
+        // written for either matches.
+        let mode = stat_mode(Path::new(arg0)).map_err(|e| {
+            let t = crate::linux::go_errno::errno_text(&e);
+            anyhow::anyhow!("exec: {arg0:?}: stat {arg0}: {t} (exec {arg0}: {t})")
+        })?;
         if mode & libc::S_IFMT == libc::S_IFDIR || mode & 0o111 == 0 {
             bail!("exec: {arg0:?}: permission denied");
         }
@@ -452,17 +457,6 @@ fn lookup_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
         }
     }
     bail!("exec: {arg0:?}: executable file not found in $PATH")
-}
-
-/// strerror's text in Go's spelling (lower case, no " (os error N)"), as runc prints it.
-fn errno_text(e: &std::io::Error) -> String {
-    let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-    let desc = errno.desc();
-    let mut chars = desc.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => desc.to_string(),
-    }
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -146,14 +146,14 @@ pub fn verify_cwd_inside_root() -> Result<()> {
             cwd_reaches_root().map_err(|e| {
                 anyhow::anyhow!(
                     "failed to verify if current working directory is safe: {}",
-                    go_errno_text(&std::io::Error::from(e))
+                    super::go_errno::errno_text(&std::io::Error::from(e))
                 )
             })?
         }
         // runc's wording.
         Err(e) => bail!(
             "failed to verify if current working directory is safe: {}",
-            go_errno_text(&e)
+            super::go_errno::errno_text(&e)
         ),
     };
     if !inside {
@@ -181,16 +181,6 @@ fn cwd_reaches_root() -> std::result::Result<bool, Errno> {
         }
     }
     Err(Errno::ENAMETOOLONG)
-}
-
-/// strerror's text as Go spells it (lower case first letter, no " (os error N)").
-fn go_errno_text(e: &std::io::Error) -> String {
-    let desc = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)).desc();
-    let mut chars = desc.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => desc.to_string(),
-    }
 }
 
 /// How many socket-activation fds (LISTEN_FDS) were passed to us, honoured only when

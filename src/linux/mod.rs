@@ -5,6 +5,7 @@ pub mod cgroups;
 pub mod console;
 pub mod fd_passing;
 pub mod fds;
+pub mod go_errno;
 pub mod lsm;
 pub mod mount;
 pub mod mountinfo;

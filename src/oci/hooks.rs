@@ -45,13 +45,51 @@ impl Point {
 }
 
 /// Run every hook of `point` in order; the first failure stops the rest.
+///
+/// The words are runc 1.1's, which callers grep for: `error running hook #0: error
+/// running hook: exit status 1, stdout: …, stderr: …` (runc 1.1 does not name the hook
+/// point; 1.2 says `error running prestart hook #0: …`, which the same grep matches too).
 pub fn run(hooks: Option<&Hooks>, point: Point, state_json: &[u8]) -> Result<()> {
     let Some(hooks) = hooks else { return Ok(()) };
     for (i, hook) in point.select(hooks).iter().enumerate() {
-        run_one(hook, state_json)
-            .with_context(|| format!("error running {} hook #{i}", point.name()))?;
+        run_one(hook, state_json).with_context(|| format!("error running hook #{i}"))?;
     }
     Ok(())
+}
+
+/// An exit status in Go's words (`exit status 1`, `signal: killed`), as os/exec prints it.
+fn go_exit_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    let Some(sig) = status.signal() else {
+        return status.to_string();
+    };
+    let name = match sig {
+        libc::SIGHUP => "hangup",
+        libc::SIGINT => "interrupt",
+        libc::SIGQUIT => "quit",
+        libc::SIGILL => "illegal instruction",
+        libc::SIGTRAP => "trace/breakpoint trap",
+        libc::SIGABRT => "aborted",
+        libc::SIGBUS => "bus error",
+        libc::SIGFPE => "floating point exception",
+        libc::SIGKILL => "killed",
+        libc::SIGUSR1 => "user defined signal 1",
+        libc::SIGSEGV => "segmentation fault",
+        libc::SIGUSR2 => "user defined signal 2",
+        libc::SIGPIPE => "broken pipe",
+        libc::SIGALRM => "alarm clock",
+        libc::SIGTERM => "terminated",
+        _ => return format!("signal: signal {sig}"),
+    };
+    let core = if status.core_dumped() {
+        " (core dumped)"
+    } else {
+        ""
+    };
+    format!("signal: {name}{core}")
 }
 
 /// Run one hook: `path` with `args` (args[0] is argv[0]) and exactly `env`; a hook without
@@ -81,9 +119,13 @@ pub fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
     // output is drained in this thread, not in helper threads.
     // SAFETY: the closure runs between fork and exec and does nothing.
     unsafe { cmd.pre_exec(|| Ok(())) };
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("exec {}", path.display()))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        anyhow::anyhow!(
+            "fork/exec {}: {}",
+            path.display(),
+            crate::linux::go_errno::errno_text(&e)
+        )
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine: ignore EPIPE.
         let _ = stdin.write_all(state_json);
@@ -106,16 +148,21 @@ pub fn run_one(hook: &Hook, state_json: &[u8]) -> Result<()> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("timeout after {} seconds", hook.timeout().unwrap_or(0));
+            bail!(
+                "hook ran past specified timeout of {:.1}s",
+                hook.timeout().unwrap_or(0) as f64
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     };
     let (stdout, stderr) = (out.buf, err.buf);
     if !status.success() {
+        // runc keeps the hook's output as it is, trailing newlines included.
         bail!(
-            "{status}, stdout: {}, stderr: {}",
-            String::from_utf8_lossy(&stdout).trim_end(),
-            String::from_utf8_lossy(&stderr).trim_end()
+            "error running hook: {}, stdout: {}, stderr: {}",
+            go_exit_status(status),
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
         );
     }
     Ok(())
@@ -205,12 +252,12 @@ mod tests {
         let e = run_one(&hook("echo bad >&2; exit 3", None), b"").unwrap_err();
         let msg = format!("{e:#}");
         assert!(
-            msg.contains("exit status: 3") && msg.contains("bad"),
+            msg == "error running hook: exit status 3, stdout: , stderr: bad\n",
             "{msg}"
         );
         let t = Instant::now();
         let e = run_one(&hook("sleep 10", Some(1)), b"").unwrap_err();
-        assert!(format!("{e:#}").contains("timeout"));
+        assert_eq!(format!("{e:#}"), "hook ran past specified timeout of 1.0s");
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 
@@ -221,7 +268,7 @@ mod tests {
         let e = run_one(&hook(script, Some(20)), b"").unwrap_err();
         let msg = format!("{e:#}");
         assert!(
-            msg.contains("exit status: 4") && msg.contains("first"),
+            msg.contains("exit status 4") && msg.contains("first"),
             "{}",
             &msg[..200.min(msg.len())]
         );

@@ -52,7 +52,9 @@ pub fn delete(root: &Path, id: &ContainerId, force: bool) -> Result<()> {
 }
 
 /// Remove what the container left: remaining processes, cgroups, the state directory;
-/// then run the poststop hooks (their failure is reported after the cleanup is done).
+/// then run the poststop hooks. A failing poststop hook is logged as an error and the
+/// delete still succeeds, as runc 1.1's `destroy` does (`runc delete` and `runc run`
+/// exit 0).
 pub fn destroy(root: &Path, st: &State) -> Result<()> {
     let mut first_err = None;
     if let Some(cg) = &st.cgroup {
@@ -79,7 +81,7 @@ pub fn destroy(root: &Path, st: &State) -> Result<()> {
     }
     let state = serde_json::to_vec(&st.oci_state(Status::Stopped))?;
     if let Err(e) = hooks::run(st.config.hooks().as_ref(), Point::Poststop, &state) {
-        first_err.get_or_insert(e);
+        crate::runtime_log::error(&format!("{e:#}"));
     }
     match first_err {
         Some(e) => Err(e),

@@ -161,7 +161,28 @@ fn load_process(path: &Path) -> Result<Process> {
         }
         std::fs::read(path).with_context(|| format!("read {}", path.display()))?
     };
-    serde_json::from_slice(&text).with_context(|| format!("parse process {}", path.display()))
+    let process =
+        parse_process(&text).with_context(|| format!("parse process {}", path.display()))?;
+    if process.cwd().as_os_str().is_empty() {
+        bail!("Cwd property must not be empty");
+    }
+    Ok(process)
+}
+
+/// A process.json as runc reads it into Go's zero values: no `user` is uid 0 / gid 0,
+/// no `cwd` is "" (which the caller refuses with runc's words).
+pub fn parse_process(text: &[u8]) -> Result<Process> {
+    let mut v: serde_json::Value = serde_json::from_slice(text)?;
+    let Some(obj) = v.as_object_mut() else {
+        bail!("the process is not a JSON object");
+    };
+    if obj.get("user").is_none_or(serde_json::Value::is_null) {
+        obj.insert("user".into(), serde_json::json!({ "uid": 0, "gid": 0 }));
+    }
+    if obj.get("cwd").is_none_or(serde_json::Value::is_null) {
+        obj.insert("cwd".into(), serde_json::json!(""));
+    }
+    Ok(serde_json::from_value(v)?)
 }
 
 /// The container's process with runc exec's overrides applied.
@@ -238,4 +259,19 @@ pub fn build_process(spec: &Spec, o: &Overrides) -> Result<Process> {
         p.set_selinux_label(Some(l.clone()));
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_process;
+
+    #[test]
+    fn process_json_without_user_is_root() {
+        let p = parse_process(br#"{"args":["id"],"cwd":"/"}"#).unwrap();
+        assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
+        let p = parse_process(br#"{"args":["id"]}"#).unwrap();
+        assert!(p.cwd().as_os_str().is_empty());
+        let p = parse_process(br#"{"args":["id"],"cwd":"/","user":{"uid":7,"gid":8}}"#).unwrap();
+        assert_eq!((p.user().uid(), p.user().gid()), (7, 8));
+    }
 }

@@ -1,5 +1,6 @@
 //! A container: its state directory, its lifecycle operations (one file each), its status.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;

@@ -24,5 +24,4 @@ pub fn hand_over(spec: &Spec, fd: OwnedFd, state: &OciState) -> Result<()> {
         state,
     )?;
     seccomp::send_to_listener(&path, fd.as_fd(), &json)
-        .with_context(|| format!("send the seccomp listener to {}", path.display()))
 }

@@ -147,16 +147,21 @@ pub fn remount_bind(root: &RootDir, rel: &Path, flags: libc::c_ulong) -> Result<
 
 fn mount_proc_or_sys(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
     let rel = ctx.root.resolve(&m.destination)?;
+    // runc's words (callers grep for them): `filesystem "proc" must be mounted on
+    // ordinary directory`, for a destination that is a symlink or not a directory.
+    let refuse = || {
+        anyhow::anyhow!(
+            "filesystem {:?} must be mounted on ordinary directory",
+            m.fs_type
+        )
+    };
     if rel != lexical(&m.destination) {
-        bail!(
-            "{} must be mounted on an ordinary directory, and {} passes through a symlink",
-            m.fs_type,
-            m.destination.display()
-        );
+        // The destination passes through a symlink.
+        return Err(refuse());
     }
     if let Ok(meta) = std::fs::symlink_metadata(ctx.root.path().join(&rel)) {
         if !meta.is_dir() {
-            bail!("{} must be mounted on an ordinary directory", m.fs_type);
+            return Err(refuse());
         }
     }
     let target = ctx.root.mkdir_all(&rel)?;

@@ -44,7 +44,14 @@ pub fn process_state_json<S: Serialize>(
 /// Connects to the agent at `listener_path` and sends `state_json` with `fd` attached.
 pub fn send_to_listener(listener_path: &Path, fd: BorrowedFd, state_json: &[u8]) -> Result<()> {
     let what = || format!("send seccomp notify fd to {}", listener_path.display());
-    let sock = UnixStream::connect(listener_path).with_context(what)?;
+    // runc's words, which callers grep for.
+    let sock = UnixStream::connect(listener_path).map_err(|e| {
+        anyhow::anyhow!(
+            "failed to connect with seccomp agent specified in the seccomp profile: dial unix {}: connect: {}",
+            listener_path.display(),
+            crate::linux::go_errno::errno_text(&e)
+        )
+    })?;
     let sent =
         crate::linux::fd_passing::send_fd(sock.as_fd(), state_json, fd).with_context(what)?;
     if sent != state_json.len() {
