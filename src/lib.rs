@@ -2,9 +2,15 @@
 //!
 //! Nothing here parses command lines; the front ends in `applets/` do that and call in.
 
+#[cfg(feature = "images")]
+pub mod content;
+#[cfg(feature = "images")]
+pub mod image;
 #[cfg(feature = "runtime")]
 pub mod init;
 pub mod linux;
+#[cfg(feature = "images")]
+pub mod metadata;
 pub mod oci;
 #[cfg(feature = "runtime")]
 pub mod runtime;

@@ -1,0 +1,1 @@
+//! Image references, media types, manifests, platforms and chain IDs.
