@@ -22,4 +22,4 @@ pub use store::{Info, Status, Store};
 pub use writer::Writer;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

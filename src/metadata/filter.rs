@@ -249,3 +249,9 @@ mod tests {
         }
     }
 }
+
+impl<F: Fn(&[String]) -> Option<String>> Adaptor for F {
+    fn field(&self, path: &[String]) -> Option<String> {
+        self(path)
+    }
+}

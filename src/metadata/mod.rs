@@ -1,4 +1,25 @@
-//! Metadata of the image stack in one redb database.
+//! Metadata of the image stack in one redb database, namespaced as containerd's:
+//! namespaces (with labels), images, the content each namespace holds (with its labels),
+//! leases and their resources, snapshot records and containers. Every change runs in one
+//! ACID transaction ([`db::Database::update`]); errors carry containerd's kinds
+//! ([`errors::ErrorKind`]).
+//!
+//! Each resource module has the same typed shape: `get`, `list` (with containerd
+//! [`filter`]s), `create`, `update` (with field paths), `delete`.
 
+pub mod containers;
+pub mod content;
+pub mod db;
+pub mod encoding;
 pub mod errors;
 pub mod filter;
+pub mod images;
+pub mod leases;
+pub mod namespaces;
+pub mod snapshots;
+
+pub use db::{Database, Read, Tx, View};
+pub use errors::{kind_of, Error, ErrorKind};
+
+#[cfg(test)]
+mod tests;
