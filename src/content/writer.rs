@@ -8,7 +8,8 @@
 //!    never replaced (that is AlreadyExists) and the name appears atomically;
 //! 3. the `blobs/sha256` directory is fsynced, so the name survives a power cut before
 //!    `commit` returns.
-//! The digest compared in step 0 is computed over exactly the bytes in the file: on resume the
+//!
+//! The digest compared before step 1 is computed over exactly the bytes in the file: on resume the
 //! data file is read back and hashed, so data torn by a crash cannot pass as the expected digest
 //! (it would need to hash to it). A blob name therefore always names the bytes under it.
 

@@ -20,9 +20,9 @@ pub const MAX_INDEX_DEPTH: usize = 8;
 #[derive(Clone, Debug, PartialEq)]
 pub enum ManifestOrIndex {
     /// An image manifest.
-    Manifest(ImageManifest),
+    Manifest(Box<ImageManifest>),
     /// An index / manifest list.
-    Index(ImageIndex),
+    Index(Box<ImageIndex>),
 }
 
 fn invalid(msg: impl Into<String>) -> anyhow::Error {
@@ -106,8 +106,8 @@ pub fn parse_index(data: &[u8]) -> anyhow::Result<ImageIndex> {
 /// Parse a manifest or an index by the media type it was served or described with.
 pub fn parse_manifest_or_index(media_type: &str, data: &[u8]) -> anyhow::Result<ManifestOrIndex> {
     match media_types::kind(media_type) {
-        Kind::Manifest => parse_manifest(data).map(ManifestOrIndex::Manifest),
-        Kind::Index => parse_index(data).map(ManifestOrIndex::Index),
+        Kind::Manifest => parse_manifest(data).map(|m| ManifestOrIndex::Manifest(Box::new(m))),
+        Kind::Index => parse_index(data).map(|i| ManifestOrIndex::Index(Box::new(i))),
         Kind::Schema1Manifest => Err(err(
             ErrorKind::NotImplemented,
             "Docker schema 1 manifests are not supported (push the image again with schema 2 or OCI)",

@@ -10,6 +10,7 @@
 //! - tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`; digest: `sha256:<64 hex>` (the only algorithm
 //!   this store writes; sha384/sha512 references are refused as unsupported);
 //! - name at most 255 characters.
+//!
 //! A first path element is a domain when it has a `.` or `:`, is `localhost`, or has an
 //! uppercase letter (`Foo/bar` is the domain `Foo`), as containerd's `splitDockerDomain`.
 

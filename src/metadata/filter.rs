@@ -208,6 +208,12 @@ impl Adaptor for NameLabels<'_> {
     }
 }
 
+impl<F: Fn(&[String]) -> Option<String>> Adaptor for F {
+    fn field(&self, path: &[String]) -> Option<String> {
+        self(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,11 +253,5 @@ mod tests {
             let e = Filter::parse_all(&[f]).unwrap_err();
             assert_eq!(kind_of(&e), ErrorKind::InvalidArgument, "{f}");
         }
-    }
-}
-
-impl<F: Fn(&[String]) -> Option<String>> Adaptor for F {
-    fn field(&self, path: &[String]) -> Option<String> {
-        self(path)
     }
 }

@@ -126,7 +126,7 @@ fn a_failed_transaction_leaves_nothing_and_commits_survive_reopen() {
             .unwrap()
             .is_empty());
         assert!(
-            db.view(|v| namespaces::list(v)).unwrap().is_empty(),
+            db.view(namespaces::list).unwrap().is_empty(),
             "the implicit namespace rolled back too"
         );
         db.update(|tx| images::create(tx, "default", image("kept")))
@@ -168,10 +168,7 @@ fn namespaces_labels_and_delete_only_when_empty() {
         .unwrap();
     db.update(|tx| leases::create(tx, "default", "l1", Labels::new()))
         .unwrap();
-    assert_eq!(
-        db.view(|v| namespaces::list(v)).unwrap(),
-        ["default", "k8s.io"]
-    );
+    assert_eq!(db.view(namespaces::list).unwrap(), ["default", "k8s.io"]);
     let e = db
         .update(|tx| namespaces::delete(tx, "default"))
         .unwrap_err();
