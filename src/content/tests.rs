@@ -223,9 +223,9 @@ fn a_torn_ingest_never_commits_under_the_expected_name() {
 
 const CHILD_ENV: &str = "OCIBOX_CONTENT_CRASH_CHILD";
 
-/// Deterministic blob `i` of the child: sizes from 0 to ~3 MiB so kills land in writes.
+/// Deterministic blob `i` of the child: 300 KB to 1.3 MB, at least five 64 KiB chunks each.
 fn blob_bytes(i: u32) -> Vec<u8> {
-    let len = (i as usize * 787_123) % (3 << 20);
+    let len = (i as usize * 787_123) % (1 << 20) + 300_000;
     let mut v = Vec::with_capacity(len);
     let mut x = i.wrapping_mul(2_654_435_761).wrapping_add(1);
     for _ in 0..len {
@@ -238,7 +238,10 @@ fn blob_bytes(i: u32) -> Vec<u8> {
 }
 
 /// The child: writes blobs 0.. in chunks (closing and resuming now and then) and commits
-/// them, appending each committed digest to `committed.log` after `commit` returned.
+/// them, appending each committed digest to `committed.log` after `commit` returned. It
+/// reports progress on stdout (`w <blob> <chunk>` after a chunk, `c <blob>` after a commit)
+/// and pauses briefly after the fourth chunk of a blob, so the parent can kill it there,
+/// with an ingest half written and its writer open.
 #[test]
 #[ignore = "child process of content_store_survives_sigkill"]
 fn crash_child() {
@@ -252,6 +255,7 @@ fn crash_child() {
         .append(true)
         .open(root.join("committed.log"))
         .unwrap();
+    let mut out = std::io::stdout();
     for i in 0.. {
         let data = blob_bytes(i);
         let d = Digest::of(&data);
@@ -265,6 +269,11 @@ fn crash_child() {
         for (n, chunk) in data[off..].chunks(64 * 1024).enumerate() {
             w.write_all(chunk).unwrap();
             off += chunk.len();
+            writeln!(out, "w {i} {n}").unwrap();
+            out.flush().unwrap();
+            if n == 3 {
+                std::thread::sleep(std::time::Duration::from_millis(40));
+            }
             if n % 7 == 6 {
                 w.close().unwrap();
                 w = s.writer(&ref_, data.len() as u64, Some(d)).unwrap();
@@ -277,6 +286,8 @@ fn crash_child() {
             Err(e) => panic!("{e:#}"),
         }
         writeln!(log, "{i} {d}").unwrap();
+        writeln!(out, "c {i}").unwrap();
+        out.flush().unwrap();
     }
 }
 
@@ -332,9 +343,8 @@ fn check_store(s: &Store, root: &std::path::Path) -> (usize, usize) {
 fn content_store_survives_sigkill() {
     let t = TempDir::new("content-crash");
     let exe = std::env::current_exe().unwrap();
-    let delays_ms = [3u64, 17, 40, 75, 120, 160, 230, 310];
     let (mut blobs, mut partial) = (0, 0);
-    for (round, ms) in delays_ms.iter().enumerate() {
+    for round in 0..8u64 {
         let mut child = std::process::Command::new(&exe)
             .args([
                 "--exact",
@@ -344,14 +354,32 @@ fn content_store_survives_sigkill() {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, &t.0)
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Vary the kill point within each round too, by the round number.
-        std::thread::sleep(std::time::Duration::from_millis(ms + round as u64 * 13));
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        // Even rounds: kill while a writer is open mid-blob (the child pauses after its
+        // fourth chunk). Odd rounds: kill at a varying delay after a commit, which lands in
+        // the next blob's writes, its commit (fsync, rename, directory fsync) or between.
+        let mut commits_seen = 0;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if round % 2 == 0 && line.starts_with('w') && line.ends_with(" 3") {
+                break;
+            }
+            if round % 2 == 1 && line.starts_with('c') {
+                commits_seen += 1;
+                if commits_seen == 1 + round as usize / 2 {
+                    std::thread::sleep(std::time::Duration::from_millis(round * 11 % 47));
+                    break;
+                }
+            }
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        drop(lines);
         let s = Store::open(t.0.join("store")).unwrap();
         let (b, p) = check_store(&s, &t.0);
         blobs = b;

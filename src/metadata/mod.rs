@@ -4,6 +4,8 @@
 //! ACID transaction ([`db::Database::update`]); errors carry containerd's kinds
 //! ([`errors::ErrorKind`]).
 //!
+//! [`namespaced_content::NamespacedContent`] is the content store as one namespace sees it.
+//!
 //! Each resource module has the same typed shape: `get`, `list` (with containerd
 //! [`filter`]s), `create`, `update` (with field paths), `delete`.
 
@@ -15,6 +17,7 @@ pub mod errors;
 pub mod filter;
 pub mod images;
 pub mod leases;
+pub mod namespaced_content;
 pub mod namespaces;
 pub mod snapshots;
 
