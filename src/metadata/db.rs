@@ -42,6 +42,9 @@ fn db_err(e: impl Into<redb::Error>) -> anyhow::Error {
 /// The open database.
 pub struct Database {
     db: redb::Database,
+    /// Held shared by content writers between a blob's commit and its record, exclusively
+    /// by garbage collection, so a collection never deletes a blob about to be recorded.
+    gc_lock: std::sync::RwLock<()>,
 }
 
 impl std::fmt::Debug for Database {
@@ -71,7 +74,10 @@ impl Database {
             }
             Err(e) => return Err(db_err(e)).with_context(|| format!("open {}", path.display())),
         };
-        let this = Database { db };
+        let this = Database {
+            db,
+            gc_lock: std::sync::RwLock::new(()),
+        };
         // Create every table once so readers never meet a missing one.
         this.update(|tx| {
             tx.txn.open_table(NAMESPACES).map_err(db_err)?;
@@ -98,6 +104,16 @@ impl Database {
                 Err(e)
             }
         }
+    }
+
+    /// Shared hold against garbage collection (see `gc`), for writers of content.
+    pub fn gc_shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gc_lock.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Exclusive hold for a garbage collection.
+    pub fn gc_exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.gc_lock.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Run `f` on a consistent snapshot of the database.

@@ -4,7 +4,8 @@
 //! ACID transaction ([`db::Database::update`]); errors carry containerd's kinds
 //! ([`errors::ErrorKind`]).
 //!
-//! [`namespaced_content::NamespacedContent`] is the content store as one namespace sees it.
+//! [`namespaced_content::NamespacedContent`] is the content store as one namespace sees it;
+//! [`gc`] collects what no image, container, lease or root label reaches.
 //!
 //! Each resource module has the same typed shape: `get`, `list` (with containerd
 //! [`filter`]s), `create`, `update` (with field paths), `delete`.
@@ -15,6 +16,7 @@ pub mod db;
 pub mod encoding;
 pub mod errors;
 pub mod filter;
+pub mod gc;
 pub mod images;
 pub mod leases;
 pub mod namespaced_content;

@@ -57,6 +57,7 @@ impl NamespacedContent<'_> {
         total: u64,
         expected: Option<Digest>,
     ) -> anyhow::Result<Writer> {
+        let _gc = self.db.gc_shared();
         if let Some(d) = expected {
             if self.db.view(|v| content::info(v, &self.ns, &d)).is_ok() {
                 return Err(err(ErrorKind::AlreadyExists, format!("content {d}")));
@@ -83,6 +84,7 @@ impl NamespacedContent<'_> {
         expected: Option<Digest>,
         labels: Labels,
     ) -> anyhow::Result<Digest> {
+        let _gc = self.db.gc_shared();
         let d = match (w.commit(size, expected), expected) {
             (Ok(d), _) => d,
             // On disk through another ref or namespace: adopt it.
