@@ -50,6 +50,9 @@ fn write_commit_read_with_containerd_layout() {
     assert_eq!(&buf, b"content");
     assert_eq!(r.read_at(&mut buf, 100).unwrap(), 0);
     assert_eq!(r.read_all(1024).unwrap(), data);
+    let mut tail = String::new();
+    std::io::Read::read_to_string(&mut r.stream_from(7).unwrap(), &mut tail).unwrap();
+    assert_eq!(tail, "content");
     assert!(r.read_all(3).is_err());
 }
 
