@@ -122,7 +122,16 @@ pub fn parse_manifest_or_index(media_type: &str, data: &[u8]) -> anyhow::Result<
 /// Parse an image config of at most [`MAX_CONFIG_SIZE`] bytes.
 pub fn parse_config(data: &[u8]) -> anyhow::Result<ImageConfiguration> {
     check_size("image config", data, MAX_CONFIG_SIZE)?;
-    serde_json::from_slice(data).map_err(|e| invalid(format!("image config: {e}")))
+    let mut v: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| invalid(format!("image config: {e}")))?;
+    // `history` is optional in the image spec, but oci-spec 0.7 requires it: configs made by
+    // umoci, some builders and containerd's own tests have none.
+    if let Some(obj) = v.as_object_mut() {
+        if obj.get("history").is_none_or(|h| h.is_null()) {
+            obj.insert("history".into(), serde_json::Value::Array(Vec::new()));
+        }
+    }
+    serde_json::from_value(v).map_err(|e| invalid(format!("image config: {e}")))
 }
 
 /// The diff IDs of a config's rootfs, validated.

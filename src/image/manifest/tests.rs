@@ -80,6 +80,14 @@ fn config_diff_ids() {
     );
     let c = parse_config(cfg.as_bytes()).unwrap();
     assert_eq!(diff_ids(&c).unwrap(), vec![DG.parse().unwrap()]);
+    // history is optional in the spec
+    let no_history = cfg.replace(r#","history":[]"#, "");
+    assert_eq!(
+        diff_ids(&parse_config(no_history.as_bytes()).unwrap())
+            .unwrap()
+            .len(),
+        1
+    );
     let bad = cfg.replace(r#""type":"layers""#, r#""type":"other""#);
     assert!(diff_ids(&parse_config(bad.as_bytes()).unwrap()).is_err());
 }
