@@ -63,6 +63,20 @@ impl NamespacedContent<'_> {
                 return Err(err(ErrorKind::AlreadyExists, format!("content {d}")));
             }
         }
+        if let Some(l) = &self.lease {
+            // The ingest is the lease's too, as containerd's metadata writer records it.
+            self.db.update(|tx| {
+                leases::add_resource(
+                    tx,
+                    &self.ns,
+                    l,
+                    Resource {
+                        id: ref_.to_owned(),
+                        kind: "ingests".into(),
+                    },
+                )
+            })?;
+        }
         match self.store.writer(&self.backing_ref(ref_), total, expected) {
             Err(e) if kind_of(&e) == ErrorKind::AlreadyExists => {
                 if let Some(d) = expected {
@@ -85,6 +99,12 @@ impl NamespacedContent<'_> {
         labels: Labels,
     ) -> anyhow::Result<Digest> {
         let _gc = self.db.gc_shared();
+        let prefix = format!("{}/", self.ns);
+        let ingest_ref = w
+            .ref_()
+            .strip_prefix(&prefix)
+            .unwrap_or(w.ref_())
+            .to_owned();
         let d = match (w.commit(size, expected), expected) {
             (Ok(d), _) => d,
             // On disk through another ref or namespace: adopt it.
@@ -92,6 +112,16 @@ impl NamespacedContent<'_> {
             (Err(e), _) => return Err(e),
         };
         let on_disk = self.store.info(&d)?;
+        if let Some(l) = &self.lease {
+            // The ingest is done: the lease now holds the blob instead (containerd's
+            // `removeIngestLease`); done in its own transaction before the record's.
+            let ingest = Resource {
+                id: ingest_ref,
+                kind: "ingests".into(),
+            };
+            self.db
+                .update(|tx| leases::delete_resource(tx, &self.ns, l, &ingest))?;
+        }
         self.record(d, on_disk.size, labels)?;
         Ok(d)
     }
@@ -203,6 +233,14 @@ mod tests {
             "ingests are per namespace"
         );
         assert_eq!(a.status("layer-1").unwrap().offset, 4);
+        let lease = db.view(|v| leases::get(v, "a", "pull")).unwrap();
+        assert_eq!(
+            lease.resources,
+            vec![Resource {
+                id: "layer-1".into(),
+                kind: "ingests".into()
+            }]
+        );
         let mut w = a.writer("layer-1", data.len() as u64, Some(d)).unwrap();
         w.write_all(&data[4..]).unwrap();
         let labels: Labels = [("containerd.io/gc.root".to_string(), "x".to_string())].into();

@@ -162,8 +162,38 @@ pub fn update(tx: &Tx, ns: &str, s: &Snapshot, paths: &[&str]) -> anyhow::Result
     Ok(cur)
 }
 
-/// Replace a record whole (Commit turns an active key into a committed one under a new key:
-/// the caller deletes the old record and creates the new one in the same transaction).
+/// containerd's `Commit` on the records: the active snapshot `key` becomes the committed
+/// snapshot `name` (same parent and backing, `labels` given), in one transaction with the
+/// removal of the active record. NotFound when `key` is absent, FailedPrecondition when it is
+/// not active, AlreadyExists when `name` is taken.
+pub fn commit(
+    tx: &Tx,
+    ns: &str,
+    snapshotter: &str,
+    key: &str,
+    name: &str,
+    labels: Labels,
+) -> anyhow::Result<Snapshot> {
+    let active = get(tx, ns, snapshotter, key)?;
+    if active.kind != Kind::Active {
+        return Err(err(
+            ErrorKind::FailedPrecondition,
+            format!("snapshot {key:?} is not active"),
+        ));
+    }
+    tx.remove_raw(SNAPSHOTS, ns, &table_key(snapshotter, key))?;
+    create(
+        tx,
+        ns,
+        Snapshot {
+            key: name.to_owned(),
+            kind: Kind::Committed,
+            labels,
+            ..active
+        },
+    )
+}
+
 /// Delete; NotFound when absent, FailedPrecondition while another snapshot has it as parent.
 pub fn delete(tx: &Tx, ns: &str, snapshotter: &str, key: &str) -> anyhow::Result<Snapshot> {
     let cur = get(tx, ns, snapshotter, key)?;

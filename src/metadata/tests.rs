@@ -442,8 +442,36 @@ fn snapshots_parents_and_children() {
         .unwrap();
     assert_eq!(got.parent, "sha256:l1", "only labels change");
     assert_eq!(got.labels, l.labels);
+    // commit: the active key becomes a committed name with the same parent
+    let e = db
+        .update(|tx| snapshots::commit(tx, "default", "overlayfs", "sha256:l1", "x", Labels::new()))
+        .unwrap_err();
+    assert_eq!(kind_of(&e), ErrorKind::FailedPrecondition);
+    let c = db
+        .update(|tx| {
+            snapshots::commit(
+                tx,
+                "default",
+                "overlayfs",
+                "ctr-1",
+                "sha256:l2",
+                Labels::new(),
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        (c.kind, c.parent.as_str(), c.backing.as_str()),
+        (Committed, "sha256:l1", "5")
+    );
+    let e = db
+        .view(|v| snapshots::get(v, "default", "overlayfs", "ctr-1"))
+        .unwrap_err();
+    assert_eq!(kind_of(&e), ErrorKind::NotFound);
+    db.update(|tx| snapshots::create(tx, "default", snap("ctr-1", "", Active)))
+        .unwrap();
     db.update(|tx| {
         snapshots::delete(tx, "default", "overlayfs", "ctr-1")?;
+        snapshots::delete(tx, "default", "overlayfs", "sha256:l2")?;
         snapshots::delete(tx, "default", "overlayfs", "sha256:l1")
     })
     .unwrap();
