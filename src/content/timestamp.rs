@@ -73,7 +73,10 @@ pub fn parse(s: &str) -> Option<SystemTime> {
     }
     let offset = match s.get(i..)? {
         "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+        o if o.len() == 6
+            && (o.starts_with('+') || o.starts_with('-'))
+            && o.as_bytes()[3] == b':' =>
+        {
             let v = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
             if o.starts_with('-') {
                 -v
@@ -162,6 +165,8 @@ mod tests {
             "x023-11-14T22:13:20Z",
             "2023-11-14T22:13:20.Z",
             "2023-11-14T22:13:20+0100",
+            "2023-11-14T22:13:20+0é:0",
+            "2023-11-14T22:13:20é",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }

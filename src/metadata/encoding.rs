@@ -49,7 +49,7 @@ pub fn validate_labels(labels: &Labels) -> anyhow::Result<()> {
         if k.len() + v.len() > MAX_LABEL_SIZE {
             return Err(err(
                 ErrorKind::InvalidArgument,
-                format!("label key and value greater than maximum size ({MAX_LABEL_SIZE} bytes), key: {}", &k[..k.len().min(10)]),
+                format!("label key and value greater than maximum size ({MAX_LABEL_SIZE} bytes), key: {}", k.chars().take(10).collect::<String>()),
             ));
         }
     }
@@ -187,6 +187,13 @@ mod tests {
         assert!(validate_labels(&big).is_err());
         big.insert("k".into(), "v".repeat(4095));
         validate_labels(&big).unwrap();
+        // the message quotes a prefix of the key, cut on a character boundary
+        let mut multi = Labels::new();
+        multi.insert("ééééééééééé".into(), "v".repeat(4096));
+        assert!(validate_labels(&multi)
+            .unwrap_err()
+            .to_string()
+            .contains("key: éééééééééé"));
 
         let mut dst: Labels = [("a", "1"), ("b", "2")]
             .iter()

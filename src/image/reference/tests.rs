@@ -394,3 +394,33 @@ fn errors_name_the_reference_and_the_problem() {
         "docker.io/library/busybox:1.0"
     );
 }
+
+#[test]
+fn hostile_inputs_are_errors_not_panics() {
+    for s in [
+        "é",
+        "busybox:é",
+        "é/x",
+        "[é]:1/x",
+        "x@sha256:é",
+        "@",
+        ":",
+        "/",
+        "a:",
+        "a@",
+        "[",
+        "[]/x",
+        "a/b@sha256:",
+        "\0",
+        &"a/".repeat(300),
+    ] {
+        let _ = Reference::parse(s);
+        let _ = Reference::parse_docker_ref(s);
+        let _ = Reference::parse_any(s);
+        let _ = crate::image::Platform::parse(s);
+        let _ = crate::metadata::filter::Filter::parse_all(&[s]);
+        let _ = s.parse::<Digest>();
+        let _ = crate::content::timestamp::parse(s);
+    }
+    assert!(Reference::parse_docker_ref("é").is_err());
+}
