@@ -590,3 +590,97 @@ fn containers_validate_update_immutables() {
         ErrorKind::NotFound
     );
 }
+
+// ---- crash test: kill -9 while transactions commit, then every transaction is whole ----
+
+const META_CHILD_ENV: &str = "OCIBOX_METADATA_CRASH_CHILD";
+
+/// The child: transaction i creates image i and the content record it points at, together;
+/// it reports `t <i>` after each commit returned.
+#[test]
+#[ignore = "child process of metadata_transactions_survive_sigkill"]
+fn metadata_crash_child() {
+    use std::io::Write;
+    let Ok(root) = std::env::var(META_CHILD_ENV) else {
+        return;
+    };
+    let db = Database::open(&std::path::Path::new(&root).join("meta.db")).unwrap();
+    let start = db.view(|v| images::list(v, "default", &[])).unwrap().len();
+    let mut out = std::io::stdout();
+    for i in start.. {
+        let name = format!("img-{i}");
+        db.update(|tx| {
+            let img = images::create(tx, "default", image(&name))?;
+            content::add(
+                tx,
+                "default",
+                img.target.digest,
+                123,
+                labels(&[("n", &name)]),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        writeln!(out, "t {i}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[test]
+fn metadata_transactions_survive_sigkill() {
+    let t = TempDir::new("meta-crash");
+    let exe = std::env::current_exe().unwrap();
+    let mut last_reported: Option<usize> = None;
+    for round in 0..5u64 {
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "metadata::tests::metadata_crash_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(META_CHILD_ENV, &t.0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let mut seen = 0;
+        for line in lines {
+            let line = line.unwrap();
+            if let Some(i) = line.strip_prefix("t ") {
+                last_reported = Some(i.parse().unwrap());
+                seen += 1;
+                if seen == 3 + round as usize {
+                    std::thread::sleep(std::time::Duration::from_millis(round * 3));
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap(); // SIGKILL, most likely inside a commit
+        child.wait().unwrap();
+
+        let db = Database::open(&t.0.join("meta.db")).unwrap();
+        let imgs = db.view(|v| images::list(v, "default", &[])).unwrap();
+        let recs = db.view(|v| content::list(v, "default", &[])).unwrap();
+        // Whole transactions only: images and records in pairs, numbered without gaps.
+        assert_eq!(imgs.len(), recs.len(), "a transaction was half applied");
+        let mut nums: Vec<usize> = imgs.iter().map(|i| i.name[4..].parse().unwrap()).collect();
+        nums.sort();
+        assert_eq!(nums, (0..imgs.len()).collect::<Vec<_>>());
+        for i in &imgs {
+            let r = db
+                .view(|v| content::info(v, "default", &i.target.digest))
+                .unwrap();
+            assert_eq!(r.labels.get("n"), Some(&i.name));
+        }
+        // Every commit the child saw return is there.
+        let last = last_reported.expect("the child committed nothing");
+        assert!(
+            imgs.len() > last,
+            "commit {last} returned but is missing ({} images)",
+            imgs.len()
+        );
+    }
+}
