@@ -96,6 +96,17 @@ pub fn kind_of(e: &anyhow::Error) -> ErrorKind {
         .unwrap_or(ErrorKind::Unknown)
 }
 
+/// An error of `kind` in containerd's message shape, `<message>: <kind>` (its errdefs wrap:
+/// "content sha256:…: not found"), as the image stack and the daemon report them.
+pub fn err(kind: ErrorKind, message: impl Into<String>) -> anyhow::Error {
+    let message = message.into();
+    if message.is_empty() {
+        kind.err(kind.as_str())
+    } else {
+        kind.err(format!("{message}: {kind}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,15 +2,21 @@
 //!
 //! Nothing here parses command lines; the front ends in `applets/` do that and call in.
 
+#[cfg(feature = "images")]
+pub mod content;
 pub mod errdefs;
 // ttrpc and events are shared parts, not shim internals; for now only the shim uses them.
 // When the daemon lands (its shim client, its Events service) this becomes
 // `#[cfg(any(feature = "shim", feature = "daemon"))]`.
 #[cfg(feature = "shim")]
 pub mod events;
+#[cfg(feature = "images")]
+pub mod image;
 #[cfg(feature = "runtime")]
 pub mod init;
 pub mod linux;
+#[cfg(feature = "images")]
+pub mod metadata;
 pub mod oci;
 #[cfg(feature = "images")]
 pub mod registry;
