@@ -27,6 +27,7 @@ pub mod runtime_log;
 #[cfg(feature = "shim")]
 pub mod shim;
 // See `events` above: shared, shim-only for now.
+pub mod timefmt;
 #[cfg(feature = "shim")]
 pub mod ttrpc;
 
