@@ -19,6 +19,8 @@ pub mod linux;
 pub mod metadata;
 pub mod oci;
 #[cfg(feature = "images")]
+pub mod pull;
+#[cfg(feature = "images")]
 pub mod registry;
 #[cfg(feature = "runtime")]
 pub mod runtime;
