@@ -158,7 +158,8 @@ fn fetches_a_tag_and_a_digest_with_containerds_labels_then_all_exists() {
 
     // containerd's gc labels: the index names every manifest (also those not fetched),
     // the manifest its config and layers; all carry the distribution source.
-    let src = format!("containerd.io/distribution.source.{}", reg.host());
+    // containerd's key has the host without its port.
+    let src = "containerd.io/distribution.source.127.0.0.1".to_string();
     let mut want_index = BTreeMap::from([(src.clone(), "busybox".to_string())]);
     for (i, (_, m, _)) in image.manifests.iter().enumerate() {
         want_index.insert(
@@ -444,4 +445,61 @@ fn kill_9_mid_download_then_fetch_again_resumes_and_the_store_verifies() {
         std::fs::read(s.store.blob_path(&extra.digest.parse().unwrap())).unwrap(),
         extra.data
     );
+}
+
+/// `ctr content ls`: digest → labels.
+fn ctr_content(c: &common::containerd::Containerd) -> BTreeMap<String, BTreeMap<String, String>> {
+    let out = c.ctr(&["content", "ls"]);
+    assert!(out.status.success(), "{}", common::containerd::text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let labels = cols
+                .last()
+                .filter(|_| cols.len() > 3)
+                .map(|l| {
+                    l.split(',')
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((cols.first()?.to_string(), labels))
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_blobs_and_labels_as_ctr_content_fetch_of_containerd_1_6() {
+    let reg = DockerRegistry::start(RegistryConfig::default());
+    let tmp = TempDir::new("ocibox-fetch-ctr");
+    let image = busybox_layout(tmp.path(), "multi", &["amd64", "arm64"]);
+    skopeo_push(&image, &format!("{}/busybox:multi", reg.host()), &[]);
+    let reference = format!("{}/busybox:multi", reg.host());
+
+    let s = Stores::new();
+    let (res, _) = run_fetch(&s, &reference, &FetchOptions::default());
+    res.unwrap();
+    let ours = s.verified_digests();
+
+    let c = common::containerd::Containerd::start(common::containerd::Runtime::Runc);
+    let before = ctr_content(&c);
+    let out = c.ctr(&["content", "fetch", "--plain-http", &reference]);
+    assert!(out.status.success(), "{}", common::containerd::text(&out));
+    let after = ctr_content(&c);
+    let theirs: BTreeSet<String> = after
+        .keys()
+        .filter(|d| !before.contains_key(*d) || ours.contains(*d))
+        .cloned()
+        .collect();
+    assert_eq!(theirs, ours, "containerd fetched the same blobs");
+    for d in &ours {
+        assert_eq!(
+            after[d],
+            s.labels(d),
+            "labels of {d} as containerd sets them"
+        );
+    }
 }

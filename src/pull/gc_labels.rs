@@ -44,9 +44,15 @@ pub fn children_labels(children: &[Descriptor]) -> Labels {
     out
 }
 
-/// `containerd.io/distribution.source.<host>` = `<repository path>`.
+/// `containerd.io/distribution.source.<host>` = `<repository path>`, the host without its
+/// port as containerd takes it (Go's `url.Hostname()`: `127.0.0.1:5000` → `127.0.0.1`,
+/// `[::1]:5000` → `::1`).
 pub fn distribution_source(host: &str, path: &str) -> (String, String) {
-    (format!("{DISTRIBUTION_SOURCE}.{host}"), path.to_owned())
+    let hostname = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.split(':').next().unwrap_or(host),
+    };
+    (format!("{DISTRIBUTION_SOURCE}.{hostname}"), path.to_owned())
 }
 
 #[cfg(test)]
@@ -92,12 +98,15 @@ mod tests {
                 "containerd.io/gc.ref.content.m.1"
             ]
         );
+        let src = |h: &str| distribution_source(h, "busybox").0;
         assert_eq!(
-            distribution_source("127.0.0.1:5000", "busybox"),
-            (
-                "containerd.io/distribution.source.127.0.0.1:5000".to_owned(),
-                "busybox".to_owned()
-            )
+            src("127.0.0.1:5000"),
+            "containerd.io/distribution.source.127.0.0.1"
+        );
+        assert_eq!(src("[::1]:5000"), "containerd.io/distribution.source.::1");
+        assert_eq!(
+            src("docker.io"),
+            "containerd.io/distribution.source.docker.io"
         );
     }
 }
