@@ -150,8 +150,8 @@ fn fetches_a_tag_and_a_digest_with_containerds_labels_then_all_exists() {
     assert!(fin.contains_key(&format!("index-{}", image.top.digest)));
     let last_layer_dl = events
         .iter()
-        .filter(|e| e.status == ProgressStatus::Downloading && e.ref_.starts_with("layer-"))
-        .last()
+        .rev()
+        .find(|e| e.status == ProgressStatus::Downloading && e.ref_.starts_with("layer-"))
         .unwrap();
     assert_eq!(last_layer_dl.offset, image.layer.data.len() as u64);
     assert_eq!(last_layer_dl.total, image.layer.data.len() as u64);
