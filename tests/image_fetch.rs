@@ -503,3 +503,33 @@ fn the_same_blobs_and_labels_as_ctr_content_fetch_of_containerd_1_6() {
         );
     }
 }
+
+#[test]
+fn two_fetches_of_one_image_at_once_both_succeed() {
+    let reg = DockerRegistry::start(RegistryConfig::default());
+    let tmp = TempDir::new("ocibox-fetch-twice");
+    let image = busybox_layout_with_extra(tmp.path(), "two", &["amd64"], 2 << 20);
+    skopeo_push(&image, &format!("{}/busybox:two", reg.host()), &[]);
+    // Slow enough that both are on the big layer at the same time.
+    let relay = SlowRelay::start(reg.port, 64 << 10, Duration::from_millis(5));
+    let reference = format!("{}/busybox:two", relay.host());
+    let s = Stores::new();
+    let results: Vec<_> = std::thread::scope(|sc| {
+        let a = sc.spawn(|| run_fetch(&s, &reference, &FetchOptions::default()));
+        let b = sc.spawn(|| run_fetch(&s, &reference, &FetchOptions::default()));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    let mut done = 0;
+    for (res, events) in results {
+        res.unwrap();
+        done += events
+            .iter()
+            .filter(|e| e.status == ProgressStatus::Done && e.ref_.starts_with("layer-"))
+            .count();
+    }
+    assert_eq!(done, 2, "each layer was downloaded once, by one of the two");
+    assert_eq!(
+        s.verified_digests(),
+        image.blobs().iter().map(|b| b.digest.clone()).collect()
+    );
+}

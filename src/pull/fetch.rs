@@ -48,6 +48,9 @@ use std::sync::Mutex;
 /// ctr's `--max-concurrent-downloads` default.
 pub const DEFAULT_CONCURRENT_DOWNLOADS: usize = 3;
 
+/// How long a fetch waits for another writer of the same blob to finish.
+pub const LOCKED_INGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// The read size of a blob download (and the granularity of its progress events).
 const CHUNK: usize = 256 << 10;
 
@@ -306,8 +309,27 @@ impl Ctx<'_> {
     }
 
     /// A writer for `d`, or None when the namespace has it (then labelled with its source).
+    /// While another writer (another fetch of the same blob, here or in another process)
+    /// holds the ingest, wait for it as containerd's `content.OpenWriter` does: it either
+    /// commits (then the blob exists) or goes away (then this one resumes its ingest).
+    /// containerd waits as long as its context lives; the bound here is
+    /// [`LOCKED_INGEST_WAIT`].
     fn open(&self, d: &Descriptor) -> Result<Option<Writer>> {
-        match self.content.writer(&ref_key(d), d.size, Some(d.digest)) {
+        let start = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(16);
+        let opened = loop {
+            match self.content.writer(&ref_key(d), d.size, Some(d.digest)) {
+                Err(e)
+                    if kind_of(&e) == ErrorKind::Unavailable
+                        && start.elapsed() < LOCKED_INGEST_WAIT =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                }
+                other => break other,
+            }
+        };
+        match opened {
             Ok(w) => Ok(Some(w)),
             Err(e) if kind_of(&e) == ErrorKind::AlreadyExists => {
                 self.add_labels(d, &self.source_labels())?;
