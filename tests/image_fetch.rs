@@ -533,3 +533,44 @@ fn two_fetches_of_one_image_at_once_both_succeed() {
         image.blobs().iter().map(|b| b.digest.clone()).collect()
     );
 }
+
+/// The most blobs between their first `downloading` and their end at any one time.
+fn peak_parallel(events: &[ProgressEvent]) -> usize {
+    let mut active = BTreeSet::new();
+    let mut peak = 0;
+    for e in events {
+        match e.status {
+            ProgressStatus::Downloading
+                if !e.ref_.starts_with("index-") && !e.ref_.starts_with("manifest-") =>
+            {
+                active.insert(e.ref_.clone());
+            }
+            ProgressStatus::Done | ProgressStatus::Exists => {
+                active.remove(&e.ref_);
+            }
+            _ => {}
+        }
+        peak = peak.max(active.len());
+    }
+    peak
+}
+
+#[test]
+fn parallel_downloads_are_bounded_by_the_limit() {
+    let reg = DockerRegistry::start(RegistryConfig::default());
+    let tmp = TempDir::new("ocibox-fetch-limit");
+    let image = busybox_layout_with_extra(tmp.path(), "lim", &["amd64"], 1 << 20);
+    skopeo_push(&image, &format!("{}/busybox:lim", reg.host()), &[]);
+    let relay = SlowRelay::start(reg.port, 32 << 10, Duration::from_millis(5));
+    let reference = format!("{}/busybox:lim", relay.host());
+    for (limit, want) in [(1, 1), (3, 3)] {
+        let s = Stores::new();
+        let opts = FetchOptions {
+            downloads: ocibox::registry::download_limit::DownloadLimit::new(limit),
+            ..FetchOptions::default()
+        };
+        let (res, events) = run_fetch(&s, &reference, &opts);
+        res.unwrap();
+        assert_eq!(peak_parallel(&events), want, "limit {limit}");
+    }
+}
