@@ -19,6 +19,8 @@ pub mod linux;
 pub mod metadata;
 pub mod oci;
 #[cfg(feature = "images")]
+pub mod pull;
+#[cfg(feature = "images")]
 pub mod registry;
 #[cfg(feature = "runtime")]
 pub mod runtime;
@@ -27,6 +29,7 @@ pub mod runtime_log;
 #[cfg(feature = "shim")]
 pub mod shim;
 // See `events` above: shared, shim-only for now.
+pub mod timefmt;
 #[cfg(feature = "shim")]
 pub mod ttrpc;
 

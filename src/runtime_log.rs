@@ -7,7 +7,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -95,7 +95,12 @@ pub fn log(level: Level, msg: &str) {
     if level == Level::Debug && !debug {
         return;
     }
-    let line = format_record(format, level, msg, &rfc3339(SystemTime::now()));
+    let line = format_record(
+        format,
+        level,
+        msg,
+        &crate::timefmt::format_seconds(SystemTime::now()),
+    );
     match file {
         Some(path) => {
             // The log may be a fifo or a file shared with other runs: append one write per record.
@@ -135,53 +140,9 @@ pub fn format_record(format: Format, level: Level, msg: &str, time: &str) -> Str
     }
 }
 
-/// RFC 3339 UTC timestamp with seconds precision, as logrus prints.
-pub fn rfc3339(t: SystemTime) -> String {
-    rfc3339_with_nanos(t, false)
-}
-
-/// RFC 3339 UTC timestamp; with nanoseconds as Go's `time.RFC3339Nano` (state.json's `created`).
-pub fn rfc3339_with_nanos(t: SystemTime, nanos: bool) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, day) = civil_from_days(days);
-    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    if nanos && d.subsec_nanos() != 0 {
-        let frac = format!("{:09}", d.subsec_nanos());
-        let frac = frac.trim_end_matches('0');
-        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{frac}Z")
-    } else {
-        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}Z")
-    }
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn timestamps_are_rfc3339() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
-        let t = UNIX_EPOCH + Duration::new(951_782_400, 120_000_000);
-        assert_eq!(rfc3339_with_nanos(t, true), "2000-02-29T00:00:00.12Z");
-    }
 
     #[test]
     fn records_have_logrus_shape() {

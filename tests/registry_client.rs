@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ocibox::content::Digest;
+use ocibox::image::{Descriptor, Reference};
 use ocibox::registry::credentials::DockerConfig;
 use ocibox::registry::error::{is_not_found, StatusError};
 use ocibox::registry::push::PushOutcome;
 use ocibox::registry::transport::RetryPolicy;
-use ocibox::registry::{ClientOptions, Credentials, Descriptor, Digest, Reference, RegistryClient};
+use ocibox::registry::{ClientOptions, Credentials, RegistryClient, Repository};
 
 use common::registry::*;
 use common::TempDir;
@@ -38,11 +40,11 @@ fn client_with(f: impl FnOnce(&mut ClientOptions)) -> RegistryClient {
 }
 
 fn desc(b: &Blob) -> Descriptor {
-    Descriptor {
-        media_type: b.media_type.clone(),
-        digest: Digest::parse(&b.digest).unwrap(),
-        size: b.data.len() as u64,
-    }
+    Descriptor::new(
+        b.media_type.clone(),
+        b.digest.parse().unwrap(),
+        b.data.len() as u64,
+    )
 }
 
 fn read_all(mut r: impl Read) -> std::io::Result<Vec<u8>> {
@@ -59,12 +61,12 @@ fn status_of(e: &anyhow::Error) -> Option<u16> {
 
 /// Pull everything of `image` from `reference` and compare it with the layout's bytes.
 fn pull_and_compare(client: &RegistryClient, reference: &str, image: &BusyboxImage) {
-    let r = Reference::parse(reference).unwrap();
+    let r = Reference::parse_docker_ref(reference).unwrap();
     let top = client
         .resolve(&r)
         .unwrap_or_else(|e| panic!("resolve {reference}: {e:#}"));
     assert_eq!(top, desc(&image.top));
-    let repo = r.repo();
+    let repo = Repository::of(&r);
     assert_eq!(client.fetch_manifest(&repo, &top).unwrap(), image.top.data);
     for blob in image.blobs() {
         let got = read_all(client.fetch_blob(&repo, &desc(blob)).unwrap()).unwrap();
@@ -87,12 +89,14 @@ fn pulls_a_busybox_image_from_docker_registry() {
     // By digest, and `name:tag@digest`.
     let by_digest = format!("{}/busybox@{}", reg.host(), image.top.digest);
     let d = client
-        .resolve(&Reference::parse(&by_digest).unwrap())
+        .resolve(&Reference::parse_docker_ref(&by_digest).unwrap())
         .unwrap();
     assert_eq!(d, desc(&image.top));
     let both = format!("{reference}@{}", image.top.digest);
     assert_eq!(
-        client.resolve(&Reference::parse(&both).unwrap()).unwrap(),
+        client
+            .resolve(&Reference::parse_docker_ref(&both).unwrap())
+            .unwrap(),
         d
     );
 
@@ -102,18 +106,17 @@ fn pulls_a_busybox_image_from_docker_registry() {
         format!("{}/nothing:1", reg.host()),
     ] {
         let err = client
-            .resolve(&Reference::parse(&missing).unwrap())
+            .resolve(&Reference::parse_docker_ref(&missing).unwrap())
             .unwrap_err();
         assert!(is_not_found(&err), "{missing}: {err:#}");
         assert!(format!("{err:#}").contains("not found"), "{err:#}");
     }
-    let ghost = Descriptor {
-        media_type: OCI_LAYER_GZIP.into(),
-        digest: Digest::sha256_of(b"ghost"),
-        size: 5,
-    };
+    let ghost = Descriptor::new(OCI_LAYER_GZIP, Digest::of(b"ghost"), 5);
     let err = client
-        .fetch_blob(&Reference::parse(&reference).unwrap().repo(), &ghost)
+        .fetch_blob(
+            &Repository::of(&Reference::parse_docker_ref(&reference).unwrap()),
+            &ghost,
+        )
         .unwrap_err();
     assert!(is_not_found(&err), "{err:#}");
 
@@ -129,11 +132,11 @@ fn resolves_and_walks_a_multi_platform_index() {
     let image = busybox_layout(tmp.path(), "multi", &["amd64", "arm64", "riscv64"]);
     skopeo_push(&image, &format!("{}/busybox:multi", reg.host()), &[]);
     let client = client_with(|o| o.hosts.plain_http = true);
-    let r = Reference::parse(&format!("{}/busybox:multi", reg.host())).unwrap();
+    let r = Reference::parse_docker_ref(&format!("{}/busybox:multi", reg.host())).unwrap();
     let top = client.resolve(&r).unwrap();
     assert_eq!(top.media_type, OCI_INDEX);
     let index: serde_json::Value =
-        serde_json::from_slice(&client.fetch_manifest(&r.repo(), &top).unwrap()).unwrap();
+        serde_json::from_slice(&client.fetch_manifest(&Repository::of(&r), &top).unwrap()).unwrap();
     let entries = index["manifests"].as_array().unwrap();
     let archs: Vec<_> = entries
         .iter()
@@ -142,9 +145,27 @@ fn resolves_and_walks_a_multi_platform_index() {
     assert_eq!(archs, ["amd64", "arm64", "riscv64"]);
     for (entry, (arch, manifest, config)) in entries.iter().zip(&image.manifests) {
         let d: Descriptor = serde_json::from_value(entry.clone()).unwrap();
-        assert_eq!(d, desc(manifest));
-        assert_eq!(client.fetch_manifest(&r.repo(), &d).unwrap(), manifest.data);
-        let cfg = read_all(client.fetch_blob(&r.repo(), &desc(config)).unwrap()).unwrap();
+        assert_eq!(
+            d.platform.as_ref().map(|p| p.architecture.as_str()),
+            Some(arch.as_str())
+        );
+        assert_eq!(
+            Descriptor {
+                platform: None,
+                ..d.clone()
+            },
+            desc(manifest)
+        );
+        assert_eq!(
+            client.fetch_manifest(&Repository::of(&r), &d).unwrap(),
+            manifest.data
+        );
+        let cfg = read_all(
+            client
+                .fetch_blob(&Repository::of(&r), &desc(config))
+                .unwrap(),
+        )
+        .unwrap();
         let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap();
         assert_eq!(cfg["architecture"], arch.as_str());
     }
@@ -156,8 +177,8 @@ fn pushes_an_image_that_skopeo_reads_back() {
     let tmp = TempDir::new("ocibox-reg-push");
     let image = busybox_layout(tmp.path(), "pushed", &["amd64"]);
     let client = client_with(|o| o.hosts.plain_http = true);
-    let r = Reference::parse(&format!("{}/mine/busybox:pushed", reg.host())).unwrap();
-    let repo = r.repo();
+    let r = Reference::parse_docker_ref(&format!("{}/mine/busybox:pushed", reg.host())).unwrap();
+    let repo = Repository::of(&r);
     let (_, manifest, config) = &image.manifests[0];
     for blob in [&image.layer, config] {
         let src: PathBuf = image.layout.join("blobs/sha256").join(&blob.digest[7..]);
@@ -191,11 +212,7 @@ fn pushes_an_image_that_skopeo_reads_back() {
     pull_and_compare(&client, &r.to_string(), &image);
 
     // A blob whose bytes do not match its digest is refused by the registry.
-    let liar = Descriptor {
-        media_type: OCI_LAYER_GZIP.into(),
-        digest: Digest::sha256_of(b"the truth"),
-        size: 5,
-    };
+    let liar = Descriptor::new(OCI_LAYER_GZIP, Digest::of(b"the truth"), 5);
     let err = client
         .push_blob(&repo, &liar, &b"a lie".to_vec())
         .unwrap_err();
@@ -219,7 +236,7 @@ fn basic_auth_with_user_flag_and_docker_config() {
 
     let anonymous = client_with(|o| o.hosts.plain_http = true);
     let err = anonymous
-        .resolve(&Reference::parse(&reference).unwrap())
+        .resolve(&Reference::parse_docker_ref(&reference).unwrap())
         .unwrap_err();
     assert_eq!(status_of(&err), Some(401), "{err:#}");
 
@@ -228,7 +245,7 @@ fn basic_auth_with_user_flag_and_docker_config() {
         o.credentials = Some(Credentials::parse_user_flag("ocibox:wrong").unwrap());
     });
     let err = wrong
-        .resolve(&Reference::parse(&reference).unwrap())
+        .resolve(&Reference::parse_docker_ref(&reference).unwrap())
         .unwrap_err();
     assert_eq!(status_of(&err), Some(401), "{err:#}");
     assert!(
@@ -273,7 +290,7 @@ fn tls_with_a_test_ca_from_hosts_toml() {
 
     // No CA: verification fails, and says why (no silent fall back to plain HTTP).
     let err = client_with(|_| {})
-        .resolve(&Reference::parse(&reference).unwrap())
+        .resolve(&Reference::parse_docker_ref(&reference).unwrap())
         .unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.to_lowercase().contains("certificate"), "{msg}");
@@ -398,9 +415,8 @@ fn hosts_are_tried_in_order_past_a_missing_and_a_dead_mirror() {
     )
     .unwrap();
     let client = client_with(|o| o.hosts.hosts_dir = Some(certs_d.clone()));
-    let repo = Reference::parse(&format!("{}/busybox:o", reg.host()))
-        .unwrap()
-        .repo();
+    let repo =
+        Repository::of(&Reference::parse_docker_ref(&format!("{}/busybox:o", reg.host())).unwrap());
     let err = client
         .push_blob(&repo, &desc(&image.layer), &image.layer.data.clone())
         .unwrap_err();
@@ -526,9 +542,9 @@ fn bearer_token_flow_anonymous_with_cache_per_scope() {
 
     // A push needs another scope: a new token, and the image lands.
     let other = busybox_layout(&tmp.path().join("other"), "two", &["arm64"]);
-    let repo = Reference::parse(&format!("{}/team/other:two", s.front.host()))
-        .unwrap()
-        .repo();
+    let repo = Repository::of(
+        &Reference::parse_docker_ref(&format!("{}/team/other:two", s.front.host())).unwrap(),
+    );
     let (_, m, c) = &other.manifests[0];
     for b in [&other.layer, c] {
         client.push_blob(&repo, &desc(b), &b.data.clone()).unwrap();
@@ -563,7 +579,7 @@ fn bearer_token_flow_with_credentials() {
     let (s, image, _tmp) = bearer_setup(Some(basic));
     let reference = format!("{}/team/busybox:tok", s.front.host());
     let err = client_with(|o| o.hosts.plain_http = true)
-        .resolve(&Reference::parse(&reference).unwrap())
+        .resolve(&Reference::parse_docker_ref(&reference).unwrap())
         .unwrap_err();
     let msg = format!("{err:#}");
     assert!(
@@ -691,7 +707,7 @@ fn retries_5xx_with_backoff_and_gives_up() {
 
     let (always, log) = layout_server(&image, |_, _, _| Some(TestResponse::new(500)));
     let err = client
-        .resolve(&Reference::parse(&format!("{}/busybox:t", always.host())).unwrap())
+        .resolve(&Reference::parse_docker_ref(&format!("{}/busybox:t", always.host())).unwrap())
         .unwrap_err();
     assert_eq!(status_of(&err), Some(500), "{err:#}");
     // HEAD tried `attempts` times; the 500 is final, no GET after it.
@@ -700,7 +716,7 @@ fn retries_5xx_with_backoff_and_gives_up() {
     // A host that refuses connections: retried, then a clear error.
     let dead = free_port();
     let err = client
-        .resolve(&Reference::parse(&format!("127.0.0.1:{dead}/busybox:t")).unwrap())
+        .resolve(&Reference::parse_docker_ref(&format!("127.0.0.1:{dead}/busybox:t")).unwrap())
         .unwrap_err();
     assert!(
         format!("{err:#}").contains(&format!("127.0.0.1:{dead}")),
@@ -746,8 +762,13 @@ fn broken_blob_download_resumes_with_range() {
         }
     });
     let client = client_with(|o| o.hosts.plain_http = true);
-    let r = Reference::parse(&format!("{}/busybox:t", server.host())).unwrap();
-    let got = read_all(client.fetch_blob(&r.repo(), &desc(&image.layer)).unwrap()).unwrap();
+    let r = Reference::parse_docker_ref(&format!("{}/busybox:t", server.host())).unwrap();
+    let got = read_all(
+        client
+            .fetch_blob(&Repository::of(&r), &desc(&image.layer))
+            .unwrap(),
+    )
+    .unwrap();
     assert!(got == image.layer.data);
     let ranges: Vec<_> = log
         .lock()
@@ -759,7 +780,7 @@ fn broken_blob_download_resumes_with_range() {
 
     // Resuming an ingest from an offset asks for the rest only.
     let mut rest = client
-        .fetch_blob_at(&r.repo(), &desc(&image.layer), 1000)
+        .fetch_blob_at(&Repository::of(&r), &desc(&image.layer), 1000)
         .unwrap();
     assert_eq!(rest.offset(), 1000);
     let tail = read_all(&mut rest).unwrap();
@@ -773,9 +794,9 @@ fn a_registry_ignoring_range_and_lying_about_sizes() {
     let image = busybox_layout(tmp.path(), "t", &["amd64"]);
     let (server, _) = layout_server(&image, |_, _, _| None);
     let client = client_with(|o| o.hosts.plain_http = true);
-    let repo = Reference::parse(&format!("{}/busybox:t", server.host()))
-        .unwrap()
-        .repo();
+    let repo = Repository::of(
+        &Reference::parse_docker_ref(&format!("{}/busybox:t", server.host())).unwrap(),
+    );
     // 200 with the whole blob for a Range request: the prefix is skipped.
     let tail = read_all(client.fetch_blob_at(&repo, &desc(&image.layer), 7).unwrap()).unwrap();
     assert!(tail == image.layer.data[7..]);
@@ -807,9 +828,9 @@ fn a_registry_ignoring_range_and_lying_about_sizes() {
         o.hosts.plain_http = true;
         o.blob_resumes = 2;
     });
-    let repo = Reference::parse(&format!("{}/busybox:t", cutting.host()))
-        .unwrap()
-        .repo();
+    let repo = Repository::of(
+        &Reference::parse_docker_ref(&format!("{}/busybox:t", cutting.host())).unwrap(),
+    );
     let err = read_all(client.fetch_blob(&repo, &desc(&image.layer)).unwrap()).unwrap_err();
     assert!(err.to_string().contains("after 10 of"), "{err}");
     assert!(log.lock().unwrap().len() >= 3);
@@ -822,19 +843,19 @@ fn a_registry_ignoring_range_and_lying_about_sizes() {
     let err = small.fetch_manifest(&repo, &desc(&image.top)).unwrap_err();
     assert!(format!("{err:#}").contains("over the limit"), "{err:#}");
     let err = small
-        .resolve(&Reference::parse(&format!("{}/busybox:t", cutting.host())).unwrap())
+        .resolve(&Reference::parse_docker_ref(&format!("{}/busybox:t", cutting.host())).unwrap())
         .map(|_| ())
         .err();
     // HEAD gives everything, so resolve itself reads no body; fetching it is what is limited.
     assert!(err.is_none());
     // A manifest whose bytes do not match the digest asked for.
     let mut wrong = desc(&image.top);
-    wrong.digest = Digest::sha256_of(b"other");
+    wrong.digest = Digest::of(b"other");
     let top = image.top.clone();
     let liar = TestServer::start(move |_| TestResponse::content(&top.media_type, &top.data));
-    let liar_repo = Reference::parse(&format!("{}/busybox:t", liar.host()))
-        .unwrap()
-        .repo();
+    let liar_repo = Repository::of(
+        &Reference::parse_docker_ref(&format!("{}/busybox:t", liar.host())).unwrap(),
+    );
     let err = client.fetch_manifest(&liar_repo, &wrong).unwrap_err();
     assert!(
         format!("{err:#}").contains("does not match its digest"),

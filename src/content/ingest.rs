@@ -3,7 +3,7 @@
 //! and `total` (expected size, decimal, only when known).
 
 use crate::content::digest::Digest;
-use crate::content::timestamp;
+use crate::timefmt;
 use anyhow::Context;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -49,8 +49,8 @@ impl IngestPaths {
     /// Write the ref, times and total of a fresh ingest.
     pub fn write_meta(&self, ref_: &str, started: SystemTime, total: u64) -> anyhow::Result<()> {
         write_atomic(&self.ref_file(), ref_.as_bytes())?;
-        write_atomic(&self.started_at(), timestamp::format(started).as_bytes())?;
-        write_atomic(&self.updated_at(), timestamp::format(started).as_bytes())?;
+        write_atomic(&self.started_at(), timefmt::format(started).as_bytes())?;
+        write_atomic(&self.updated_at(), timefmt::format(started).as_bytes())?;
         if total > 0 {
             write_atomic(&self.total(), total.to_string().as_bytes())?;
         } else {
@@ -80,7 +80,7 @@ impl IngestPaths {
     /// Read a timestamp file.
     pub fn read_time(&self, p: &Path) -> anyhow::Result<SystemTime> {
         let s = std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?;
-        timestamp::parse(&s)
+        timefmt::parse(&s)
             .with_context(|| format!("could not parse timestamp file {}", p.display()))
     }
 }

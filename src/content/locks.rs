@@ -5,8 +5,8 @@
 //! do not collide. Across processes the writer also holds an exclusive `flock` on the ingest's
 //! `data` file (see `writer.rs`); the kernel drops it when a killed writer's fds close.
 
-use crate::content::timestamp;
 use crate::errdefs::{err, ErrorKind};
+use crate::timefmt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -39,7 +39,7 @@ pub fn locked_error(ref_: &str, since: SystemTime) -> anyhow::Error {
         format!(
             "ref {ref_} locked for {:?} (since {})",
             Duration::from_millis(held.as_millis() as u64),
-            timestamp::format(since)
+            timefmt::format(since)
         ),
     )
 }

@@ -6,8 +6,8 @@
 //! - [`writer`]: one write transaction and its crash-safe commit;
 //! - [`reader`]: reading a blob at an offset;
 //! - [`blob_io`]: whole-blob write (resuming) and read, as containerd's `WriteBlob`/`ReadBlob`;
-//! - [`ingest`], [`locks`], [`timestamp`]: the ingest directory's files, one writer per
-//!   ref, and the Go timestamp format of those files.
+//! - [`ingest`], [`locks`]: the ingest directory's files (times in [`crate::timefmt`]'s
+//!   Go format) and one writer per ref.
 
 pub mod blob_io;
 pub mod digest;
@@ -15,7 +15,6 @@ pub mod ingest;
 pub mod locks;
 pub mod reader;
 pub mod store;
-pub mod timestamp;
 pub mod writer;
 
 pub use blob_io::{read_blob, write_blob, Written};

@@ -114,7 +114,7 @@ fn ingest_files_resume_and_status() {
     assert_eq!(std::fs::read(dir.join("data")).unwrap(), b"01234");
     for f in ["startedat", "updatedat"] {
         let txt = std::fs::read_to_string(dir.join(f)).unwrap();
-        assert!(timestamp::parse(&txt).is_some(), "{f}: {txt}");
+        assert!(crate::timefmt::parse(&txt).is_some(), "{f}: {txt}");
     }
     let st = s.status("layer-1").unwrap();
     assert_eq!((st.ref_.as_str(), st.offset, st.total), ("layer-1", 5, 10));

@@ -17,8 +17,8 @@ use crate::content::digest::{Digest, Digester};
 use crate::content::ingest::{write_atomic, IngestPaths};
 use crate::content::locks::RefLock;
 use crate::content::store::Status;
-use crate::content::timestamp;
 use crate::errdefs::{err, ErrorKind};
+use crate::timefmt;
 use anyhow::Context;
 use nix::fcntl::Flock;
 use std::fs::File;
@@ -177,7 +177,7 @@ impl Writer {
             f.sync_all().context("sync ingest data")?;
             write_atomic(
                 &self.paths.updated_at(),
-                timestamp::format(self.updated_at).as_bytes(),
+                timefmt::format(self.updated_at).as_bytes(),
             )?;
         }
         Ok(())

@@ -86,7 +86,7 @@ pub fn apply_label_paths<'p>(
 
 /// The current time in unix nanoseconds (UTC), the form records keep times in.
 pub fn now_nanos() -> i64 {
-    crate::content::timestamp::to_unix_nanos(std::time::SystemTime::now())
+    crate::timefmt::to_unix_nanos(std::time::SystemTime::now())
 }
 
 /// Standard base64 with padding, for bytes inside JSON records.

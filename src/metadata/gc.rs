@@ -303,7 +303,7 @@ mod tests {
         .unwrap();
         // garbage: a blob nobody references, and one only an expired lease holds
         let junk = put(&nc, b"junk", &[]);
-        let past = crate::content::timestamp::format(SystemTime::now() - Duration::from_secs(5));
+        let past = crate::timefmt::format(SystemTime::now() - Duration::from_secs(5));
         db.update(|tx| {
             leases::create(
                 tx,

@@ -47,7 +47,7 @@ impl Lease {
     pub fn expired(&self, now: SystemTime) -> bool {
         match self.labels.get(EXPIRE_LABEL) {
             None => false,
-            Some(v) => match crate::content::timestamp::parse(v) {
+            Some(v) => match crate::timefmt::parse(v) {
                 Some(t) => t <= now,
                 None => true,
             },

@@ -275,9 +275,8 @@ fn content_labels_are_per_namespace() {
 fn leases_resources_and_expiry() {
     let t = TempDir::new("meta");
     let db = open(&t);
-    let past = crate::content::timestamp::format(
-        std::time::SystemTime::now() - std::time::Duration::from_secs(60),
-    );
+    let past =
+        crate::timefmt::format(std::time::SystemTime::now() - std::time::Duration::from_secs(60));
     db.update(|tx| {
         leases::create(
             tx,

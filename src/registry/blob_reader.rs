@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use ureq::BodyReader;
 
-use super::accept;
+use crate::image::media_types::is_manifest_or_index;
+use crate::image::Descriptor;
+
 use super::auth::repository_scope;
 use super::client::{header, status_error, Inner};
-use super::descriptor::Descriptor;
 use super::error::NotFound;
 use super::hosts::HostEndpoint;
-use super::reference::Repository;
+use super::repository::Repository;
 use super::transport::{redact_url, HttpRequest};
 
 pub struct BlobReader {
@@ -105,7 +106,7 @@ impl BlobReader {
 
     fn connect_to(&self, idx: usize) -> Result<Option<BodyReader<'static>>> {
         let ep = &self.endpoints[idx];
-        let kind = if accept::is_manifest(&self.desc.media_type) {
+        let kind = if is_manifest_or_index(&self.desc.media_type) {
             "manifests"
         } else {
             "blobs"

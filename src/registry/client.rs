@@ -12,16 +12,17 @@ use std::sync::{Arc, Mutex};
 use ureq::http::{HeaderMap, Response};
 use ureq::Body;
 
-use super::accept::{self, MANIFEST_ACCEPT};
+use crate::content::Digest;
+use crate::image::media_types::{is_manifest_or_index, MANIFEST_ACCEPT};
+use crate::image::{Descriptor, Reference};
+
 use super::auth::{repository_scope, Authorizer, CredentialSource};
 use super::blob_reader::BlobReader;
 use super::challenge::parse_challenges;
 use super::credentials::{Credentials, DockerConfig};
-use super::descriptor::Descriptor;
-use super::digest::Digest;
 use super::error::{error_detail, NotFound, StatusError};
 use super::hosts::{endpoints_for, HostEndpoint, HostsOptions};
-use super::reference::{Reference, Repository};
+use super::repository::{manifest_object, Repository};
 use super::transport::{redact_url, HttpRequest, RetryPolicy, Transport};
 
 /// The distribution spec asks registries to accept manifests of at least 4 MiB; larger
@@ -105,8 +106,8 @@ impl RegistryClient {
     /// first (digest from `Docker-Content-Digest`, size from `Content-Length`, media type from
     /// `Content-Type`), `GET` when the registry leaves something out.
     pub fn resolve(&self, reference: &Reference) -> Result<Descriptor> {
-        let repo = reference.repo();
-        let object = reference.object();
+        let repo = Repository::of(reference);
+        let object = manifest_object(reference);
         let scope = repository_scope(&repo.name, false);
         let mut first_err: Option<anyhow::Error> = None;
         for ep in self
@@ -146,19 +147,15 @@ impl RegistryClient {
         }
         if status == 200 {
             let h = resp.headers();
-            let digest = header_digest(h)?.or_else(|| reference.digest.clone());
+            let digest = header_digest(h)?.or_else(|| reference.digest().copied());
             let size = header(h, "content-length").and_then(|v| v.parse::<u64>().ok());
             let media_type = header(h, "content-type")
                 .map(media_type_of)
                 .unwrap_or_default();
-            if let (Some(digest), Some(size)) = (digest.clone(), size) {
+            if let (Some(digest), Some(size)) = (digest, size) {
                 if media_type_known(&media_type) {
                     check_reference_digest(reference, &digest)?;
-                    return Ok(Some(Descriptor {
-                        media_type,
-                        digest,
-                        size,
-                    }));
+                    return Ok(Some(Descriptor::new(media_type, digest, size)));
                 }
             }
         } else if status != 405 && status != 400 {
@@ -176,13 +173,13 @@ impl RegistryClient {
         let header_digest = header_digest(resp.headers())?;
         let content_type = header(resp.headers(), "content-type").map(media_type_of);
         let body = self.inner.read_manifest_body(resp, url)?;
-        let digest = match reference.digest.as_ref().or(header_digest.as_ref()) {
-            Some(d) if d.matches(&body) => d.clone(),
+        let digest = match reference.digest().or(header_digest.as_ref()) {
+            Some(d) if Digest::of(&body) == *d => *d,
             Some(d) => bail!(
                 "manifest of {reference} from {} does not match its digest {d}",
                 redact_url(url)
             ),
-            None => Digest::sha256_of(&body),
+            None => Digest::of(&body),
         };
         let media_type = match content_type.filter(|t| media_type_known(t)) {
             Some(t) => t,
@@ -190,11 +187,7 @@ impl RegistryClient {
                 format!("manifest of {reference} has no media type (Content-Type or mediaType)")
             })?,
         };
-        Ok(Some(Descriptor {
-            media_type,
-            digest,
-            size: body.len() as u64,
-        }))
+        Ok(Some(Descriptor::new(media_type, digest, body.len() as u64)))
     }
 
     /// Fetch a manifest or index by its descriptor, checked against its size and digest.
@@ -243,7 +236,7 @@ impl RegistryClient {
                     desc.size
                 );
             }
-            if !desc.digest.matches(&body) {
+            if Digest::of(&body) != desc.digest {
                 bail!(
                     "manifest from {} does not match its digest {}",
                     redact_url(&url),
@@ -403,7 +396,8 @@ pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn header_digest(h: &HeaderMap) -> Result<Option<Digest>> {
     match header(h, "docker-content-digest") {
-        Some(v) if !v.is_empty() => Digest::parse(v)
+        Some(v) if !v.is_empty() => v
+            .parse::<Digest>()
             .map(Some)
             .context("the registry sent an invalid Docker-Content-Digest"),
         _ => Ok(None),
@@ -411,7 +405,7 @@ fn header_digest(h: &HeaderMap) -> Result<Option<Digest>> {
 }
 
 fn check_reference_digest(reference: &Reference, got: &Digest) -> Result<()> {
-    match &reference.digest {
+    match reference.digest() {
         Some(want) if want != got => {
             bail!("{reference}: the registry answered with digest {got}, not the one asked for")
         }
@@ -441,7 +435,7 @@ fn body_media_type(body: &[u8]) -> Option<String> {
         media_type: String,
     }
     let p: Probe = serde_json::from_slice(body).ok()?;
-    if accept::is_manifest(&p.media_type) {
+    if is_manifest_or_index(&p.media_type) {
         Some(p.media_type)
     } else {
         None

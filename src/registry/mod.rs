@@ -10,29 +10,25 @@
 //! - [`hosts`]: containerd's per-registry `hosts.toml` directories ([`toml_subset`] reads them).
 //! - [`download_limit`]: the bound on parallel blob downloads a pull shares.
 //!
-//! [`reference`], [`digest`] and [`descriptor`] are the minimal forms this client needs; the
-//! image modules own the full ones and these are to be unified with them.
+//! References, digests, descriptors and media types are the image modules' and the content
+//! store's ([`crate::image`], [`crate::content::Digest`]); [`repository`] says where a
+//! reference's content lives on a registry.
 
-pub mod accept;
 pub mod auth;
 pub mod base64;
 pub mod blob_reader;
 pub mod challenge;
 pub mod client;
 pub mod credentials;
-pub mod descriptor;
-pub mod digest;
 pub mod download_limit;
 pub mod error;
 pub mod hosts;
 pub mod push;
-pub mod reference;
+pub mod repository;
 pub mod token;
 pub mod toml_subset;
 pub mod transport;
 
 pub use client::{ClientOptions, RegistryClient};
 pub use credentials::Credentials;
-pub use descriptor::Descriptor;
-pub use digest::Digest;
-pub use reference::Reference;
+pub use repository::Repository;

@@ -5,12 +5,13 @@
 
 use anyhow::{bail, Context, Result};
 
+use crate::content::Digest;
+use crate::image::Descriptor;
+
 use super::auth::repository_scope;
 use super::client::{header, status_error, Operation, RegistryClient};
-use super::descriptor::Descriptor;
-use super::digest::Digest;
 use super::hosts::HostEndpoint;
-use super::reference::Repository;
+use super::repository::Repository;
 use super::transport::{redact_url, BlobSource, HttpRequest, RequestBody};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,7 @@ impl RegistryClient {
             }
         }
         if let Some(d) = header(resp.headers(), "docker-content-digest") {
-            if d != desc.digest.as_str() {
+            if d != desc.digest.to_string() {
                 bail!("the registry stored blob {} as {d}", desc.digest);
             }
         }
@@ -109,9 +110,9 @@ impl RegistryClient {
             200 | 201 | 202 | 204 => {}
             _ => return Err(status_error("PUT", &url, resp)).context("push manifest"),
         }
-        let digest = Digest::sha256_of(manifest);
+        let digest = Digest::of(manifest);
         if let Some(d) = header(resp.headers(), "docker-content-digest") {
-            if d != digest.as_str() {
+            if d != digest.to_string() {
                 bail!("the registry stored the manifest as {d}, not {digest}");
             }
         }

@@ -240,7 +240,7 @@ fn new_state(
         pid_start_time: 0,
         bundle,
         rootfs,
-        created: crate::runtime_log::rfc3339_with_nanos(std::time::SystemTime::now(), true),
+        created: crate::timefmt::format(std::time::SystemTime::now()),
         owner: String::new(),
         annotations,
         config: spec,

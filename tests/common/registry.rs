@@ -241,11 +241,14 @@ pub struct BusyboxImage {
     /// (architecture, manifest, config) per platform.
     pub manifests: Vec<(String, Blob, Blob)>,
     pub layer: Blob,
+    /// A second layer of random bytes, when asked for (a download slow enough to kill).
+    pub extra: Option<Blob>,
 }
 
 impl BusyboxImage {
     pub fn blobs(&self) -> Vec<&Blob> {
         let mut v = vec![&self.top, &self.layer];
+        v.extend(self.extra.as_ref());
         for (_, m, c) in &self.manifests {
             if m.digest != self.top.digest {
                 v.push(m);
@@ -259,6 +262,54 @@ impl BusyboxImage {
 /// Write a busybox image (a gzip layer of /bin/busybox with a few applet links) as an OCI
 /// layout under `dir`; several architectures make a multi-platform index of the same layer.
 pub fn busybox_layout(dir: &Path, tag: &str, architectures: &[&str]) -> BusyboxImage {
+    busybox_layout_with_extra(dir, tag, architectures, 0)
+}
+
+/// A gzip layer holding one file of `size` random bytes (barely compressible), and its
+/// diff ID.
+fn random_layer(dir: &Path, size: usize) -> (Blob, String) {
+    let root = dir.join("extra-rootfs");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut data = vec![0u8; size];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
+    std::fs::write(root.join("random.bin"), &data).unwrap();
+    let tar = dir.join("extra.tar");
+    run(Command::new("tar")
+        .args([
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "--mtime=@0",
+            "-cf",
+        ])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&root)
+        .arg("random.bin"));
+    let tar_bytes = std::fs::read(&tar).unwrap();
+    let gz = Command::new("gzip")
+        .args(["-n", "-1", "-c"])
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert!(gz.status.success());
+    (
+        Blob::new(OCI_LAYER_GZIP, gz.stdout),
+        format!("sha256:{}", sha256_hex(&tar_bytes)),
+    )
+}
+
+/// As [`busybox_layout`], with a second layer of `extra_random` random bytes when it is
+/// not 0.
+pub fn busybox_layout_with_extra(
+    dir: &Path,
+    tag: &str,
+    architectures: &[&str],
+    extra_random: usize,
+) -> BusyboxImage {
     let root = dir.join("rootfs");
     std::fs::create_dir_all(root.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static");
@@ -294,6 +345,14 @@ pub fn busybox_layout(dir: &Path, tag: &str, architectures: &[&str]) -> BusyboxI
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |b: &Blob| std::fs::write(blobs.join(&b.digest[7..]), &b.data).unwrap();
     put(&layer);
+    let extra = (extra_random > 0).then(|| random_layer(dir, extra_random));
+    let mut diff_ids = vec![diff_id];
+    let mut layer_descs = vec![layer.descriptor_json()];
+    if let Some((b, d)) = &extra {
+        put(b);
+        diff_ids.push(d.clone());
+        layer_descs.push(b.descriptor_json());
+    }
     let mut manifests = Vec::new();
     for arch in architectures {
         let config = Blob::new(
@@ -301,7 +360,7 @@ pub fn busybox_layout(dir: &Path, tag: &str, architectures: &[&str]) -> BusyboxI
             serde_json::to_vec(&serde_json::json!({
                 "architecture": arch, "os": "linux",
                 "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]}
+                "rootfs": {"type": "layers", "diff_ids": diff_ids}
             }))
             .unwrap(),
         );
@@ -310,7 +369,7 @@ pub fn busybox_layout(dir: &Path, tag: &str, architectures: &[&str]) -> BusyboxI
             serde_json::to_vec(&serde_json::json!({
                 "schemaVersion": 2, "mediaType": OCI_MANIFEST,
                 "config": config.descriptor_json(),
-                "layers": [layer.descriptor_json()]
+                "layers": layer_descs
             }))
             .unwrap(),
         );
@@ -358,6 +417,7 @@ pub fn busybox_layout(dir: &Path, tag: &str, architectures: &[&str]) -> BusyboxI
         top,
         manifests,
         layer,
+        extra: extra.map(|(b, _)| b),
     }
 }
 
@@ -649,4 +709,75 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[eol + 2 + size + 2..];
     }
     out
+}
+
+/// A TCP relay in front of a server that passes answers on slowly (`chunk` bytes, then a
+/// pause of `pause`), so a download can be caught half done.
+pub struct SlowRelay {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SlowRelay {
+    pub fn start(backend_port: u16, chunk: usize, pause: Duration) -> SlowRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut front) = conn else { continue };
+                let stop3 = stop2.clone();
+                std::thread::spawn(move || {
+                    let Ok(mut back) = TcpStream::connect(("127.0.0.1", backend_port)) else {
+                        return;
+                    };
+                    let (mut f2, mut b2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut f2, &mut b2);
+                        let _ = b2.shutdown(std::net::Shutdown::Write);
+                    });
+                    let mut buf = vec![0u8; chunk];
+                    loop {
+                        if stop3.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        match back.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if front.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        std::thread::sleep(pause);
+                    }
+                    let _ = front.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        SlowRelay {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SlowRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

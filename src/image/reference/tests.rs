@@ -420,7 +420,7 @@ fn hostile_inputs_are_errors_not_panics() {
         let _ = crate::image::Platform::parse(s);
         let _ = crate::metadata::filter::Filter::parse_all(&[s]);
         let _ = s.parse::<Digest>();
-        let _ = crate::content::timestamp::parse(s);
+        let _ = crate::timefmt::parse(s);
     }
     assert!(Reference::parse_docker_ref("é").is_err());
 }

@@ -1,9 +1,8 @@
-//! Timestamps as Go's `time.Time.MarshalText` writes them (RFC 3339 with nanoseconds,
-//! trailing zeros trimmed), the format of an ingest's `startedat` and `updatedat` files.
-//!
-//! Note for the integrator: `runtime_log::rfc3339_with_nanos` formats the same way but is
-//! behind the `runtime` feature; this copy also parses (with any UTC offset), which the
-//! ingest files need because containerd writes local time.
+//! RFC 3339 timestamps as Go writes them, shared by every applet: [`format`] is
+//! `time.RFC3339Nano` / `MarshalText` (nanoseconds, trailing zeros trimmed: an ingest's
+//! `startedat` and `updatedat` files, runc's state.json `created`), [`format_seconds`] is
+//! logrus's seconds-only form (runc's log records). [`parse`] reads either with any UTC
+//! offset (containerd writes its ingest times in local time).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +30,16 @@ pub fn format(t: SystemTime) -> String {
         s.push_str(frac.trim_end_matches('0'));
     }
     s.push('Z');
+    s
+}
+
+/// Format `t` in UTC as `2006-01-02T15:04:05Z` (seconds, as logrus prints).
+pub fn format_seconds(t: SystemTime) -> String {
+    let mut s = format(t);
+    if let Some(dot) = s.find('.') {
+        s.truncate(dot);
+        s.push('Z');
+    }
     s
 }
 
@@ -143,9 +152,11 @@ mod tests {
     fn formats_like_go_marshal_text_and_parses_back() {
         let t = UNIX_EPOCH + Duration::new(951_782_400, 120_000_000);
         assert_eq!(format(t), "2000-02-29T00:00:00.12Z");
+        assert_eq!(format_seconds(t), "2000-02-29T00:00:00Z");
         assert_eq!(parse("2000-02-29T00:00:00.12Z"), Some(t));
         let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(format(t), "2023-11-14T22:13:20Z");
+        assert_eq!(format_seconds(t), "2023-11-14T22:13:20Z");
         assert_eq!(parse(&format(t)), Some(t));
         // containerd writes local time with an offset.
         assert_eq!(parse("2023-11-14T23:13:20+01:00"), Some(t));
