@@ -30,7 +30,7 @@ pub fn delete(root: &Path, id: &ContainerId, force: bool) -> Result<()> {
                     bail!("cannot delete container {id} that is not stopped: creating");
                 }
             }
-            return intent::recover(root, id);
+            return intent::recover(root, id, false);
         }
         Err(e) => {
             // state.json is there but cannot be read: only --force removes such a container,
@@ -39,7 +39,7 @@ pub fn delete(root: &Path, id: &ContainerId, force: bool) -> Result<()> {
                 return Err(e);
             }
             crate::runtime_log::warn(&format!("{e:#}"));
-            return intent::recover(root, id);
+            return intent::recover(root, id, true);
         }
     };
     match st.status(root) {

@@ -91,7 +91,13 @@ fn fallback(id: &ContainerId) -> Option<Intent> {
 /// process in the container's own cgroups; remove the cgroups and the state directory.
 /// Best effort: what cannot be removed is logged, and the state directory goes last so
 /// that a failed attempt can be repeated.
-pub fn recover(root: &Path, id: &ContainerId) -> Result<()> {
+///
+/// `guess`: without a readable record, take the cgroups where a container without
+/// cgroupsPath gets them. Only `delete -f` of a container whose state.json is corrupt too
+/// guesses: a directory with neither file is a create killed before it made anything (the
+/// record comes first), and guessing there could hit another runtime root's container of the
+/// same id.
+pub fn recover(root: &Path, id: &ContainerId, guess: bool) -> Result<()> {
     let dir = super::state::container_dir(root, id);
     let intent = match Intent::load(&dir) {
         Ok(i) => Some(i),
@@ -99,7 +105,11 @@ pub fn recover(root: &Path, id: &ContainerId) -> Result<()> {
             if dir.join(INTENT_FILE).exists() {
                 crate::runtime_log::warn(&format!("{e:#}"));
             }
-            fallback(id)
+            if guess {
+                fallback(id)
+            } else {
+                None
+            }
         }
     };
     if let Some(i) = &intent {
