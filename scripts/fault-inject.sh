@@ -135,7 +135,7 @@ run_case() {
             # look would miss the moment).
             c=
             for ((k = 0; k < 200000; k++)); do
-                read -r c <"$freezer/$id/cgroup.procs" 2>/dev/null
+                read -r c 2>/dev/null <"$freezer/$id/cgroup.procs"
                 [ -n "$c" ] && break
                 [ -e "/proc/$pid" ] || break
             done
@@ -143,7 +143,7 @@ run_case() {
             # Every process in the container's freezer cgroup (the init's stages; read with
             # builtins: a find over /sys/fs/cgroup takes longer than create), then anything
             # still below create.
-            mapfile -t pids <"$freezer/$id/cgroup.procs" 2>/dev/null
+            mapfile -t pids 2>/dev/null <"$freezer/$id/cgroup.procs"
             kill -9 "${pids[@]}" 2>/dev/null
             for c in $(descendants "$pid"); do kill -9 "$c" 2>/dev/null; done
         fi
