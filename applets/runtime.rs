@@ -1062,10 +1062,16 @@ fn spec(c: SpecCmd) -> anyhow::Result<u8> {
 
 fn list(g: &Globals, c: &ListCmd) -> anyhow::Result<u8> {
     let mut states = Vec::new();
-    for id in runtime::state::list_ids(&g.root)? {
-        if let Ok(st) = State::load(&g.root, &id) {
-            let status: Status = st.status(&g.root);
-            states.push(st.oci_state(status));
+    // As runc 1.1: every directory is loaded, and one that cannot be (no state.json yet or
+    // any more, a corrupt one) is named on stderr, "load container ID: why", and left out of
+    // the listing, whose format scripts parse.
+    for id in runtime::state::list_dirs(&g.root)? {
+        match State::load(&g.root, &id) {
+            Ok(st) => {
+                let status: Status = st.status(&g.root);
+                states.push(st.oci_state(status));
+            }
+            Err(e) => eprintln!("load container {id}: {e:#}"),
         }
     }
     if c.quiet {

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-/// Bigger config.json files are refused: no real bundle comes near this.
+/// Bigger config.json (and exec process.json) files are refused: the biggest real configs
+/// (many mounts, long seccomp profiles) are a few hundred KiB, so 32 MiB leaves room for
+/// anything honest and still stops a file with no end (/dev/zero, a growing file) long before
+/// memory runs out. runc reads without a limit.
 pub const MAX_CONFIG_BYTES: u64 = 32 << 20;
 
 /// A time namespace offset (`linux.timeOffsets`), read by ocibox itself because oci-spec
@@ -31,23 +34,85 @@ pub struct Config {
 /// Read `<bundle>/config.json`, sanitize what runc tolerates, and validate.
 pub fn load(bundle: &Path) -> Result<Config> {
     let path = bundle.join("config.json");
-    let meta = std::fs::metadata(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
+    let text = read_regular_file(&path, MAX_CONFIG_BYTES).map_err(|e| {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
             anyhow::anyhow!("JSON specification file {} not found", path.display())
         } else {
-            anyhow::Error::new(e).context(format!("stat {}", path.display()))
+            e
         }
     })?;
-    if meta.len() > MAX_CONFIG_BYTES {
+    parse(&text).with_context(|| format!("load {}", path.display()))
+}
+
+/// Read a small configuration file (config.json, exec's process.json) that a user may have
+/// pointed anywhere. A symlink is followed, as runc follows it (a bundle's config.json may be
+/// a link to a file next to it), but what it names must be a regular file: /dev/zero, a fifo,
+/// a socket or a directory is refused before anything is read, and a fifo is opened with
+/// O_NONBLOCK so that even a race with the check cannot block us. The read stops at `limit`
+/// bytes (runc has no limit; a config.json with no end must not reach the OOM killer), and a
+/// bigger file is refused rather than parsed in part.
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let kind = |ft: std::fs::FileType| {
+        if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a fifo"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        }
+    };
+    let meta = std::fs::metadata(path)
+        .map_err(|e| anyhow::Error::new(e).context(format!("stat {}", path.display())))?;
+    if !meta.is_file() {
+        bail!(
+            "{}: is {}, not a regular file",
+            path.display(),
+            kind(meta.file_type())
+        );
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| anyhow::Error::new(e).context(format!("open {}", path.display())))?;
+    // Again on what was opened: the path may have been swapped since the stat.
+    let meta = f
+        .metadata()
+        .with_context(|| format!("stat {}", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "{}: is {}, not a regular file",
+            path.display(),
+            kind(meta.file_type())
+        );
+    }
+    if meta.len() > limit {
         bail!(
             "{}: {} bytes is larger than the {} byte limit",
             path.display(),
             meta.len(),
-            MAX_CONFIG_BYTES
+            limit
         );
     }
-    let text = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-    parse(&text).with_context(|| format!("load {}", path.display()))
+    let mut text = Vec::with_capacity(meta.len() as usize);
+    f.take(limit + 1)
+        .read_to_end(&mut text)
+        .with_context(|| format!("read {}", path.display()))?;
+    // A file that grew while being read.
+    if text.len() as u64 > limit {
+        bail!("{}: larger than the {} byte limit", path.display(), limit);
+    }
+    Ok(text)
 }
 
 /// Parse and validate config.json text.
@@ -327,6 +392,58 @@ mod tests {
         let mut v = default_spec(false);
         mutate(&mut v);
         parse(&serde_json::to_vec(&v).unwrap())
+    }
+
+    fn bundle_with(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ocibox-spec-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        make(&d.join("config.json"));
+        d
+    }
+
+    fn load_err(d: &Path) -> String {
+        let e = format!("{:#}", load(d).unwrap_err());
+        let _ = std::fs::remove_dir_all(d);
+        e
+    }
+
+    #[test]
+    fn config_json_that_is_not_a_regular_file_is_refused_without_reading() {
+        let d = bundle_with("zero", |p| {
+            std::os::unix::fs::symlink("/dev/zero", p).unwrap()
+        });
+        assert!(load_err(&d).contains("is a character device, not a regular file"));
+        let d = bundle_with("dir", |p| std::fs::create_dir(p).unwrap());
+        assert!(load_err(&d).contains("is a directory"));
+        // A fifo with no writer: open(2) without O_NONBLOCK would wait for ever.
+        let d = bundle_with("fifo", |p| {
+            nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
+        });
+        assert!(load_err(&d).contains("is a fifo"));
+    }
+
+    #[test]
+    fn config_json_bigger_than_the_limit_is_refused() {
+        let d = bundle_with("huge", |p| {
+            let f = std::fs::File::create(p).unwrap();
+            f.set_len(MAX_CONFIG_BYTES + 1).unwrap(); // sparse: no disk used
+        });
+        assert!(load_err(&d).contains("byte limit"));
+    }
+
+    #[test]
+    fn config_json_symlink_to_a_regular_file_still_loads() {
+        let d = bundle_with("link", |p| {
+            let real = p.with_file_name("real.json");
+            std::fs::write(&real, serde_json::to_vec(&default_spec(false)).unwrap()).unwrap();
+            std::os::unix::fs::symlink("real.json", p).unwrap();
+        });
+        let r = load(&d);
+        let _ = std::fs::remove_dir_all(&d);
+        r.unwrap();
+        let d = bundle_with("missing", |_| {});
+        assert!(load_err(&d).contains("JSON specification file"));
     }
 
     #[test]

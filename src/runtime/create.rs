@@ -1,7 +1,10 @@
 //! `create`: make the state directory, start the init, leave it blocked on exec.fifo.
 //! Any failure undoes everything: no state dir, cgroup, mount or process is left behind.
+//! A create killed with -9 cannot undo anything; it leaves `intent.json` (written before the
+//! cgroup and the init exist) from which `delete -f` removes what it made.
 
 use super::id::ContainerId;
+use super::intent::{Intent, Proc};
 use super::state::{self, State, EXEC_FIFO};
 use super::status::{process_start_time, Status};
 use super::stdio::{RelayEnd, Stdio};
@@ -111,8 +114,17 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
 
     let dir = state::make_container_dir(&opts.root, &opts.id)?;
     let mut cleanup = Cleanup::new(dir.clone());
-    let fifo = make_exec_fifo(&dir, &cfg.spec)?;
     let cgroup = cgroup_manager(&cfg.spec, &opts)?;
+    // Before anything else is made: what `delete -f` needs if this create is killed.
+    let mut intent = Intent {
+        creator: Proc::of(std::process::id() as i32).unwrap_or_default(),
+        bundle: bundle.clone(),
+        cgroup: Some(cgroup.clone()),
+        cgroup_ours: !cgroup.exists(),
+        init: None,
+    };
+    intent.save(&dir)?;
+    let fifo = make_exec_fifo(&dir, &cfg.spec)?;
     // Before the cgroup is ours to remove on failure: a refused one stays as it was.
     for w in cgroup.check_preexisting()? {
         crate::runtime_log::warn(&w);
@@ -134,7 +146,17 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         console_fd: console.init_fd(),
         fifo_fd: Some(fifo.as_raw_fd()),
     };
-    let pid = start_init(&st, &cgroup, bootstrap, opts.rootless, &mut cleanup)?;
+    let pid = start_init(
+        &st,
+        &cgroup,
+        bootstrap,
+        opts.rootless,
+        &mut cleanup,
+        &mut |p| {
+            intent.init = Proc::of(p);
+            intent.save(&dir)
+        },
+    )?;
 
     st.pid = pid;
     st.pid_start_time =
@@ -259,6 +281,7 @@ fn start_init(
     b: Bootstrap,
     rootless: bool,
     cleanup: &mut Cleanup,
+    record_pid: &mut dyn FnMut(i32) -> Result<()>,
 ) -> Result<i32> {
     let linux = st.config.linux().clone().unwrap_or_default();
     let new_userns = b
@@ -287,7 +310,7 @@ fn start_init(
         Callbacks {
             on_pid: &mut |p| {
                 pid_seen = Some(p);
-                Ok(())
+                record_pid(p)
             },
             run_hooks: &mut |p| {
                 let creating = serde_json::to_vec(&state_of(p, Status::Creating))?;

@@ -2,6 +2,7 @@
 //! directory, then poststop hooks.
 
 use super::id::ContainerId;
+use super::intent::{self, Intent};
 use super::state::{container_dir, State};
 use super::status::Status;
 use crate::oci::hooks::{self, Point};
@@ -11,19 +12,34 @@ use std::path::Path;
 use std::time::Duration;
 
 pub fn delete(root: &Path, id: &ContainerId, force: bool) -> Result<()> {
+    let dir = container_dir(root, id);
     let st = match State::load(root, id) {
         Ok(st) => st,
+        Err(_) if !dir.exists() => {
+            if force {
+                return Ok(());
+            }
+            bail!("container does not exist");
+        }
+        Err(_) if !dir.join(super::state::STATE_FILE).exists() => {
+            // A create that never got as far as state.json: still running, or cut off
+            // (killed, or failed without its undo). As runc, a directory without state is
+            // removed also without --force, but only once no create works on it.
+            if let Ok(i) = Intent::load(&dir) {
+                if i.creator_alive() && !force {
+                    bail!("cannot delete container {id} that is not stopped: creating");
+                }
+            }
+            return intent::recover(root, id, false);
+        }
         Err(e) => {
-            // A create that was cut off may leave a directory without state.json.
-            let dir = container_dir(root, id);
-            if dir.exists() && !dir.join(super::state::STATE_FILE).exists() {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Ok(());
+            // state.json is there but cannot be read: only --force removes such a container,
+            // from the intent record (or, without one, where its cgroups would be).
+            if !force {
+                return Err(e);
             }
-            if force && format!("{e}") == "container does not exist" {
-                return Ok(());
-            }
-            return Err(e);
+            crate::runtime_log::warn(&format!("{e:#}"));
+            return intent::recover(root, id, true);
         }
     };
     match st.status(root) {

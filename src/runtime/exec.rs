@@ -155,11 +155,7 @@ fn load_process(path: &Path) -> Result<Process> {
             .context("read process from stdin")?;
         s
     } else {
-        let meta = std::fs::metadata(path).with_context(|| format!("stat {}", path.display()))?;
-        if meta.len() > crate::oci::spec::MAX_CONFIG_BYTES {
-            bail!("{}: too large", path.display());
-        }
-        std::fs::read(path).with_context(|| format!("read {}", path.display()))?
+        crate::oci::spec::read_regular_file(path, crate::oci::spec::MAX_CONFIG_BYTES)?
     };
     let process =
         parse_process(&text).with_context(|| format!("parse process {}", path.display()))?;

@@ -8,6 +8,7 @@ pub mod exec;
 pub mod features;
 pub mod foreground;
 pub mod id;
+pub mod intent;
 pub mod kill;
 pub mod pause;
 pub mod ps;

@@ -59,27 +59,18 @@ impl State {
             }
             Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
         };
-        serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))
+        serde_json::from_slice(&text).with_context(|| {
+            format!(
+                "state file {} is corrupt (delete --force removes the container)",
+                path.display()
+            )
+        })
     }
 
     /// Write state.json atomically (temp file, then rename).
     pub fn save(&self, root: &Path) -> Result<()> {
-        let dir = self.dir(root);
-        let tmp = dir.join(".state.json.tmp");
         let data = serde_json::to_vec(self).context("serialize state")?;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("create {}", tmp.display()))?;
-        // No fsync: the state lives in a tmpfs (/run) and means nothing after a reboot;
-        // the rename alone keeps readers from ever seeing half a file.
-        f.write_all(&data)
-            .with_context(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, dir.join(STATE_FILE))
-            .with_context(|| format!("rename {} into place", tmp.display()))
+        write_atomic(&self.dir(root), STATE_FILE, &data)
     }
 
     /// True while the init process is the one we started.
@@ -122,6 +113,25 @@ impl State {
     }
 }
 
+/// Write `<dir>/<name>` atomically: a temp file, then rename, so a reader (or a runtime
+/// killed half-way through the write) never leaves half a file.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("create {}", tmp.display()))?;
+    // No fsync: the state lives in a tmpfs (/run) and means nothing after a reboot;
+    // the rename alone keeps readers from ever seeing half a file.
+    f.write_all(data)
+        .with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join(name))
+        .with_context(|| format!("rename {} into place", tmp.display()))
+}
+
 /// Make the root directory (0700, like runc) and the container's own directory (0711).
 /// Fails when the container already exists.
 pub fn make_container_dir(root: &Path, id: &ContainerId) -> Result<PathBuf> {
@@ -143,6 +153,15 @@ pub fn make_container_dir(root: &Path, id: &ContainerId) -> Result<PathBuf> {
 /// Every container id under root, sorted, skipping entries that are not containers
 /// (no state.json, or a name that is not a container id).
 pub fn list_ids(root: &Path) -> Result<Vec<ContainerId>> {
+    Ok(list_dirs(root)?
+        .into_iter()
+        .filter(|id| container_dir(root, id).join(STATE_FILE).exists())
+        .collect())
+}
+
+/// Every directory under root whose name is a container id, sorted: what `runc list` tries
+/// to load (and warns about when it cannot).
+pub fn list_dirs(root: &Path) -> Result<Vec<ContainerId>> {
     let mut ids = Vec::new();
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
@@ -150,14 +169,15 @@ pub fn list_ids(root: &Path) -> Result<Vec<ContainerId>> {
         Err(e) => return Err(e).with_context(|| format!("read {}", root.display())),
     };
     for e in entries.flatten() {
-        if e.path().join(STATE_FILE).exists() {
-            if let Some(id) = e
-                .file_name()
-                .to_str()
-                .and_then(|n| ContainerId::parse(n).ok())
-            {
-                ids.push(id);
-            }
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if let Some(id) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| ContainerId::parse(n).ok())
+        {
+            ids.push(id);
         }
     }
     ids.sort();
