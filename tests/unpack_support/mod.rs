@@ -29,7 +29,18 @@ impl TarBuilder {
 
     /// One entry; `name` and `link` are written byte for byte (at most 100 bytes).
     #[allow(clippy::too_many_arguments)]
-    pub fn raw(&mut self, kind: u8, name: &str, link: &str, mode: u32, uid: u64, gid: u64, mtime: u64, data: &[u8], dev: (u32, u32)) -> &mut Self {
+    pub fn raw(
+        &mut self,
+        kind: u8,
+        name: &str,
+        link: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        mtime: u64,
+        data: &[u8],
+        dev: (u32, u32),
+    ) -> &mut Self {
         let mut h = tar::Header::new_ustar();
         {
             let old = h.as_old_mut();
