@@ -54,7 +54,8 @@ impl Compression {
 /// gives back so the caller can digest what follows the compressed stream.
 pub enum Decompressor<R: BufRead> {
     Plain(R),
-    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    // Boxed: the inflate state is a few hundred bytes, the others a pointer or two.
+    Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
     Zstd(zstd::stream::read::Decoder<'static, R>),
 }
 
@@ -62,7 +63,9 @@ impl<R: BufRead> Decompressor<R> {
     pub fn new(c: Compression, r: R) -> Result<Self> {
         Ok(match c {
             Compression::None | Compression::Auto => Decompressor::Plain(r),
-            Compression::Gzip => Decompressor::Gzip(flate2::bufread::MultiGzDecoder::new(r)),
+            Compression::Gzip => {
+                Decompressor::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
+            }
             Compression::Zstd => Decompressor::Zstd(
                 zstd::stream::read::Decoder::with_buffer(r).context("start zstd decoder")?,
             ),
