@@ -11,6 +11,8 @@ use std::io::Cursor;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use anyhow::{ensure, Context, Result};
 use common::{Bundle, Runtime, TempDir};
@@ -306,6 +308,32 @@ fn check_merged(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A layer stream that, on its first read, waits (up to 20 s) until `n` streams have been
+/// started: it only gets past that if the layers really unpack at the same time.
+struct Gated {
+    inner: Cursor<Vec<u8>>,
+    started: Arc<AtomicUsize>,
+    n: usize,
+    waited: bool,
+}
+
+impl std::io::Read for Gated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.waited {
+            self.waited = true;
+            self.started.fetch_add(1, Ordering::SeqCst);
+            let t0 = std::time::Instant::now();
+            while self.started.load(Ordering::SeqCst) < self.n {
+                if t0.elapsed() > std::time::Duration::from_secs(20) {
+                    return Err(std::io::Error::other("layers did not unpack in parallel"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// Unpack three layers at once (as they "arrive") into the snapshotter's unpack area, then
 /// commit them in chain order.
 fn unpack_chain(sn: &Snapshotter) -> Vec<String> {
@@ -313,6 +341,7 @@ fn unpack_chain(sn: &Snapshotter) -> Vec<String> {
     let diff_ids: Vec<_> = layers.iter().map(|l| sha256(l)).collect();
     let chain = chain_ids(&diff_ids);
     let pool = ParallelUnpack::new(3);
+    let started = Arc::new(AtomicUsize::new(0));
     let mut handles = Vec::new();
     for (i, l) in layers.iter().enumerate() {
         let dir = sn.unpack_dir(&format!("layer{i}")).unwrap();
