@@ -349,10 +349,13 @@ fn unpack_chain(sn: &Snapshotter) -> Vec<String> {
             expected_diff_id: Some(diff_ids[i].clone()),
             ..Default::default()
         };
-        handles.push((
-            dir.clone(),
-            pool.submit(Cursor::new(gzip(l)), dir, o).unwrap(),
-        ));
+        let blob = Gated {
+            inner: Cursor::new(gzip(l)),
+            started: started.clone(),
+            n: 3,
+            waited: false,
+        };
+        handles.push((dir.clone(), pool.submit(blob, dir, o).unwrap()));
     }
     let mut parent = String::new();
     for (i, (dir, h)) in handles.into_iter().enumerate() {
