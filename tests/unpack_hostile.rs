@@ -309,4 +309,9 @@ fn unknown_entry_types_are_refused() {
         .raw(b'Z', "odd", "", 0o644, 0, 0, 0, b"", (0, 0))
         .finish();
     c.refused(Cursor::new(tar), &opts(), "unhandled tar header type");
+    let tar = TarBuilder::new()
+        .pax(&[("GNU.sparse.major", b"1"), ("GNU.sparse.minor", b"0")])
+        .file("f", 0o644, b"1\n0\n5\n")
+        .finish();
+    c.refused(Cursor::new(tar), &opts(), "sparse files are not supported");
 }

@@ -526,3 +526,31 @@ fn parallel_layers_stack_into_native_snapshots() {
     );
     assert!(sn.path_of("work").unwrap().join("etc/mine").exists());
 }
+
+#[test]
+fn gnu_sparse_entries_stay_sparse() {
+    let t = TempDir::new("ocibox-unpack-gnusparse");
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    sh(&format!(
+        "set -e; cd {}; truncate -s 64M holes; printf head | dd of=holes conv=notrunc 2>/dev/null; \
+         printf tail | dd of=holes bs=1 seek=$((48*1024*1024)) conv=notrunc 2>/dev/null; \
+         tar --format=gnu --sparse -cf ../sparse.tar holes",
+        src.display()
+    ));
+    let tar = std::fs::read(t.path().join("sparse.tar")).unwrap();
+    assert!(
+        tar.len() < 1 << 20,
+        "GNU tar wrote a sparse entry ({} bytes)",
+        tar.len()
+    );
+    let dest = t.path().join("l");
+    unpack_layer(Cursor::new(&tar), &dest, &UnpackOptions::default()).unwrap();
+    let (a, b) = (
+        std::fs::read(src.join("holes")).unwrap(),
+        std::fs::read(dest.join("holes")).unwrap(),
+    );
+    assert!(a == b, "content differs");
+    let m = std::fs::metadata(dest.join("holes")).unwrap();
+    assert!(m.blocks() * 512 < 1 << 20, "{} blocks", m.blocks());
+}

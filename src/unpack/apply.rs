@@ -307,6 +307,12 @@ fn xattrs_of<R: Read>(
     };
     for ext in pax {
         let ext = ext.context("bad PAX record")?;
+        if ext.key_bytes().starts_with(b"GNU.sparse.") {
+            // PAX sparse (GNU tar --sparse in posix format) keeps the map in the data: the
+            // tar crate reads only GNU-format sparse entries, so refuse rather than write
+            // the map into the file. Image builders do not produce either form.
+            bail!("PAX-format sparse files are not supported");
+        }
         let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
             continue;
         };
