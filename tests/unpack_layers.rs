@@ -39,7 +39,6 @@ fn make_source(src: &Path) {
          chmod 4755 etc/file; ln etc/file etc/hard; ln -s ../etc/file dir/link; \
          ln -s /nonexistent/abs dir/abslink; mknod dir/null c 1 3; mknod dir/blk b 7 0; \
          mkfifo dir/fifo; chmod 0750 dir/sub; chown 5:6 dir/sub; \
-         python3 -c \"import os; os.setxattr('etc/file','user.test',b'hello')\"; \
          touch -h -d '2001-02-03 04:05:06' dir/link; touch -d '2002-03-04 05:06:07' etc/file dir/sub dir etc; \
          touch -d '1999-01-01 00:00:00' dir/fifo dir/null"
     ));
@@ -87,15 +86,55 @@ fn describe(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
-/// `name="value"` for each user.* xattr of `p`.
+/// `name="value"` for each user.* xattr of `p` (not following a symlink).
 fn user_xattrs(p: &Path) -> String {
-    let py = "import os,sys; p=sys.argv[1]; print(','.join('%s=\"%s\"' % (n, os.getxattr(p, n, follow_symlinks=False).decode()) for n in sorted(os.listxattr(p, follow_symlinks=False)) if n.startswith('user.')))";
-    let o = Command::new("python3")
-        .args(["-c", py])
-        .arg(p)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut names = vec![0u8; 64 << 10];
+    // SAFETY: NUL-terminated path, live buffer of the given length.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    let mut out = Vec::new();
+    for name in names[..n.max(0) as usize].split(|&b| b == 0) {
+        if !name.starts_with(b"user.") {
+            continue;
+        }
+        let cn = std::ffi::CString::new(name).unwrap();
+        let mut v = vec![0u8; 64 << 10];
+        // SAFETY: NUL-terminated path and name, live buffer of the given length.
+        let len =
+            unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), v.as_mut_ptr().cast(), v.len()) };
+        v.truncate(len.max(0) as usize);
+        out.push(format!(
+            "{}=\"{}\"",
+            String::from_utf8_lossy(name),
+            String::from_utf8_lossy(&v)
+        ));
+    }
+    out.sort();
+    out.join(",")
+}
+
+fn set_user_xattr(p: &Path, name: &str, value: &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: NUL-terminated path and name; the value slice is live for the call.
+    let rc = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setxattr {}: {}",
+        p.display(),
+        std::io::Error::last_os_error()
+    );
 }
 
 #[test]
@@ -109,6 +148,7 @@ fn unpack_matches_gnu_tar() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::create_dir_all(&theirs).unwrap();
     make_source(&src);
+    set_user_xattr(&src.join("etc/file"), "user.test", b"hello");
     let tarball = t.path().join("layer.tar");
     sh(&format!(
         "tar --format=posix --xattrs --xattrs-include='*' --numeric-owner -cf {} -C {} .",
