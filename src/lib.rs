@@ -28,6 +28,10 @@ pub mod runtime;
 pub mod runtime_log;
 #[cfg(feature = "shim")]
 pub mod shim;
+#[cfg(feature = "images")]
+pub mod snapshot;
+#[cfg(feature = "images")]
+pub mod unpack;
 // See `events` above: shared, shim-only for now.
 pub mod timefmt;
 #[cfg(feature = "shim")]
