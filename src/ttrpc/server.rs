@@ -22,7 +22,8 @@
 //!
 //! Protocol, as Go's ttrpc server: a frame that is not a request is ignored; a request that
 //! does not decode, or has an even stream id, is answered INVALID_ARGUMENT; an unknown
-//! service or method UNIMPLEMENTED (`service X` / `method Y`).
+//! service or method UNIMPLEMENTED (`service X` / `method Y`); a payload that does not
+//! decode as the method's message INTERNAL ([`super::handler`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
