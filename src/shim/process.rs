@@ -86,7 +86,7 @@ pub struct Process {
     exited: Condvar,
     /// Called once with the exit status and time when the process exits (Wait answers
     /// this way, holding no thread).
-    on_exit: Mutex<Vec<ExitCallback>>,
+    on_exit: Mutex<Vec<(ExitCallback, Box<dyn Fn() -> bool + Send>)>>,
     pub io: Mutex<Option<ProcessIo>>,
     /// CloseIO asked for stdin to be closed; a stdio set up later (CloseIO can arrive while
     /// Start is still running the runtime) is closed as it is installed.
@@ -147,14 +147,17 @@ impl Process {
         // here) or after (and sees the exit): never neither.
         let callbacks = std::mem::take(&mut *lock(&self.on_exit));
         drop(s);
-        for cb in callbacks {
+        for (cb, _) in callbacks {
             cb(code, at);
         }
         true
     }
 
     /// Calls `cb` with the exit status and time once the process has exited: now if it has.
-    pub fn when_exited(&self, cb: ExitCallback) {
+    /// `wanted` says whether the callback still matters (its client is still connected):
+    /// callbacks no longer wanted are dropped as new ones come, so clients that park a
+    /// Wait and hang up, over and over, cannot pile them up.
+    pub fn when_exited(&self, cb: ExitCallback, wanted: Box<dyn Fn() -> bool + Send>) {
         let s = lock(&self.state);
         if let Some(t) = s.exited_at {
             let code = s.exit_status;
@@ -162,7 +165,9 @@ impl Process {
             cb(code, t);
             return;
         }
-        lock(&self.on_exit).push(cb);
+        let mut list = lock(&self.on_exit);
+        list.retain(|(_, w)| w());
+        list.push((cb, wanted));
     }
 
     /// CloseIO of stdin: closes it now, or as soon as the stdio is installed.
@@ -281,11 +286,25 @@ mod tests {
         let p = Process::new("", StdioPaths::default(), None);
         let (tx, rx) = std::sync::mpsc::channel();
         let t = tx.clone();
-        p.when_exited(Box::new(move |c, _| t.send(c).unwrap()));
+        p.when_exited(Box::new(move |c, _| t.send(c).unwrap()), Box::new(|| true));
+        // One nobody wants any more is dropped when the next comes.
+        let gone = std::sync::Arc::new(());
+        let held = gone.clone();
+        p.when_exited(Box::new(move |_, _| drop(held)), Box::new(|| false));
+        let t = tx.clone();
+        p.when_exited(
+            Box::new(move |c, _| t.send(c + 10).unwrap()),
+            Box::new(|| true),
+        );
+        assert_eq!(std::sync::Arc::strong_count(&gone), 1);
         assert!(rx.try_recv().is_err());
         assert!(p.set_exited(3));
         assert_eq!(rx.try_recv().unwrap(), 3);
-        p.when_exited(Box::new(move |c, _| tx.send(c + 1).unwrap()));
+        assert_eq!(rx.try_recv().unwrap(), 13);
+        p.when_exited(
+            Box::new(move |c, _| tx.send(c + 1).unwrap()),
+            Box::new(|| true),
+        );
         assert_eq!(rx.try_recv().unwrap(), 4);
         assert!(rx.try_recv().is_err());
     }

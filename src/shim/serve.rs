@@ -74,7 +74,7 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
     // would keep the socket connectable after we die, so it would never look stale.
     crate::linux::fds::set_cloexec(listener.as_fd()).context("set listener cloexec")?;
     server::raise_fd_limit();
-    server::serve(methods, listener, WORKERS)?;
+    server::serve(methods, listener, server::Limits::with_workers(WORKERS))?;
     // The main thread is the reaper until Shutdown.
     reaper.reap_until_shutdown();
     // Let the Shutdown reply leave before the process goes.

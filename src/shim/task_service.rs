@@ -550,13 +550,21 @@ impl TaskService {
             Ok((_, p)) => p,
             Err(e) => return reply.send(Err(e)),
         };
-        p.when_exited(Box::new(move |code, at| {
-            reply.send(Ok(WaitResponse {
-                exit_status: code,
-                exited_at: MessageField::some(timestamp(at)),
-                ..Default::default()
-            }))
-        }));
+        let reply = Arc::new(Mutex::new(Some(reply)));
+        let r = reply.clone();
+        let wanted = Box::new(move || lock(&r).as_ref().is_some_and(|r| r.is_wanted()));
+        p.when_exited(
+            Box::new(move |code, at| {
+                if let Some(reply) = lock(&reply).take() {
+                    reply.send(Ok(WaitResponse {
+                        exit_status: code,
+                        exited_at: MessageField::some(timestamp(at)),
+                        ..Default::default()
+                    }))
+                }
+            }),
+            wanted,
+        );
     }
 
     pub fn stats(&self, req: StatsRequest) -> ttrpc::Result<StatsResponse> {

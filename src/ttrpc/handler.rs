@@ -11,6 +11,7 @@
 //! INVALID_ARGUMENT.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use containerd_shim_protos::ttrpc::proto::{Code, Response};
@@ -28,9 +29,16 @@ pub struct Responder {
     pub(super) conn: u64,
     pub(super) stream_id: u32,
     pub(super) sink: Arc<dyn Sink>,
+    /// False once the connection is closed: nobody is waiting for the answer any more.
+    pub(super) open: Arc<AtomicBool>,
 }
 
 impl Responder {
+    /// Whether the client can still receive the answer (its connection is open).
+    pub fn is_wanted(&self) -> bool {
+        self.open.load(Ordering::Relaxed)
+    }
+
     /// Answers with the encoded reply message or the error's status (errors that are not
     /// statuses are UNKNOWN, as the ttrpc crate's handlers answer them).
     pub fn answer(self, r: ttrpc::Result<Vec<u8>>) {
@@ -96,6 +104,12 @@ pub struct Reply<Resp> {
 }
 
 impl<Resp: Message> Reply<Resp> {
+    /// Whether the client can still receive the answer (a parked reply whose connection
+    /// closed can be dropped).
+    pub fn is_wanted(&self) -> bool {
+        self.inner.is_wanted()
+    }
+
     pub fn send(self, r: ttrpc::Result<Resp>) {
         self.inner.answer(r.and_then(encode));
     }

@@ -31,6 +31,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,8 +59,10 @@ const RESERVED_FDS: u64 = 256;
 /// A client that has not sent a whole request this long after connecting, or is stuck this
 /// long inside a frame, is closed. containerd sends its first request right after dialing.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests of one connection being served or waiting (a parked Wait counts).
-pub const MAX_IN_FLIGHT: usize = 1024;
+/// Requests of one connection being served or waiting (a parked Wait counts): far more
+/// than containerd has at once (a Wait per running process of the task, a call or two),
+/// while a client's parked answers stay bounded (and go when its connection closes).
+pub const MAX_IN_FLIGHT: usize = 256;
 /// Answer bytes waiting for a client above which its connection is not read.
 const HIGH_WATER: usize = 1 << 20;
 /// Bytes moved per read.
@@ -118,6 +121,8 @@ struct Conn {
     seen_request: bool,
     in_flight: usize,
     closed: bool,
+    /// Shared with the responders of its requests: cleared when it closes.
+    open: Arc<AtomicBool>,
 }
 
 impl Conn {
@@ -133,8 +138,8 @@ impl Conn {
     }
 
     /// When an idle or stalled client is closed; None when it may stay.
-    fn deadline(&self) -> Option<Instant> {
-        (!self.seen_request || self.split.mid_frame()).then(|| self.progress_at + IDLE_TIMEOUT)
+    fn deadline(&self, idle_timeout: Duration) -> Option<Instant> {
+        (!self.seen_request || self.split.mid_frame()).then(|| self.progress_at + idle_timeout)
     }
 }
 
@@ -147,13 +152,33 @@ struct Loop {
     conns: HashMap<u64, Conn>,
     next_id: u64,
     limit: usize,
+    idle_timeout: Duration,
     /// An fd held back for refusing a client when the process is out of fds.
     reserve: Option<File>,
 }
 
-/// Starts serving `methods` on `listener` (already listening) with at most `workers`
-/// request threads.
-pub fn serve(methods: Methods, listener: OwnedFd, workers: usize) -> Result<()> {
+/// What one server may spend.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Request threads at most.
+    pub workers: usize,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Limits {
+    /// The shim's: [`max_connections`], [`IDLE_TIMEOUT`], and `workers` threads.
+    pub fn with_workers(workers: usize) -> Limits {
+        Limits {
+            workers,
+            max_connections: max_connections(),
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Starts serving `methods` on `listener` (already listening) within `limits`.
+pub fn serve(methods: Methods, listener: OwnedFd, limits: Limits) -> Result<()> {
     let listener = UnixListener::from(listener);
     listener
         .set_nonblocking(true)
@@ -174,14 +199,15 @@ pub fn serve(methods: Methods, listener: OwnedFd, workers: usize) -> Result<()> 
         listener,
         methods,
         services,
-        pool: WorkerPool::new("ttrpc-worker", workers),
+        pool: WorkerPool::new("ttrpc-worker", limits.workers),
         outbox: Arc::new(Outbox {
             frames: Mutex::new(Vec::new()),
             wake,
         }),
         conns: HashMap::new(),
         next_id: 1,
-        limit: max_connections(),
+        limit: limits.max_connections,
+        idle_timeout: limits.idle_timeout,
         reserve: File::open("/dev/null").ok(),
     };
     std::thread::Builder::new()
@@ -229,7 +255,8 @@ impl Loop {
         let mut buf = vec![0u8; CHUNK];
         loop {
             let now = Instant::now();
-            let next_deadline = self.conns.values().filter_map(Conn::deadline).min();
+            let idle = self.idle_timeout;
+            let next_deadline = self.conns.values().filter_map(|c| c.deadline(idle)).min();
             let timeout = match next_deadline {
                 Some(d) => {
                     let ms = d.saturating_duration_since(now).as_millis() + 1;
@@ -274,7 +301,12 @@ impl Loop {
             self.expire(Instant::now());
             // Answers written by the handlers meanwhile go out on the next turn (the
             // eventfd is readable then).
-            self.conns.retain(|_, c| !c.closed);
+            self.conns.retain(|_, c| {
+                if c.closed {
+                    c.open.store(false, Ordering::Relaxed);
+                }
+                !c.closed
+            });
             if !ready[0].is_empty() {
                 self.accept();
             }
@@ -300,6 +332,14 @@ impl Loop {
             return;
         };
         let readable = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+        if ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
+            && !c.events().contains(PollFlags::POLLIN)
+        {
+            // Hung up while not being read (answers pending): nothing can reach it, and
+            // the hang-up would wake the loop over and over.
+            c.closed = true;
+            return;
+        }
         if ev.intersects(readable) && c.events().contains(PollFlags::POLLIN) && !read_some(c, buf) {
             // The client is gone (or half-closed): nothing more can reach it.
             c.closed = true;
@@ -380,11 +420,20 @@ impl Loop {
                 conn: id,
                 stream_id: h.stream_id,
                 sink: self.outbox.clone(),
+                open: Arc::new(AtomicBool::new(true)),
             },
         };
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.in_flight += 1;
-        }
+        let open = match self.conns.get_mut(&id) {
+            Some(c) => {
+                c.in_flight += 1;
+                c.open.clone()
+            }
+            None => return,
+        };
+        let call = Call {
+            payload: call.payload,
+            reply: Responder { open, ..call.reply },
+        };
         if self.pool.submit(Box::new(move || handler(call))).is_err() {
             // No thread to run it: refuse this request, serve the next ones.
             if let Some(c) = self.conns.get_mut(&id) {
@@ -398,7 +447,7 @@ impl Loop {
     /// Closes idle and stalled clients whose time is up.
     fn expire(&mut self, now: Instant) {
         for c in self.conns.values_mut() {
-            if c.deadline().is_some_and(|d| d <= now) {
+            if c.deadline(self.idle_timeout).is_some_and(|d| d <= now) {
                 c.closed = true;
             }
         }
@@ -433,6 +482,7 @@ impl Loop {
                     seen_request: false,
                     in_flight: 0,
                     closed: false,
+                    open: Arc::new(AtomicBool::new(true)),
                 },
             );
         }
@@ -485,4 +535,214 @@ pub fn bind_private(path: &Path) -> Result<OwnedFd> {
         return Err(e);
     }
     Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim_protos::api::{StateRequest, StateResponse};
+    use containerd_shim_protos::ttrpc::proto::Response;
+
+    fn start(limits: Limits) -> (PathBuf, impl Drop) {
+        struct Gone(PathBuf);
+        impl Drop for Gone {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "ocibox-ttrpc-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let fd = bind_private(&path).unwrap();
+        let mut m = Methods::new();
+        m.insert(
+            "/containerd.task.v2.Task/State".into(),
+            unary(|r: StateRequest| {
+                Ok(StateResponse {
+                    id: r.id,
+                    ..Default::default()
+                })
+            }),
+        );
+        serve(m, fd, limits).unwrap();
+        (path, Gone(dir))
+    }
+
+    fn frame(stream: u32, kind: u8, body: &[u8]) -> Vec<u8> {
+        let h = super::super::frames::Header {
+            length: body.len() as u32,
+            stream_id: stream,
+            kind,
+            flags: 0,
+        };
+        [&h.encode()[..], body].concat()
+    }
+
+    fn request(stream: u32, method: &str, payload: Vec<u8>) -> Vec<u8> {
+        let mut r = Request::new();
+        r.service = "containerd.task.v2.Task".into();
+        r.method = method.into();
+        r.payload = payload;
+        frame(stream, TYPE_REQUEST, &r.write_to_bytes().unwrap())
+    }
+
+    fn response(s: &mut UnixStream) -> (u32, Response) {
+        let mut head = [0u8; 10];
+        s.read_exact(&mut head).unwrap();
+        let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).unwrap();
+        let stream = u32::from_be_bytes(head[4..8].try_into().unwrap());
+        (stream, Response::parse_from_bytes(&body).unwrap())
+    }
+
+    fn client(path: &Path) -> UnixStream {
+        let s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    }
+
+    /// Closed by the server: a read sees EOF (or a reset), not a timeout.
+    fn closed(s: &mut UnixStream) -> bool {
+        let mut b = [0u8; 1];
+        matches!(s.read(&mut b), Ok(0))
+            || matches!(s.read(&mut b), Err(e) if e.kind() != ErrorKind::WouldBlock)
+    }
+
+    use std::path::PathBuf;
+
+    #[test]
+    fn socket_is_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let (path, _g) = start(Limits::with_workers(1));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn bad_frames_are_answered_and_the_connection_goes_on() {
+        let (path, _g) = start(Limits::with_workers(2));
+        let mut s = client(&path);
+        // Not a Request envelope; an even stream id; a payload that is not the message;
+        // an unknown method; a frame that is not a request (ignored); then a good one.
+        s.write_all(&frame(1, TYPE_REQUEST, &[0xff; 4])).unwrap();
+        s.write_all(&request(2, "State", vec![])).unwrap();
+        s.write_all(&request(3, "State", vec![0x0a, 0x7f])).unwrap();
+        s.write_all(&request(5, "Nope", vec![])).unwrap();
+        s.write_all(&frame(7, 9, b"")).unwrap();
+        let st = StateRequest {
+            id: "x".into(),
+            ..Default::default()
+        };
+        s.write_all(&request(9, "State", st.write_to_bytes().unwrap()))
+            .unwrap();
+        let mut got: Vec<(u32, i32)> = (0..5)
+            .map(|_| response(&mut s))
+            .map(|(id, r)| (id, r.status.code.value()))
+            .collect();
+        got.sort();
+        assert_eq!(got, [(1, 3), (2, 3), (3, 13), (5, 12), (9, 0)]);
+    }
+
+    #[test]
+    fn oversized_frames_are_answered_resource_exhausted() {
+        let (path, _g) = start(Limits::with_workers(1));
+        let mut s = client(&path);
+        let len = containerd_shim_protos::ttrpc::proto::MESSAGE_LENGTH_MAX + 1;
+        let h = super::super::frames::Header {
+            length: len as u32,
+            stream_id: 1,
+            kind: TYPE_REQUEST,
+            flags: 0,
+        };
+        s.write_all(&h.encode()).unwrap();
+        let (id, r) = response(&mut s);
+        assert_eq!((id, r.status.code.value()), (1, 8));
+        s.write_all(&vec![0u8; len]).unwrap();
+        s.write_all(&request(3, "State", vec![])).unwrap();
+        assert_eq!(response(&mut s).0, 3);
+    }
+
+    #[test]
+    fn beyond_the_limit_clients_are_refused_and_the_others_served() {
+        let (path, _g) = start(Limits {
+            workers: 1,
+            max_connections: 4,
+            idle_timeout: Duration::from_secs(60),
+        });
+        let mut first: Vec<UnixStream> = (0..4).map(|_| client(&path)).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut extra = client(&path);
+        assert!(closed(&mut extra), "the fifth client was not refused");
+        let s = &mut first[0];
+        s.write_all(&request(1, "State", vec![])).unwrap();
+        assert_eq!(response(s).1.status.code.value(), 0);
+    }
+
+    #[test]
+    fn idle_and_stalled_clients_are_closed_active_ones_kept() {
+        let (path, _g) = start(Limits {
+            workers: 1,
+            max_connections: 16,
+            idle_timeout: Duration::from_millis(300),
+        });
+        let mut idle = client(&path);
+        let mut stalled = client(&path);
+        let mut active = client(&path);
+        active.write_all(&request(1, "State", vec![])).unwrap();
+        assert_eq!(response(&mut active).0, 1);
+        stalled.write_all(&request(1, "State", vec![])).unwrap();
+        assert_eq!(response(&mut stalled).0, 1);
+        // Half a frame, then nothing.
+        stalled
+            .write_all(&request(3, "State", vec![])[..5])
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(closed(&mut idle), "an idle client was kept");
+        assert!(closed(&mut stalled), "a client stalled mid-frame was kept");
+        active.write_all(&request(3, "State", vec![])).unwrap();
+        assert_eq!(response(&mut active).0, 3);
+    }
+
+    #[test]
+    fn a_deferred_answer_holds_no_worker() {
+        let dir = std::env::temp_dir().join(format!("ocibox-ttrpc-defer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let fd = bind_private(&path).unwrap();
+        let parked: Arc<Mutex<Vec<Reply<StateResponse>>>> = Arc::default();
+        let p = parked.clone();
+        let mut m = Methods::new();
+        m.insert(
+            "/containerd.task.v2.Task/Wait".into(),
+            deferred(move |_: StateRequest, reply| p.lock().unwrap().push(reply)),
+        );
+        m.insert(
+            "/containerd.task.v2.Task/State".into(),
+            unary(|_: StateRequest| Ok(StateResponse::default())),
+        );
+        serve(m, fd, Limits::with_workers(1)).unwrap();
+        let mut s = client(&path);
+        // More parked requests than workers, and the one worker still serves.
+        for i in 0..10u32 {
+            s.write_all(&request(2 * i + 1, "Wait", vec![])).unwrap();
+        }
+        s.write_all(&request(101, "State", vec![])).unwrap();
+        assert_eq!(response(&mut s).0, 101);
+        let replies = std::mem::take(&mut *parked.lock().unwrap());
+        assert_eq!(replies.len(), 10);
+        for r in replies {
+            r.send(Ok(StateResponse::default()));
+        }
+        let mut ids: Vec<u32> = (0..10).map(|_| response(&mut s).0).collect();
+        ids.sort();
+        assert_eq!(ids, (0..10).map(|i| 2 * i + 1).collect::<Vec<u32>>());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
