@@ -86,7 +86,7 @@ pub struct Process {
     exited: Condvar,
     /// Called once with the exit status and time when the process exits (Wait answers
     /// this way, holding no thread).
-    on_exit: Mutex<Vec<(ExitCallback, Box<dyn Fn() -> bool + Send>)>>,
+    on_exit: Mutex<Vec<(ExitCallback, StillWanted)>>,
     pub io: Mutex<Option<ProcessIo>>,
     /// CloseIO asked for stdin to be closed; a stdio set up later (CloseIO can arrive while
     /// Start is still running the runtime) is closed as it is installed.
@@ -95,6 +95,8 @@ pub struct Process {
 
 /// What runs when a process exits.
 pub type ExitCallback = Box<dyn FnOnce(u32, SystemTime) + Send>;
+/// Whether an [`ExitCallback`] still matters (its client still listens).
+pub type StillWanted = Box<dyn Fn() -> bool + Send>;
 
 impl Process {
     pub fn new(exec_id: &str, stdio: StdioPaths, spec: Option<Vec<u8>>) -> Process {
@@ -157,7 +159,7 @@ impl Process {
     /// `wanted` says whether the callback still matters (its client is still connected):
     /// callbacks no longer wanted are dropped as new ones come, so clients that park a
     /// Wait and hang up, over and over, cannot pile them up.
-    pub fn when_exited(&self, cb: ExitCallback, wanted: Box<dyn Fn() -> bool + Send>) {
+    pub fn when_exited(&self, cb: ExitCallback, wanted: StillWanted) {
         let s = lock(&self.state);
         if let Some(t) = s.exited_at {
             let code = s.exit_status;
