@@ -1,5 +1,6 @@
 //! The `delete` subcommand: containerd's cleanup when it cannot reach the shim. Stops what
-//! is left through the runtime the task was created with, unmounts the rootfs and prints a
+//! is left through the runtime the task was created with, unmounts the rootfs, removes the
+//! dead shim's socket and prints a
 //! `DeleteResponse` on stdout.
 
 use std::time::SystemTime;
@@ -12,6 +13,7 @@ use super::options::RuntimeOptions;
 use super::reaper::Reaper;
 use super::rootfs_mounts::unmount_rootfs;
 use super::runtime_client::Runtime;
+use super::start::{remove_stale_socket, socket_path};
 use super::ShimArgs;
 use crate::events::timestamp;
 
@@ -24,6 +26,8 @@ pub fn delete(args: &ShimArgs) -> Result<Vec<u8>> {
     // Already gone is fine: delete is idempotent.
     let _ = runtime.run("delete", &["delete", "--force", &args.id]);
     unmount_rootfs(&bundle);
+    // A shim killed with -9 left its socket: nobody listens there any more.
+    let _ = remove_stale_socket(&socket_path(&args.address, &args.namespace, &args.id));
     let pid = std::fs::read_to_string(bundle.join("init.pid"))
         .ok()
         .and_then(|s| s.trim().parse().ok())

@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use super::console_socket::ConsoleSocket;
 use super::options::RuntimeOptions;
 use super::process::Process;
-use super::reaper::lock;
 use super::runtime_client::{ProcessStdio, Runtime};
 use super::stdio::ProcessIo;
 
@@ -81,7 +80,7 @@ pub fn run_process(
         let _ = std::fs::remove_file(&spec_path);
     }
     let io = result?;
-    *lock(&p.io) = Some(io);
+    p.set_io(io);
     read_pid_file(pid_file)
 }
 

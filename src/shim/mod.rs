@@ -2,9 +2,10 @@
 //! `io.containerd.ocibox.v2`, over ocibox's own runtime or any runc-compatible binary.
 //!
 //! - [`start`]: the `start` subcommand (socket address, launching the daemon)
-//! - the ttrpc server, its method relay (unknown methods: UNIMPLEMENTED) and the error-kind
+//! - the ttrpc server (one poll loop, bounded workers, unknown methods UNIMPLEMENTED) and the error-kind
 //!   → code mapping are [`crate::ttrpc`]; event topics and envelopes [`crate::events`]
-//! - [`serve`]: the serving daemon; [`task_service`] the API (request → engine → response);
+//! - [`serve`]: the serving daemon; [`task_service`] the API (request → engine → response),
+//!   [`task_methods`] its methods on the wire;
 //!   [`process`] the per-process state machine; [`process_table`] the container and its
 //!   processes; [`exit_routing`] exits and their order with Start; [`reaper`] the one
 //!   `waitpid`; [`stdio`] + [`console_socket`] the IO, copied by the one [`io_loop`] thread;
@@ -35,6 +36,7 @@ pub mod runtime_client;
 pub mod serve;
 pub mod start;
 pub mod stdio;
+pub mod task_methods;
 pub mod task_service;
 pub mod trim;
 

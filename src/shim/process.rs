@@ -1,6 +1,7 @@
 //! One process of the task (the container's init, or an exec): its state machine, with the
 //! legal transitions in one place, and its exit, which waiters block on.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::SystemTime;
 
@@ -83,8 +84,19 @@ pub struct Process {
     pub spec: Option<Vec<u8>>,
     pub state: Mutex<State>,
     exited: Condvar,
+    /// Called once with the exit status and time when the process exits (Wait answers
+    /// this way, holding no thread).
+    on_exit: Mutex<Vec<(ExitCallback, StillWanted)>>,
     pub io: Mutex<Option<ProcessIo>>,
+    /// CloseIO asked for stdin to be closed; a stdio set up later (CloseIO can arrive while
+    /// Start is still running the runtime) is closed as it is installed.
+    stdin_closed: AtomicBool,
 }
+
+/// What runs when a process exits.
+pub type ExitCallback = Box<dyn FnOnce(u32, SystemTime) + Send>;
+/// Whether an [`ExitCallback`] still matters (its client still listens).
+pub type StillWanted = Box<dyn Fn() -> bool + Send>;
 
 impl Process {
     pub fn new(exec_id: &str, stdio: StdioPaths, spec: Option<Vec<u8>>) -> Process {
@@ -101,7 +113,9 @@ impl Process {
                 pending_exit: None,
             }),
             exited: Condvar::new(),
+            on_exit: Mutex::new(Vec::new()),
             io: Mutex::new(None),
+            stdin_closed: AtomicBool::new(false),
         }
     }
 
@@ -128,9 +142,51 @@ impl Process {
         }
         s.status = Status::Stopped;
         s.exit_status = code;
-        s.exited_at = Some(SystemTime::now());
+        let at = SystemTime::now();
+        s.exited_at = Some(at);
         self.exited.notify_all();
+        // Taken under the state lock, so a waiter registers either before (and is called
+        // here) or after (and sees the exit): never neither.
+        let callbacks = std::mem::take(&mut *lock(&self.on_exit));
+        drop(s);
+        for (cb, _) in callbacks {
+            cb(code, at);
+        }
         true
+    }
+
+    /// Calls `cb` with the exit status and time once the process has exited: now if it has.
+    /// `wanted` says whether the callback still matters (its client is still connected):
+    /// callbacks no longer wanted are dropped as new ones come, so clients that park a
+    /// Wait and hang up, over and over, cannot pile them up.
+    pub fn when_exited(&self, cb: ExitCallback, wanted: StillWanted) {
+        let s = lock(&self.state);
+        if let Some(t) = s.exited_at {
+            let code = s.exit_status;
+            drop(s);
+            cb(code, t);
+            return;
+        }
+        let mut list = lock(&self.on_exit);
+        list.retain(|(_, w)| w());
+        list.push((cb, wanted));
+    }
+
+    /// CloseIO of stdin: closes it now, or as soon as the stdio is installed.
+    pub fn close_stdin(&self) {
+        self.stdin_closed.store(true, Ordering::SeqCst);
+        if let Some(io) = lock(&self.io).as_ref() {
+            io.close_stdin();
+        }
+    }
+
+    /// Installs the process's stdio (Start), honouring a CloseIO that came first.
+    pub fn set_io(&self, io: ProcessIo) {
+        let mut slot = lock(&self.io);
+        if self.stdin_closed.load(Ordering::SeqCst) {
+            io.close_stdin();
+        }
+        *slot = Some(io);
     }
 
     /// Blocks until the process has exited; returns the exit status and time.
@@ -225,5 +281,33 @@ mod tests {
         assert!(p.set_exited(137));
         assert!(!p.set_exited(1));
         assert_eq!(t.join().unwrap(), 137);
+    }
+
+    #[test]
+    fn exit_callbacks_run_once_before_or_after_the_exit() {
+        let p = Process::new("", StdioPaths::default(), None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = tx.clone();
+        p.when_exited(Box::new(move |c, _| t.send(c).unwrap()), Box::new(|| true));
+        // One nobody wants any more is dropped when the next comes.
+        let gone = std::sync::Arc::new(());
+        let held = gone.clone();
+        p.when_exited(Box::new(move |_, _| drop(held)), Box::new(|| false));
+        let t = tx.clone();
+        p.when_exited(
+            Box::new(move |c, _| t.send(c + 10).unwrap()),
+            Box::new(|| true),
+        );
+        assert_eq!(std::sync::Arc::strong_count(&gone), 1);
+        assert!(rx.try_recv().is_err());
+        assert!(p.set_exited(3));
+        assert_eq!(rx.try_recv().unwrap(), 3);
+        assert_eq!(rx.try_recv().unwrap(), 13);
+        p.when_exited(
+            Box::new(move |c, _| tx.send(c + 1).unwrap()),
+            Box::new(|| true),
+        );
+        assert_eq!(rx.try_recv().unwrap(), 4);
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -17,7 +17,8 @@ use super::reaper::Reaper;
 /// Error messages and outputs read back from the runtime are capped at this size.
 const MAX_OUTPUT: u64 = 4 << 20;
 
-/// Where the runtime keeps its state when the options name no root.
+/// Where the runtime keeps its state (below it, one directory per namespace) when the
+/// options name no root.
 pub const DEFAULT_ROOT: &str = "/run/containerd/ocibox";
 
 /// One runtime binary with its global flags.
@@ -60,10 +61,9 @@ impl Runtime {
     ) -> Result<Runtime> {
         let self_exe = std::fs::read_link("/proc/self/exe")
             .context("resolve /proc/self/exe for the runtime")?;
-        let root = match &opts.root {
-            Some(r) => PathBuf::from(r),
-            None => Path::new(DEFAULT_ROOT).join(namespace),
-        };
+        // As containerd's runc shim: the root (the options' or the default), then the
+        // namespace, so two namespaces never share a runtime state directory.
+        let root = Path::new(opts.root.as_deref().unwrap_or(DEFAULT_ROOT)).join(namespace);
         Ok(Runtime {
             binary: opts.binary_name.as_ref().map(PathBuf::from),
             self_exe,

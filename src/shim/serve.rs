@@ -3,34 +3,27 @@
 //! Shutdown, and writes its few log lines to the bundle's `log` FIFO.
 
 use std::fs::OpenOptions;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use containerd_shim_protos::create_task;
-
 use super::publisher::Publisher;
 use super::reaper::{request_shutdown, Reaper};
 use super::start::socket_path;
+use super::task_methods;
 use super::task_service::{ShimContext, TaskService};
 use super::ShimArgs;
-use crate::ttrpc::server::{self, Workers};
+use crate::ttrpc::server;
 
 /// The listening socket `start` hands over.
 const LISTENER_FD: i32 = 3;
-/// The ttrpc server's own socket in the bundle; clients reach it through the method relay,
-/// which answers unknown methods.
-const PRIVATE_SOCKET: &str = "ttrpc.sock";
-/// Every request always finds a worker (one idle at least: a worker busy in Wait, which
-/// holds it for a process's whole life, is not counted), while no more than three idle
-/// threads are kept around.
-const WORKERS: Workers = Workers {
-    min: 1,
-    default: 2,
-    max: 3,
-};
+/// Request threads at most. Wait holds none (it answers when the process exits), so a
+/// thread is busy only while a request works (a runtime command at most); eight let
+/// Kill, State and the like through while a few slow Creates or Execs run. More requests
+/// wait their turn.
+const WORKERS: usize = 8;
 
 /// Points stderr at the bundle's `log` FIFO (containerd reads it); without one, stays
 /// /dev/null.
@@ -73,16 +66,19 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
         request_shutdown,
     );
     let activity = publisher.clone();
-    let methods = server::after_each_request(create_task(svc), move || activity.activity());
+    let methods =
+        server::after_each_request(task_methods::methods(svc), move || activity.activity());
     // SAFETY: fd 3 is the listener `start` handed over; nothing else owns it.
     let listener = unsafe { OwnedFd::from_raw_fd(LISTENER_FD) };
-    let serving = server::serve(methods, listener, &bundle, PRIVATE_SOCKET, WORKERS)?;
+    // Not inherited by the runtime and containers we start: a listener held by any of them
+    // would keep the socket connectable after we die, so it would never look stale.
+    crate::linux::fds::set_cloexec(listener.as_fd()).context("set listener cloexec")?;
+    server::raise_fd_limit();
+    server::serve(methods, listener, server::Limits::with_workers(WORKERS))?;
     // The main thread is the reaper until Shutdown.
     reaper.reap_until_shutdown();
     // Let the Shutdown reply leave before the process goes.
     std::thread::sleep(Duration::from_millis(20));
-    let _ = std::fs::remove_file(&serving.private_path);
-    drop(serving.server);
     let _ = std::fs::remove_file(socket_path(&args.address, &args.namespace, &args.id));
     std::process::exit(0);
 }

@@ -32,23 +32,48 @@ pub fn socket_path(address: &str, namespace: &str, id: &str) -> PathBuf {
     Path::new(SOCKET_ROOT).join(hex_sha256(clean.as_bytes()))
 }
 
-/// Binds the socket; a stale socket file is replaced, a live one is an error.
+/// True when a shim is listening on `path` (a connect gets through).
+fn is_live(path: &Path) -> bool {
+    UnixStream::connect(path).is_ok()
+}
+
+/// Removes the socket at `path` if nobody listens on it any more (a shim killed with -9
+/// leaves its socket file behind); a live socket is left alone. Returns whether it was
+/// stale and removed.
+pub fn remove_stale_socket(path: &Path) -> Result<bool> {
+    if std::fs::symlink_metadata(path).is_err() || is_live(path) {
+        return Ok(false);
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("remove stale shim socket {}", path.display())),
+    }
+}
+
+/// Binds the socket, mode 0600 as containerd's shims make theirs; a stale socket file is
+/// replaced, a live one is an error.
 fn listen(path: &Path) -> Result<UnixListener> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .with_context(|| format!("create socket directory {}", dir.display()))?;
     }
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
+    if std::fs::symlink_metadata(path).is_ok() {
+        if is_live(path) {
             bail!(
                 "shim socket {} is in use: shim already exists",
                 path.display()
             );
         }
-        std::fs::remove_file(path)
-            .with_context(|| format!("remove stale shim socket {}", path.display()))?;
+        remove_stale_socket(path)?;
     }
-    UnixListener::bind(path).with_context(|| format!("listen on shim socket {}", path.display()))
+    let fd = crate::ttrpc::server::bind_private(path)
+        .with_context(|| format!("listen on shim socket {}", path.display()))?;
+    Ok(UnixListener::from(fd))
 }
 
 /// Writes `data` to `dir/name` atomically.

@@ -24,9 +24,8 @@ use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::{Message, MessageField};
 use containerd_shim_protos::shim::oci::ProcessDetails;
 use containerd_shim_protos::shim::shim::CheckpointTaskRequest;
-use containerd_shim_protos::ttrpc::{self, TtrpcContext};
+use containerd_shim_protos::ttrpc;
 use containerd_shim_protos::types::task::ProcessInfo;
-use containerd_shim_protos::Task;
 
 use super::exit_routing::{self, TaskEvents};
 use super::launch;
@@ -35,11 +34,12 @@ use super::process::{Op, Process, Status};
 use super::process_table::{Container, ProcessTable};
 use super::publisher::{Event, Publisher};
 use super::reaper::{lock, Reaper};
-use super::rootfs_mounts::{mount_rootfs, unmount_rootfs};
+use super::rootfs_mounts::{mount_rootfs, undo_rootfs, unmount_rootfs};
 use super::runtime_client::Runtime;
 use super::stdio::StdioPaths;
 use crate::errdefs::ErrorKind;
 use crate::events::timestamp;
+use crate::ttrpc::handler::Reply;
 use crate::ttrpc::status::from_error as to_status;
 
 /// How long Delete waits for a process's output to be copied out.
@@ -134,7 +134,7 @@ impl TaskService {
         };
         opts.save(&bundle)?;
         let runtime = Runtime::new(&opts, &self.ctx.namespace, &bundle, self.reaper.clone())?;
-        mount_rootfs(&bundle, &req.rootfs)?;
+        let made_rootfs = mount_rootfs(&bundle, &req.rootfs)?;
         let paths = StdioPaths {
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),
@@ -147,7 +147,12 @@ impl TaskService {
         let pid = match r {
             Ok(pid) => pid,
             Err(e) => {
-                unmount_rootfs(&bundle);
+                // Everything this Create made goes again: a container the runtime may have
+                // made before the failure (the pid file unreadable), every rootfs layer
+                // however many, the rootfs directory if made here, the pid file.
+                let _ = runtime.run("delete", &["delete", "--force", &req.id]);
+                undo_rootfs(&bundle, made_rootfs);
+                let _ = std::fs::remove_file(&pid_file);
                 return Err(e);
             }
         };
@@ -259,8 +264,10 @@ fn spec_json(any: &Any) -> Vec<u8> {
     any.value.clone()
 }
 
-impl Task for TaskService {
-    fn state(&self, _: &TtrpcContext, req: StateRequest) -> ttrpc::Result<StateResponse> {
+/// The task API's methods, each a request in and a reply out ([`super::task_methods`] puts
+/// them on the wire).
+impl TaskService {
+    pub fn state(&self, req: StateRequest) -> ttrpc::Result<StateResponse> {
         let (c, p) = self.process(&req.id, &req.exec_id)?;
         let s = lock(&p.state);
         Ok(StateResponse {
@@ -286,11 +293,7 @@ impl Task for TaskService {
         })
     }
 
-    fn create(
-        &self,
-        _: &TtrpcContext,
-        req: CreateTaskRequest,
-    ) -> ttrpc::Result<CreateTaskResponse> {
+    pub fn create(&self, req: CreateTaskRequest) -> ttrpc::Result<CreateTaskResponse> {
         if self.table.has_container() {
             return Err(fail(
                 ErrorKind::AlreadyExists,
@@ -310,7 +313,7 @@ impl Task for TaskService {
         })
     }
 
-    fn start(&self, _: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
+    pub fn start(&self, req: StartRequest) -> ttrpc::Result<StartResponse> {
         let (c, p) = self.process(&req.id, &req.exec_id)?;
         let pid = if req.exec_id.is_empty() {
             self.start_init(&c)
@@ -324,7 +327,7 @@ impl Task for TaskService {
         })
     }
 
-    fn delete(&self, _: &TtrpcContext, req: DeleteRequest) -> ttrpc::Result<DeleteResponse> {
+    pub fn delete(&self, req: DeleteRequest) -> ttrpc::Result<DeleteResponse> {
         let (c, p) = self.process(&req.id, &req.exec_id)?;
         if req.exec_id.is_empty() {
             return self.delete_init(&c);
@@ -349,7 +352,7 @@ impl Task for TaskService {
         })
     }
 
-    fn pids(&self, _: &TtrpcContext, req: PidsRequest) -> ttrpc::Result<PidsResponse> {
+    pub fn pids(&self, req: PidsRequest) -> ttrpc::Result<PidsResponse> {
         let c = self.container(&req.id)?;
         let out = c
             .runtime
@@ -389,7 +392,7 @@ impl Task for TaskService {
         })
     }
 
-    fn pause(&self, _: &TtrpcContext, req: PauseRequest) -> ttrpc::Result<Empty> {
+    pub fn pause(&self, req: PauseRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
         super::process::transition(c.init.status(), Op::Pause).map_err(to_status)?;
         c.runtime
@@ -403,7 +406,7 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    fn resume(&self, _: &TtrpcContext, req: ResumeRequest) -> ttrpc::Result<Empty> {
+    pub fn resume(&self, req: ResumeRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
         super::process::transition(c.init.status(), Op::Resume).map_err(to_status)?;
         c.runtime
@@ -417,14 +420,14 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
+    pub fn checkpoint(&self, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
         Err(fail(
             ErrorKind::NotImplemented,
             "checkpoint is not supported yet",
         ))
     }
 
-    fn kill(&self, _: &TtrpcContext, req: KillRequest) -> ttrpc::Result<Empty> {
+    pub fn kill(&self, req: KillRequest) -> ttrpc::Result<Empty> {
         let (c, p) = self.process(&req.id, &req.exec_id)?;
         let st = p.status();
         if matches!(st, Status::Stopped | Status::Deleted) {
@@ -462,7 +465,7 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    fn exec(&self, _: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
+    pub fn exec(&self, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
         if matches!(c.init.status(), Status::Stopped | Status::Deleted) {
             return Err(fail(
@@ -499,7 +502,7 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    fn resize_pty(&self, _: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<Empty> {
+    pub fn resize_pty(&self, req: ResizePtyRequest) -> ttrpc::Result<Empty> {
         let (_, p) = self.process(&req.id, &req.exec_id)?;
         let io = lock(&p.io);
         let io = io
@@ -510,17 +513,17 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    fn close_io(&self, _: &TtrpcContext, req: CloseIORequest) -> ttrpc::Result<Empty> {
+    pub fn close_io(&self, req: CloseIORequest) -> ttrpc::Result<Empty> {
         let (_, p) = self.process(&req.id, &req.exec_id)?;
         if req.stdin {
-            if let Some(io) = lock(&p.io).as_ref() {
-                io.close_stdin();
-            }
+            // Also when Start has not installed the stdio yet: ctr sends CloseIO as soon as
+            // its stdin ends, which with piped input is while Start still runs.
+            p.close_stdin();
         }
         Ok(Empty::new())
     }
 
-    fn update(&self, _: &TtrpcContext, req: UpdateTaskRequest) -> ttrpc::Result<Empty> {
+    pub fn update(&self, req: UpdateTaskRequest) -> ttrpc::Result<Empty> {
         let c = self.container(&req.id)?;
         let Some(res) = req.resources.as_ref() else {
             return Ok(Empty::new());
@@ -541,17 +544,30 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
-        let (_, p) = self.process(&req.id, &req.exec_id)?;
-        let (code, at) = p.wait();
-        Ok(WaitResponse {
-            exit_status: code,
-            exited_at: MessageField::some(timestamp(at)),
-            ..Default::default()
-        })
+    /// Answers once the process has exited; holds no thread meanwhile.
+    pub fn wait(&self, req: WaitRequest, reply: Reply<WaitResponse>) {
+        let p = match self.process(&req.id, &req.exec_id) {
+            Ok((_, p)) => p,
+            Err(e) => return reply.send(Err(e)),
+        };
+        let reply = Arc::new(Mutex::new(Some(reply)));
+        let r = reply.clone();
+        let wanted = Box::new(move || lock(&r).as_ref().is_some_and(|r| r.is_wanted()));
+        p.when_exited(
+            Box::new(move |code, at| {
+                if let Some(reply) = lock(&reply).take() {
+                    reply.send(Ok(WaitResponse {
+                        exit_status: code,
+                        exited_at: MessageField::some(timestamp(at)),
+                        ..Default::default()
+                    }))
+                }
+            }),
+            wanted,
+        );
     }
 
-    fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
+    pub fn stats(&self, req: StatsRequest) -> ttrpc::Result<StatsResponse> {
         let c = self.container(&req.id)?;
         let pid = c.init.pid();
         if matches!(c.init.status(), Status::Stopped | Status::Deleted) {
@@ -564,7 +580,7 @@ impl Task for TaskService {
         })
     }
 
-    fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
+    pub fn connect(&self, req: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
         let task_pid = self.table.container(&req.id).map_or(0, |c| c.init.pid());
         Ok(ConnectResponse {
             shim_pid: std::process::id(),
@@ -574,7 +590,7 @@ impl Task for TaskService {
         })
     }
 
-    fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> ttrpc::Result<Empty> {
+    pub fn shutdown(&self, _: ShutdownRequest) -> ttrpc::Result<Empty> {
         if self.table.has_container() {
             return Ok(Empty::new());
         }

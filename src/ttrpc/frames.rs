@@ -1,8 +1,8 @@
-//! ttrpc framing, as much of it as the relay in [`super::method_relay`] needs: cutting a
-//! byte stream into frames (10-byte header: length u32 BE, stream id u32 BE, type u8,
-//! flags u8; then `length` bytes), and the UNIMPLEMENTED answer to an unknown method.
+//! ttrpc framing, as much of it as [`super::server`] needs: cutting a byte stream into
+//! frames (10-byte header: length u32 BE, stream id u32 BE, type u8,
+//! flags u8; then `length` bytes), and encoding responses (an error status, UNIMPLEMENTED).
 
-use containerd_shim_protos::ttrpc::proto::{Code, Request, Response, MESSAGE_LENGTH_MAX};
+use containerd_shim_protos::ttrpc::proto::{Code, Response, MESSAGE_LENGTH_MAX};
 use protobuf::Message;
 
 pub const HEADER_LEN: usize = 10;
@@ -45,49 +45,56 @@ impl Header {
 pub enum Piece {
     /// A whole frame of at most the ttrpc maximum length.
     Frame(Header, Vec<u8>),
-    /// Raw bytes to pass on as they are: the header and then the body, in chunks, of a
-    /// frame too long to hold (the receiving server discards it and answers itself).
-    Raw(Vec<u8>),
+    /// The header of a frame too long to hold: its body is skipped as it arrives (Go's
+    /// ttrpc discards it too and answers RESOURCE_EXHAUSTED).
+    Oversized(Header),
 }
 
 /// Cuts a byte stream into frames; bytes come in with [`Splitter::feed`].
 #[derive(Default)]
 pub struct Splitter {
     buf: Vec<u8>,
-    /// Bytes of an oversized frame's body still to pass through raw.
-    raw_left: u64,
+    /// Bytes of an oversized frame's body still to skip.
+    skip_left: u64,
 }
 
 impl Splitter {
-    pub fn feed(&mut self, bytes: &[u8]) {
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        if self.skip_left > 0 {
+            let n = bytes
+                .len()
+                .min(usize::try_from(self.skip_left).unwrap_or(usize::MAX));
+            self.skip_left -= n as u64;
+            bytes = &bytes[n..];
+        }
         self.buf.extend_from_slice(bytes);
     }
 
-    /// True between frames: everything fed so far has come out as whole pieces, or the
-    /// rest is the start of a frame not yet complete (not in the middle of a raw one).
-    pub fn at_boundary(&self) -> bool {
-        self.raw_left == 0
+    /// True when part of a frame has arrived and the rest has not (or an oversized body is
+    /// still being skipped): a client stalled here is holding the connection half-sent.
+    pub fn mid_frame(&self) -> bool {
+        !self.buf.is_empty() || self.skip_left > 0
+    }
+
+    /// Bytes held.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     /// The next complete piece, if any.
     pub fn next_piece(&mut self) -> Option<Piece> {
-        if self.raw_left > 0 {
-            if self.buf.is_empty() {
-                return None;
-            }
-            let n = self
-                .buf
-                .len()
-                .min(usize::try_from(self.raw_left).unwrap_or(usize::MAX));
-            self.raw_left -= n as u64;
-            return Some(Piece::Raw(self.buf.drain(..n).collect()));
+        if self.skip_left > 0 {
+            return None;
         }
         let head: &[u8; HEADER_LEN] = self.buf.get(..HEADER_LEN)?.try_into().ok()?;
         let h = Header::parse(head);
         let len = h.length as usize;
         if len > MESSAGE_LENGTH_MAX {
-            self.raw_left = u64::from(h.length);
-            return Some(Piece::Raw(self.buf.drain(..HEADER_LEN).collect()));
+            self.buf.drain(..HEADER_LEN);
+            let have = self.buf.len().min(len);
+            self.buf.drain(..have);
+            self.skip_left = (len - have) as u64;
+            return Some(Piece::Oversized(h));
         }
         if self.buf.len() < HEADER_LEN + len {
             return None;
@@ -102,16 +109,31 @@ impl Splitter {
     }
 }
 
-/// The `/service/method` path a request frame's body names, or None when the body is not
-/// a Request (the server answers those itself).
-pub fn request_path(body: &[u8]) -> Option<String> {
-    let req = Request::parse_from_bytes(body).ok()?;
-    Some(format!("/{}/{}", req.service, req.method))
+/// The whole response frame carrying `res` on `stream_id`.
+pub fn response_frame(stream_id: u32, res: &Response) -> Vec<u8> {
+    // Encoding a Response into a Vec cannot fail.
+    let body = res.write_to_bytes().unwrap_or_default();
+    let h = Header {
+        length: body.len() as u32,
+        stream_id,
+        kind: TYPE_RESPONSE,
+        flags: 0,
+    };
+    [&h.encode()[..], &body].concat()
 }
 
-/// The whole response frame, with code UNIMPLEMENTED, to a request for `path` on
-/// `stream_id`; the message names the service, or the method of a known service, as Go's
-/// ttrpc does.
+/// The whole response frame with an error status.
+pub fn status_frame(stream_id: u32, code: Code, message: impl Into<String>) -> Vec<u8> {
+    let mut res = Response::new();
+    res.set_status(containerd_shim_protos::ttrpc::get_status(
+        code,
+        message.into(),
+    ));
+    response_frame(stream_id, &res)
+}
+
+/// The UNIMPLEMENTED answer to a request for `path` on `stream_id`; the message names the
+/// service, or the method of a known service, as Go's ttrpc does.
 pub fn unimplemented_response(
     stream_id: u32,
     path: &str,
@@ -126,20 +148,7 @@ pub fn unimplemented_response(
     } else {
         format!("service {service}")
     };
-    let mut res = Response::new();
-    res.set_status(containerd_shim_protos::ttrpc::get_status(
-        Code::UNIMPLEMENTED,
-        message,
-    ));
-    // Encoding a message of two short strings into a Vec cannot fail.
-    let body = res.write_to_bytes().unwrap_or_default();
-    let h = Header {
-        length: body.len() as u32,
-        stream_id,
-        kind: TYPE_RESPONSE,
-        flags: 0,
-    };
-    [&h.encode()[..], &body].concat()
+    status_frame(stream_id, Code::UNIMPLEMENTED, message)
 }
 
 #[cfg(test)]
@@ -174,11 +183,11 @@ mod tests {
         assert_eq!(s.next_piece(), Some(Piece::Frame(h(1, 3), b"abc".to_vec())));
         assert_eq!(s.next_piece(), Some(Piece::Frame(h(3, 0), vec![])));
         assert_eq!(s.next_piece(), None);
-        assert!(s.at_boundary());
+        assert!(!s.mid_frame());
     }
 
     #[test]
-    fn passes_oversized_frames_through_raw() {
+    fn skips_oversized_frames_then_goes_on() {
         let mut s = Splitter::default();
         let len = MESSAGE_LENGTH_MAX as u32 + 1;
         let h = Header {
@@ -189,10 +198,16 @@ mod tests {
         };
         s.feed(&h.encode());
         s.feed(&[7; 5]);
-        assert_eq!(s.next_piece(), Some(Piece::Raw(h.encode().to_vec())));
-        assert_eq!(s.next_piece(), Some(Piece::Raw(vec![7; 5])));
-        assert!(!s.at_boundary());
+        assert_eq!(s.next_piece(), Some(Piece::Oversized(h)));
         assert_eq!(s.next_piece(), None);
+        assert!(s.mid_frame());
+        let rest = vec![7u8; len as usize - 5];
+        s.feed(&rest);
+        assert!(!s.mid_frame());
+        s.feed(&frame(3, 1, b"x"));
+        assert!(
+            matches!(s.next_piece(), Some(Piece::Frame(h, b)) if h.stream_id == 3 && b == b"x")
+        );
     }
 
     #[test]
@@ -208,17 +223,5 @@ mod tests {
         let f = unimplemented_response(5, "/x.Y/C", |s| s == "a.B");
         let res = Response::parse_from_bytes(&f[HEADER_LEN..]).unwrap();
         assert_eq!(res.status.message, "service x.Y");
-    }
-
-    #[test]
-    fn request_path_of_garbage_is_none() {
-        assert_eq!(request_path(&[0xff; 8]), None);
-        let mut r = Request::new();
-        r.service = "s".into();
-        r.method = "m".into();
-        assert_eq!(
-            request_path(&r.write_to_bytes().unwrap()).as_deref(),
-            Some("/s/m")
-        );
     }
 }

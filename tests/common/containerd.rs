@@ -290,6 +290,56 @@ impl Containerd {
         pids
     }
 
+    /// Moves containerd into its own pids cgroup (v1, `/sys/fs/cgroup/pids/<namespace>/
+    /// daemon`) with `pids.max` = `max`, so the shims it starts from now on share that
+    /// limit: a shim that spends a thread per connection fails there instead of taking the
+    /// whole machine's pids. Removed by Drop with the namespace's other cgroups.
+    pub fn limit_pids(&self, max: u32) {
+        let pid = self.child.as_ref().expect("containerd running").id();
+        let cg = Path::new("/sys/fs/cgroup/pids")
+            .join(&self.namespace)
+            .join("daemon");
+        std::fs::create_dir_all(&cg).expect("create pids cgroup");
+        std::fs::write(cg.join("pids.max"), max.to_string()).expect("set pids.max");
+        std::fs::write(cg.join("cgroup.procs"), pid.to_string()).expect("move containerd");
+    }
+
+    /// The bundle of task `id`.
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.task_dir().join(id)
+    }
+
+    /// The shim socket of task `id`, from its bundle's `address`.
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        let a = std::fs::read_to_string(self.bundle(id).join("address")).expect("address");
+        PathBuf::from(a.trim().trim_start_matches("unix://"))
+    }
+
+    /// The pid of the shim serving task `id`: the process listening on its socket, found
+    /// by the socket's inode in /proc/net/unix and the fds of the shims we know.
+    pub fn shim_pid_of(&self, id: &str) -> Option<i32> {
+        let sock = self.shim_socket(id).display().to_string();
+        let inode = std::fs::read_to_string("/proc/net/unix")
+            .ok()?
+            .lines()
+            .find(|l| l.split_whitespace().nth(7) == Some(sock.as_str()))?
+            .split_whitespace()
+            .nth(6)?
+            .to_string();
+        let want = format!("socket:[{inode}]");
+        self.shim_pids().into_iter().find(|p| {
+            std::fs::read_dir(format!("/proc/{p}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    std::fs::read_link(e.path())
+                        .map(|l| l.display().to_string() == want)
+                        .unwrap_or(false)
+                })
+        })
+    }
+
     /// The shim socket addresses recorded in the bundles.
     fn shim_sockets(&self) -> Vec<PathBuf> {
         let mut v = Vec::new();

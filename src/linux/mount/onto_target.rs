@@ -21,8 +21,10 @@ pub struct Mount {
     pub options: Vec<String>,
 }
 
-/// Stacking deeper than this is a loop, not a rootfs (used when unmounting everything).
-const MAX_STACK: usize = 64;
+/// A guard against unmounting forever while something else keeps mounting on the target;
+/// far above any real stack (a caller may well have stacked thousands), every pass of the
+/// loop below removes one mount.
+const MAX_UNMOUNTS: usize = 1 << 20;
 
 /// Mount every entry of `mounts` onto `target`, in order. An error unmounts the ones
 /// already mounted. Propagation options are applied after each mount; recursive mount
@@ -93,9 +95,11 @@ fn mount_one(target: &Path, m: &Mount) -> Result<()> {
     rest
 }
 
-/// Unmount everything stacked on `target` (lazily, every layer); nothing mounted is fine.
+/// Unmount everything stacked on `target` (lazily, every layer, however many: until the
+/// kernel says it is not a mount point any more, as containerd's `mount.UnmountAll`);
+/// nothing mounted is fine.
 pub fn unmount_all(target: &Path) {
-    for _ in 0..MAX_STACK {
+    for _ in 0..MAX_UNMOUNTS {
         if umount2(target, MntFlags::MNT_DETACH).is_err() {
             break;
         }
@@ -147,6 +151,26 @@ mod tests {
             ensure!(std::fs::write(dst.join("g"), "y").is_err(), "not read-only");
             unmount_all(&dst);
             ensure!(!dst.join("f").exists(), "still mounted");
+            Ok(())
+        });
+    }
+
+    /// More than any fixed small cap: every one of them goes (64 were unmounted before).
+    #[test]
+    fn unmount_all_removes_a_deep_stack() {
+        in_private_mount_ns(|tmp| {
+            let dst = tmp.join("deep");
+            std::fs::create_dir_all(&dst)?;
+            std::fs::write(dst.join("under"), "")?;
+            let m = Mount {
+                fs_type: "tmpfs".into(),
+                source: "tmpfs".into(),
+                options: vec!["size=64k".into()],
+            };
+            mount_all(&dst, &vec![m; 300])?;
+            ensure!(!dst.join("under").exists(), "not mounted");
+            unmount_all(&dst);
+            ensure!(dst.join("under").exists(), "a mount is left on the target");
             Ok(())
         });
     }
