@@ -2,6 +2,7 @@
 //! link and the /proc/self/fd links — all skipped when /dev is a bind of the host's.
 
 use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -166,13 +167,24 @@ pub fn setup_dev_symlinks(root: &RootDir) -> Result<()> {
     Ok(())
 }
 
-/// After the pivot: stdio that pointed at the host's /dev/null now points at the container's.
+/// After the pivot: stdio that pointed at the host's /dev/null now points at the container's,
+/// if the container's is the null device: opened without following a symlink and checked by
+/// fstat. Anything else at /dev/null (a symlink to a proc file, a regular file) is left
+/// alone, and stdio keeps the host's null device, which is just as empty.
 pub fn reopen_dev_null() -> Result<()> {
-    let null = std::fs::OpenOptions::new()
+    let null = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open("/dev/null")
-        .context("open /dev/null")?;
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(()),
+        Err(e) => return Err(e).context("open /dev/null"),
+    };
+    if super::dev_null::verify(null.as_fd()).is_err() {
+        return Ok(());
+    }
     let null_rdev = nix::sys::stat::fstat(null.as_raw_fd())
         .context("stat /dev/null")?
         .st_rdev;
