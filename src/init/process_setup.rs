@@ -479,16 +479,11 @@ fn stat_mode(p: &Path) -> std::io::Result<libc::mode_t> {
 /// Block until `start` opens the fifo for reading, then tell it we are going. The write
 /// end is returned to be kept open until execve closes it.
 fn wait_for_start(fifo: BorrowedFd) -> Result<OwnedFd> {
-    use std::os::fd::AsRawFd;
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let fd = nix::fcntl::open(
-        path.as_str(),
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context("open exec fifo")?;
-    // SAFETY: open returned a fresh descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Reopened through the verified procfs: the container's /proc/self/fd/N could be a
+    // link to any file of the image, which would then get the write.
+    let fd = crate::linux::procfs::get()?
+        .reopen(fifo, nix::fcntl::OFlag::O_WRONLY)
+        .context("open exec fifo")?;
     nix::unistd::write(&fd, b"0").context("write to exec fifo")?;
     Ok(fd)
 }

@@ -176,6 +176,22 @@ impl ProcFs {
         Ok(())
     }
 
+    /// Reopen descriptor `fd` with new `flags` (a fifo for writing, say) through its magic
+    /// link in this procfs: the fd directory is reached without links, then the one name
+    /// "N" is the kernel's own link to the open file.
+    pub fn reopen(&self, fd: BorrowedFd<'_>, flags: OFlag) -> Result<OwnedFd> {
+        let dir = self.open_at(&self.self_path("fd")?, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let new = nix::fcntl::openat(
+            Some(dir.as_raw_fd()),
+            fd_name(fd).as_path(),
+            flags | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("reopen fd {}", fd.as_raw_fd()))?;
+        // SAFETY: openat returned a new fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(new) })
+    }
+
     /// Run `f` with the cwd at this process's fd directory in this procfs, so that the
     /// relative path "N" names descriptor N without any lookup in the container's tree
     /// (mount(2) takes only paths). The cwd is restored afterwards.
