@@ -92,6 +92,11 @@ fn create_device(root: &RootDir, d: &Device, bind: bool) -> Result<()> {
         bail!("a device cannot be created on the rootfs itself");
     };
     if bind {
+        // As with mknod's EEXIST below: what the image has there stays, and a symlink is
+        // never followed to a file to bind the device onto.
+        if is_symlink_in(root, parent, name)? {
+            return Ok(());
+        }
         return bind_device(root, &rel, &d.path);
     }
     let kind = match d.kind {
@@ -106,6 +111,7 @@ fn create_device(root: &RootDir, d: &Device, bind: bool) -> Result<()> {
     match nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, kind, mode, dev) {
         Ok(()) => {}
         Err(Errno::EEXIST) => return Ok(()),
+        Err(Errno::EPERM) if is_symlink_in(root, parent, name)? => return Ok(()),
         Err(Errno::EPERM) => return bind_device(root, &rel, &d.path),
         Err(e) => return Err(e).context("mknod"),
     }
@@ -117,6 +123,20 @@ fn create_device(root: &RootDir, d: &Device, bind: bool) -> Result<()> {
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .context("chown")
+}
+
+/// Whether `name` in the directory `parent` (inside the root) is a symlink.
+fn is_symlink_in(root: &RootDir, parent: &Path, name: &std::ffi::OsStr) -> Result<bool> {
+    let dir = root.mkdir_all(parent)?;
+    match nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st) => Ok(st.st_mode & libc::S_IFMT == libc::S_IFLNK),
+        Err(Errno::ENOENT) => Ok(false),
+        Err(e) => Err(e).context("lstat"),
+    }
 }
 
 fn bind_device(root: &RootDir, rel: &Path, host: &Path) -> Result<()> {
