@@ -249,3 +249,82 @@ fn relative_mount_destination_warns_and_mounts_runc() {
     assert_eq!(out, "1\n", "{err}");
     assert!(err.contains(RELATIVE_WARNING), "{err}");
 }
+
+/// `exec` into a container whose root (with CAP_SYS_ADMIN) put a tmpfs over /proc with a
+/// fake self/oom_score_adj: the exec's oomScoreAdj must reach the real procfs (the exec
+/// process's own value), not the file the container planted.
+fn exec_oom_case(rt: &Runtime) -> Result<(String, String), String> {
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "mount -t tmpfs t /proc && mkdir /proc/self && echo 0 > /proc/self/oom_score_adj \
+         && touch /tmp/ready && sleep 60",
+    ]);
+    b.edit(|c| {
+        let caps = &mut c["process"]["capabilities"];
+        for set in ["bounding", "effective", "permitted"] {
+            if let Some(list) = caps[set].as_array_mut() {
+                list.push(json!("CAP_SYS_ADMIN"));
+            }
+        }
+    });
+    let id = unique("hostile-exec");
+    rt.track(&id);
+    let out = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    if !out.status.success() {
+        return Err(stderr(&out));
+    }
+    let ready = b.rootfs().join("tmp/ready");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ready.exists() {
+        if std::time::Instant::now() > deadline {
+            return Err("the container never got ready".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let init_pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let mut process = b.config()["process"].clone();
+    process["args"] = json!(["sleep", "30"]);
+    process["oomScoreAdj"] = json!(500);
+    let pfile = b.path().join("process.json");
+    std::fs::write(&pfile, serde_json::to_vec(&process).unwrap()).unwrap();
+    let pidfile = b.path().join("exec.pid");
+    let out = rt.run(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "--process",
+        pfile.to_str().unwrap(),
+        &id,
+    ]);
+    let result = if out.status.success() {
+        let pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
+        let real = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", pid.trim()))
+            .unwrap_or_default();
+        let planted =
+            std::fs::read_to_string(format!("/proc/{init_pid}/root/proc/self/oom_score_adj"))
+                .unwrap_or_default();
+        Ok((real.trim().to_string(), planted.trim().to_string()))
+    } else {
+        Err(stderr(&out))
+    };
+    let _ = rt.run(&["delete", "--force", &id]);
+    result
+}
+
+#[test]
+fn exec_oom_score_adj_goes_to_the_real_procfs() {
+    let (real, planted) = exec_oom_case(&Runtime::new()).expect("exec");
+    assert_eq!(real, "500", "the exec process's oom_score_adj");
+    assert_eq!(planted, "0", "the container's planted file was written");
+}
+
+#[test]
+fn exec_oom_score_adj_runc() {
+    if !runc_present() {
+        return;
+    }
+    let r = exec_oom_case(&Runtime::with_binary(Path::new(RUNC)));
+    eprintln!("runc 1.1.5, exec with a tmpfs over the container's /proc: (real, planted) {r:?}");
+}
