@@ -44,6 +44,9 @@ pub enum Origin {
     Host,
 }
 
+/// One way of getting a procfs root.
+type Opener = fn() -> nix::Result<OwnedFd>;
+
 /// An open procfs root.
 pub struct ProcFs {
     root: OwnedFd,
@@ -71,7 +74,7 @@ pub fn get() -> Result<&'static ProcFs> {
 impl ProcFs {
     /// A fresh instance, else a clone of /proc, else /proc; each verified.
     pub fn open() -> Result<ProcFs> {
-        let candidates: [(Origin, fn() -> nix::Result<OwnedFd>); 3] = [
+        let candidates: [(Origin, Opener); 3] = [
             (Origin::Fresh, fresh_instance),
             (Origin::Clone, clone_host_proc),
             (Origin::Host, open_host_proc),
@@ -229,7 +232,7 @@ pub fn sysctl_path(key: &str) -> Result<PathBuf> {
 }
 
 fn verify_root(fd: BorrowedFd<'_>) -> Result<()> {
-    let st = fstatfs(&fd).context("fstatfs")?;
+    let st = fstatfs(fd).context("fstatfs")?;
     if st.filesystem_type() != PROC_SUPER_MAGIC {
         bail!("not a procfs");
     }

@@ -307,7 +307,7 @@ fn console_target() -> Result<std::os::fd::OwnedFd> {
 /// swapped directory would have led there).
 fn check_not_pseudo_fs(fd: std::os::fd::BorrowedFd<'_>, what: &str) -> Result<()> {
     use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
-    let st = fstatfs(&fd).with_context(|| format!("fstatfs {what}"))?;
+    let st = fstatfs(fd).with_context(|| format!("fstatfs {what}"))?;
     let t = st.filesystem_type();
     if t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC {
         anyhow::bail!("{what} is on procfs or sysfs: refusing to mount over it");

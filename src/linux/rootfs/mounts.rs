@@ -291,7 +291,7 @@ fn check_target(fd: std::os::fd::BorrowedFd<'_>, rel: &Path, want_dir: Option<bo
             );
         }
     }
-    let fs = nix::sys::statfs::fstatfs(&fd).context("fstatfs the mount target")?;
+    let fs = nix::sys::statfs::fstatfs(fd).context("fstatfs the mount target")?;
     let on_proc = fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC;
     // "proc" itself: check_proc_mount let only a procfs source through.
     let allowed = rel == Path::new("proc") || PROC_ALLOWED.iter().any(|a| rel == Path::new(a));
