@@ -119,15 +119,62 @@ impl ProcFs {
                     | ResolveFlag::RESOLVE_NO_MAGICLINKS
                     | ResolveFlag::RESOLVE_NO_XDEV,
             );
-        let fd = openat2(self.root.as_raw_fd(), rel, how)
-            .with_context(|| format!("open /proc/{} through the procfs handle", rel.display()))?;
-        // SAFETY: openat2 returned a new fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = match openat2(self.root.as_raw_fd(), rel, how) {
+            // SAFETY: openat2 returned a new fd that nothing else owns.
+            Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+            // No openat2 (before 5.6, or a seccomp profile denies it, which happens after the
+            // init installed the container's filter): the same rules, one component at a time.
+            Err(Errno::ENOSYS) | Err(Errno::EPERM) => self.walk(rel, flags),
+            Err(e) => Err(e),
+        }
+        .with_context(|| format!("open /proc/{} through the procfs handle", rel.display()))?;
         let st = fstatfs(&fd).with_context(|| format!("fstatfs /proc/{}", rel.display()))?;
         if st.filesystem_type() != PROC_SUPER_MAGIC {
             bail!("/proc/{} is not on procfs", rel.display());
         }
         Ok(fd)
+    }
+
+    /// [`ProcFs::open_at`] without openat2: each directory opened O_NOFOLLOW from the last,
+    /// each step checked to stay on the root's filesystem (no mount crossed), no "..".
+    fn walk(&self, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+        use std::path::Component;
+        let dev = nix::sys::stat::fstat(self.root.as_raw_fd())?.st_dev;
+        let names: Vec<&std::ffi::OsStr> = rel
+            .components()
+            .map(|c| match c {
+                Component::Normal(n) => Ok(n),
+                _ => Err(Errno::EXDEV),
+            })
+            .collect::<nix::Result<_>>()?;
+        let Some((last, dirs)) = names.split_last() else {
+            return Err(Errno::EINVAL);
+        };
+        let open = |dir: RawFd, name: &std::ffi::OsStr, f: OFlag| -> nix::Result<OwnedFd> {
+            let fd = nix::fcntl::openat(
+                Some(dir),
+                name,
+                f | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )?;
+            // SAFETY: openat returned a new fd that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            if nix::sys::stat::fstat(fd.as_raw_fd())?.st_dev != dev {
+                return Err(Errno::EXDEV);
+            }
+            Ok(fd)
+        };
+        let mut dir: Option<OwnedFd> = None;
+        for name in dirs {
+            let at = dir
+                .as_ref()
+                .map_or(self.root.as_raw_fd(), |d| d.as_raw_fd());
+            dir = Some(open(at, name, OFlag::O_PATH | OFlag::O_DIRECTORY)?);
+        }
+        let at = dir
+            .as_ref()
+            .map_or(self.root.as_raw_fd(), |d| d.as_raw_fd());
+        open(at, last, flags)
     }
 
     /// `rel` under this process's own directory ("attr/exec" → "<pid>/attr/exec").
@@ -358,6 +405,32 @@ mod tests {
         assert!(p
             .open_at(Path::new("sys/kernel/hostname"), OFlag::O_RDONLY)
             .is_ok());
+    }
+
+    #[test]
+    fn the_walk_without_openat2_keeps_the_same_rules() {
+        let p = ProcFs::open().unwrap();
+        let pid = p.self_pid().unwrap();
+        let fd = p
+            .walk(&Path::new(&pid).join("status"), OFlag::O_RDONLY)
+            .unwrap();
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s).unwrap();
+        assert!(s.contains("Pid:"), "{s}");
+        // "self" is a link: as a directory on the way it is refused (ENOTDIR with
+        // O_NOFOLLOW), as the last name too (ELOOP).
+        assert_eq!(
+            p.walk(Path::new("self/status"), OFlag::O_RDONLY).err(),
+            Some(Errno::ENOTDIR)
+        );
+        assert_eq!(
+            p.walk(Path::new("self"), OFlag::O_RDONLY).err(),
+            Some(Errno::ELOOP)
+        );
+        assert_eq!(
+            p.walk(Path::new("sys/../self"), OFlag::O_PATH).err(),
+            Some(Errno::EXDEV)
+        );
     }
 
     #[test]
