@@ -62,8 +62,11 @@ pub fn init() -> Result<&'static ProcFs> {
     if let Some(h) = HANDLE.get() {
         return Ok(h);
     }
+    // Opened outside the cell's lock: a process forked by a threaded caller (the unit
+    // tests) must not inherit a lock held across the opening. A lost race costs nothing.
     let h = ProcFs::open()?;
-    Ok(HANDLE.get_or_init(|| h))
+    let _ = HANDLE.set(h);
+    HANDLE.get().context("the procfs handle")
 }
 
 /// The process-wide handle (see [`init`]).
