@@ -16,6 +16,9 @@ use nix::unistd::{fork, ForkResult};
 
 pub fn run(chan: &mut Channel, b: Bootstrap) -> Result<u8> {
     prctl_name(b"ocibox:[1:NS]");
+    // The procfs handle every later /proc write goes through, taken while this process is
+    // the host's root in the host's namespaces: nothing of the container can stand in yet.
+    crate::linux::procfs::init()?;
     let joins = namespaces::open_joins(&b.namespaces)?;
     // Forked while still the host's root, before any namespace is entered.
     let source_helper = mount_sources::Helper::start(bind_sources_to_open(&b))?;

@@ -39,12 +39,12 @@ pub fn run(chan: &mut Channel, b: Bootstrap, source_fds: SourceFds) -> Result<u8
     // container's hooks without an `env` of their own inherit it.
     adopt_env(&process_env(process, &b.extra_env, false));
 
-    let hook_state = setup_mounts(chan, &b, &source_fds)?;
+    let (hook_state, prepared) = setup_mounts(chan, &b, &source_fds)?;
     drop(source_fds);
     setup_console(process, b.mode, passed.console_sock)?;
-    if b.mode == Mode::Create {
+    if let Some(prepared) = prepared {
         set_names_and_sysctls(spec)?;
-        rootfs::finalize_rootfs(spec)?;
+        rootfs::finalize_rootfs(spec, prepared)?;
     }
     apply_process_limits(process, spec)?;
     let nnp = process.no_new_privileges() == Some(true);
@@ -79,17 +79,21 @@ fn setup_mounts(
     chan: &mut Channel,
     b: &Bootstrap,
     source_fds: &SourceFds,
-) -> Result<Option<OciState>> {
+) -> Result<(Option<OciState>, Option<rootfs::Prepared>)> {
     match b.mode {
         Mode::Create => {
             if let Some(name) = &b.session_keyring {
                 join_session_keyring(name);
             }
-            Ok(Some(setup_rootfs(chan, b, source_fds)?))
+            for message in rootfs::mount_warnings(&b.spec) {
+                let _ = chan.send(&Message::Warning { message });
+            }
+            let (state, prepared) = setup_rootfs(chan, b, source_fds)?;
+            Ok((Some(state), Some(prepared)))
         }
         Mode::Exec => {
             nix::unistd::chdir("/").context("chdir to the container root")?;
-            Ok(None)
+            Ok((None, None))
         }
     }
 }
@@ -167,7 +171,11 @@ fn compile_seccomp(spec: &Spec) -> Result<Option<seccomp::Program>> {
 /// Mounts and pivot_root; the runtime's hooks and the createContainer hooks run just
 /// before the pivot, as the runtime-spec puts them. Returns the state for the
 /// startContainer hooks.
-fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, source_fds: &SourceFds) -> Result<OciState> {
+fn setup_rootfs(
+    chan: &mut Channel,
+    b: &Bootstrap,
+    source_fds: &SourceFds,
+) -> Result<(OciState, rootfs::Prepared)> {
     let spec = &b.spec;
     let has = |k: Kind| b.namespaces.iter().any(|r| r.kind == k);
     // Without a mount namespace runc still sets up the rootfs, in the caller's mount
@@ -190,8 +198,9 @@ fn setup_rootfs(chan: &mut Channel, b: &Bootstrap, source_fds: &SourceFds) -> Re
         hook_state = Some(state);
         hooks::run(spec.hooks().as_ref(), Point::CreateContainer, &json)
     };
-    rootfs::prepare_rootfs(spec, &opts, &mut before_pivot)?;
-    hook_state.context("the root filesystem was set up without running the hooks")
+    let prepared = rootfs::prepare_rootfs(spec, &opts, &mut before_pivot)?;
+    let state = hook_state.context("the root filesystem was set up without running the hooks")?;
+    Ok((state, prepared))
 }
 
 /// Ask the runtime to run the prestart and createRuntime hooks; it answers with the
@@ -214,19 +223,14 @@ fn setup_console(process: &Process, mode: Mode, console_sock: Option<OwnedFd>) -
         .as_ref()
         .context("process.terminal is set but no console socket was given")?;
     let (master, slave_path) = console::open_pty_in_container()?;
+    // The slave of exactly this master (TIOCGPTPEER): bound onto /dev/console by its
+    // descriptor and made our terminal, with no path lookup in the container's /dev/pts.
+    let slave = console::open_pty_slave(master.as_fd(), &slave_path)?;
     console::send_console_fd(sock.as_fd(), master.as_fd())?;
     drop(master);
     if mode == Mode::Create {
-        rootfs::mount_console(&slave_path)?;
+        rootfs::mount_console(slave.as_fd())?;
     }
-    let slave = nix::fcntl::open(
-        &slave_path,
-        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
-        nix::sys::stat::Mode::empty(),
-    )
-    .with_context(|| format!("open console {}", slave_path.display()))?;
-    // SAFETY: open returned a fresh descriptor we now own.
-    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
     console::make_controlling_terminal_and_dup(slave.as_fd())
 }
 
@@ -337,7 +341,8 @@ fn switch_user(chan: &mut Channel, process: &Process, spec: &Spec) -> Result<()>
         });
     // setgroups is denied in a user namespace whose gid map was written without privilege.
     let setgroups_allowed = !in_userns
-        || std::fs::read_to_string("/proc/self/setgroups")
+        || crate::linux::procfs::get()
+            .and_then(|p| p.read_self("setgroups"))
             .map(|s| s.trim() == "allow")
             .unwrap_or(true);
     let mut gids: Vec<u32> = u.additional_gids().clone().unwrap_or_default();
@@ -474,16 +479,11 @@ fn stat_mode(p: &Path) -> std::io::Result<libc::mode_t> {
 /// Block until `start` opens the fifo for reading, then tell it we are going. The write
 /// end is returned to be kept open until execve closes it.
 fn wait_for_start(fifo: BorrowedFd) -> Result<OwnedFd> {
-    use std::os::fd::AsRawFd;
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let fd = nix::fcntl::open(
-        path.as_str(),
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context("open exec fifo")?;
-    // SAFETY: open returned a fresh descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Reopened through the verified procfs: the container's /proc/self/fd/N could be a
+    // link to any file of the image, which would then get the write.
+    let fd = crate::linux::procfs::get()?
+        .reopen(fifo, nix::fcntl::OFlag::O_WRONLY)
+        .context("open exec fifo")?;
     nix::unistd::write(&fd, b"0").context("write to exec fifo")?;
     Ok(fd)
 }
@@ -497,13 +497,13 @@ fn exec(program: &Path, args: &[String], env: &[String]) -> Result<u8> {
     bail!("exec {:?}: {err}", program)
 }
 
+/// Each sysctl through the verified procfs handle: a container mount over /proc/sys (or a
+/// read-only /proc/sys) is never what the value is written to.
 fn write_sysctls(sysctl: &std::collections::HashMap<String, String>) -> Result<()> {
+    let proc = crate::linux::procfs::get()?;
     for (k, v) in sysctl {
-        if k.contains("..") || k.starts_with('/') {
-            bail!("invalid sysctl name {k:?}");
-        }
-        let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
-        std::fs::write(&path, v).with_context(|| format!("write sysctl {k}={v}"))?;
+        proc.write_sysctl(k, v)
+            .with_context(|| format!("write sysctl {k}={v}"))?;
     }
     Ok(())
 }

@@ -34,15 +34,30 @@ const MAX_NAME_LEN: usize = 4096;
 /// Open a new pty through `ptmx` (a ptmx device or devpts' `ptmx` node), unlock it and return
 /// the master and the slave's path `/dev/pts/N`.
 pub fn open_pty(ptmx: &Path) -> Result<(OwnedFd, PathBuf)> {
+    open_pty_with(ptmx, 0)
+}
+
+fn open_pty_with(ptmx: &Path, extra_flags: libc::c_int) -> Result<(OwnedFd, PathBuf)> {
     let c = CString::new(ptmx.as_os_str().as_bytes())
         .with_context(|| format!("pty device path {}", ptmx.display()))?;
+    // What is opened must be a pty multiplexer (character device 5:2, as /dev/ptmx and
+    // devpts' ptmx both are).
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | extra_flags;
     // SAFETY: c is a valid NUL-terminated path; the fd returned is owned below.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open(c.as_ptr(), flags) };
     if fd < 0 {
         return Err(Errno::last()).with_context(|| format!("open {}", ptmx.display()));
     }
     // SAFETY: fd is a fresh fd that nothing else owns.
     let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = nix::sys::stat::fstat(master.as_raw_fd())
+        .with_context(|| format!("fstat {}", ptmx.display()))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(5, 2) {
+        bail!(
+            "{} is not a pty multiplexer (character device 5:2)",
+            ptmx.display()
+        );
+    }
     let mut n: libc::c_uint = 0;
     // SAFETY: TIOCGPTN writes one unsigned int into `n`, which outlives the call.
     if unsafe {
@@ -72,7 +87,9 @@ pub fn open_pty(ptmx: &Path) -> Result<(OwnedFd, PathBuf)> {
 
 /// [`open_pty`] on the container's own devpts instance (after pivot_root).
 pub fn open_pty_in_container() -> Result<(OwnedFd, PathBuf)> {
-    open_pty(Path::new("/dev/pts/ptmx"))
+    // O_NOFOLLOW: the path is the container's, and a link there (to a proc file, say) must
+    // not be opened read-write.
+    open_pty_with(Path::new("/dev/pts/ptmx"), libc::O_NOFOLLOW)
 }
 
 /// Open the slave of `master`: TIOCGPTPEER (the slave of exactly this master, immune to a

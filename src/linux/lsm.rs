@@ -23,11 +23,17 @@ use std::path::{Path, PathBuf};
 pub struct Lsm {
     sys: PathBuf,
     proc: PathBuf,
+    /// The exec attributes are written through the verified procfs handle
+    /// ([`crate::linux::procfs`]), never through `proc`, which after pivot_root is the
+    /// container's /proc (a bind or a symlink there must not take the label).
+    verified_proc: bool,
 }
 
 impl Default for Lsm {
     fn default() -> Self {
-        Lsm::at(Path::new("/sys"), Path::new("/proc"))
+        let mut l = Lsm::at(Path::new("/sys"), Path::new("/proc"));
+        l.verified_proc = true;
+        l
     }
 }
 
@@ -37,6 +43,7 @@ impl Lsm {
         Lsm {
             sys: sys.to_path_buf(),
             proc: proc.to_path_buf(),
+            verified_proc: false,
         }
     }
 
@@ -68,13 +75,12 @@ impl Lsm {
     /// Write the exec attributes; None or empty leaves each LSM alone.
     pub fn apply_exec_labels(&self, apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
         if let Some(p) = nonempty(apparmor) {
-            let per_lsm = self.proc.join("self/attr/apparmor/exec");
-            let attr = if per_lsm.exists() {
-                per_lsm
+            let attr = if self.attr_exists("apparmor/exec") {
+                "apparmor/exec"
             } else {
-                self.proc.join("self/attr/exec")
+                "exec"
             };
-            if let Err(e) = write_attr(&attr, &format!("exec {p}")) {
+            if let Err(e) = self.write_attr(attr, &format!("exec {p}")) {
                 // The runtime checked the host already; this view may be the container's.
                 return Err(e).with_context(|| {
                     if self.apparmor_enabled() {
@@ -86,10 +92,28 @@ impl Lsm {
             }
         }
         if let Some(l) = nonempty(selinux) {
-            write_attr(&self.proc.join("self/attr/exec"), l)
+            self.write_attr("exec", l)
                 .with_context(|| format!("set selinux exec label {l}"))?;
         }
         Ok(())
+    }
+
+    /// Whether `/proc/self/attr/<name>` exists.
+    fn attr_exists(&self, name: &str) -> bool {
+        if self.verified_proc {
+            return crate::linux::procfs::get()
+                .is_ok_and(|p| p.self_exists(&format!("attr/{name}")));
+        }
+        self.proc.join("self/attr").join(name).exists()
+    }
+
+    /// One write(2) of `value` to `/proc/self/attr/<name>`.
+    fn write_attr(&self, name: &str, value: &str) -> Result<()> {
+        if self.verified_proc {
+            return crate::linux::procfs::get()?
+                .write_self(&format!("attr/{name}"), value.as_bytes());
+        }
+        write_attr(&self.proc.join("self/attr").join(name), value)
     }
 }
 

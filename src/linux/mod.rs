@@ -10,6 +10,7 @@ pub mod lsm;
 pub mod mount;
 pub mod mountinfo;
 pub mod namespaces;
+pub mod procfs;
 pub mod rlimits;
 pub mod rootfs;
 pub mod sched;

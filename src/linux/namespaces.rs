@@ -185,7 +185,11 @@ pub fn write_time_offsets(offsets: &[crate::oci::spec::TimeOffset]) -> Result<()
         .iter()
         .map(|o| format!("{} {} {}\n", o.clock, o.secs, o.nanosecs))
         .collect();
-    std::fs::write("/proc/self/timens_offsets", text).context("write /proc/self/timens_offsets")
+    // Through the verified procfs handle: a mount namespace joined by path has made /proc
+    // the container's by now.
+    crate::linux::procfs::get()?
+        .write_self("timens_offsets", text.as_bytes())
+        .context("write /proc/self/timens_offsets")
 }
 
 /// Bring the loopback interface of a new network namespace up, as runc does.

@@ -2,8 +2,6 @@
 //! `ioPriority`, `scheduler`, `linux.personality` and `noNewPrivileges`. All apply to the
 //! calling process and are inherited across execve.
 
-use std::io::Write;
-
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use oci_spec::runtime::{
@@ -11,18 +9,15 @@ use oci_spec::runtime::{
     LinuxSchedulerPolicy, Scheduler,
 };
 
-/// Write `v` to /proc/self/oom_score_adj (lowering it needs CAP_SYS_RESOURCE).
+/// Write `v` to the real /proc/self/oom_score_adj (lowering it needs CAP_SYS_RESOURCE).
 pub fn set_oom_score_adj(v: i32) -> Result<()> {
     if !(-1000..=1000).contains(&v) {
         bail!("invalid oomScoreAdj {v}: must be in range -1000..1000");
     }
-    let path = "/proc/self/oom_score_adj";
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| format!("open {path}"))?;
-    f.write_all(v.to_string().as_bytes())
-        .with_context(|| format!("write {v} to {path}"))
+    // Through the verified procfs handle, never a path of the container's.
+    crate::linux::procfs::get()?
+        .write_self("oom_score_adj", v.to_string().as_bytes())
+        .with_context(|| format!("write {v} to /proc/self/oom_score_adj"))
 }
 
 const IOPRIO_WHO_PROCESS: libc::c_int = 1;

@@ -2,6 +2,7 @@
 //! link and the /proc/self/fd links — all skipped when /dev is a bind of the host's.
 
 use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -91,6 +92,11 @@ fn create_device(root: &RootDir, d: &Device, bind: bool) -> Result<()> {
         bail!("a device cannot be created on the rootfs itself");
     };
     if bind {
+        // As with mknod's EEXIST below: what the image has there stays, and a symlink is
+        // never followed to a file to bind the device onto.
+        if is_symlink_in(root, parent, name)? {
+            return Ok(());
+        }
         return bind_device(root, &rel, &d.path);
     }
     let kind = match d.kind {
@@ -105,6 +111,7 @@ fn create_device(root: &RootDir, d: &Device, bind: bool) -> Result<()> {
     match nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, kind, mode, dev) {
         Ok(()) => {}
         Err(Errno::EEXIST) => return Ok(()),
+        Err(Errno::EPERM) if is_symlink_in(root, parent, name)? => return Ok(()),
         Err(Errno::EPERM) => return bind_device(root, &rel, &d.path),
         Err(e) => return Err(e).context("mknod"),
     }
@@ -116,6 +123,20 @@ fn create_device(root: &RootDir, d: &Device, bind: bool) -> Result<()> {
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .context("chown")
+}
+
+/// Whether `name` in the directory `parent` (inside the root) is a symlink.
+fn is_symlink_in(root: &RootDir, parent: &Path, name: &std::ffi::OsStr) -> Result<bool> {
+    let dir = root.mkdir_all(parent)?;
+    match nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st) => Ok(st.st_mode & libc::S_IFMT == libc::S_IFLNK),
+        Err(Errno::ENOENT) => Ok(false),
+        Err(e) => Err(e).context("lstat"),
+    }
 }
 
 fn bind_device(root: &RootDir, rel: &Path, host: &Path) -> Result<()> {
@@ -166,13 +187,24 @@ pub fn setup_dev_symlinks(root: &RootDir) -> Result<()> {
     Ok(())
 }
 
-/// After the pivot: stdio that pointed at the host's /dev/null now points at the container's.
+/// After the pivot: stdio that pointed at the host's /dev/null now points at the container's,
+/// if the container's is the null device: opened without following a symlink and checked by
+/// fstat. Anything else at /dev/null (a symlink to a proc file, a regular file) is left
+/// alone, and stdio keeps the host's null device, which is just as empty.
 pub fn reopen_dev_null() -> Result<()> {
-    let null = std::fs::OpenOptions::new()
+    let null = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open("/dev/null")
-        .context("open /dev/null")?;
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(()),
+        Err(e) => return Err(e).context("open /dev/null"),
+    };
+    if super::dev_null::verify(null.as_fd()).is_err() {
+        return Ok(());
+    }
     let null_rdev = nix::sys::stat::fstat(null.as_raw_fd())
         .context("stat /dev/null")?
         .st_rdev;

@@ -3,50 +3,67 @@
 
 use std::path::Path;
 
+use std::os::fd::{AsFd, AsRawFd};
+
 use anyhow::{Context, Result};
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 
+use super::dev_null::{open_in_container, MaskSource};
 use super::sys;
+use crate::linux::procfs;
 
 /// Bind `path` onto itself and remount it read-only, keeping nosuid/nodev/noexec. A path that
-/// does not exist is skipped.
+/// does not exist is skipped. The path is opened inside the root without following its last
+/// component, and the bind and remount go through that descriptor.
 pub fn readonly_path(path: &Path) -> Result<()> {
-    match sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
+    let target = match open_in_container(path, OFlag::empty()) {
         Err(Errno::ENOENT) => return Ok(()),
-        r => r.context("bind")?,
-    }
-    let keep = sys::locked_flags(path)? & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
-    sys::mount(
-        Some(path),
-        path,
-        None,
-        keep | libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
-        None,
-    )
-    .context("remount read-only")
+        r => r.context("open")?,
+    };
+    let proc = procfs::get()?;
+    proc.with_fd_dir(|| {
+        let name = procfs::fd_name(target.as_fd());
+        sys::mount(Some(&name), &name, None, libc::MS_BIND | libc::MS_REC, None).context("bind")
+    })?;
+    // The bind is on top now: reopen to reach it.
+    let bound = open_in_container(path, OFlag::empty()).context("reopen")?;
+    proc.with_fd_dir(|| {
+        let name = procfs::fd_name(bound.as_fd());
+        let keep = sys::locked_flags(&name)? & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+        sys::mount(
+            None,
+            &name,
+            None,
+            keep | libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+            None,
+        )
+        .context("remount read-only")
+    })
 }
 
-/// Hide `path`: /dev/null over a file, an empty read-only tmpfs over a directory. A path that
-/// does not exist is skipped.
-pub fn mask_path(path: &Path) -> Result<()> {
-    match sys::mount(
-        Some(Path::new("/dev/null")),
-        path,
-        None,
-        libc::MS_BIND,
-        None,
-    ) {
-        Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(Errno::ENOTDIR) => sys::mount(
+/// Hide `path`: the verified /dev/null over a file, an empty read-only tmpfs over a
+/// directory. A path that does not exist is skipped. The target is opened inside the root
+/// without following its last component; both mounts go onto that descriptor.
+pub fn mask_path(path: &Path, null: &mut MaskSource) -> Result<()> {
+    let target = match open_in_container(path, OFlag::empty()) {
+        Err(Errno::ENOENT) => return Ok(()),
+        r => r.context("open")?,
+    };
+    let st = nix::sys::stat::fstat(target.as_raw_fd()).context("fstat")?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return null.cover(target.as_fd()).context("bind /dev/null");
+    }
+    procfs::get()?.with_fd_dir(|| {
+        sys::mount(
             Some(Path::new("tmpfs")),
-            path,
+            &procfs::fd_name(target.as_fd()),
             Some("tmpfs"),
             libc::MS_RDONLY,
             None,
         )
-        .context("mount read-only tmpfs"),
-        Err(e) => Err(e).context("bind /dev/null"),
-    }
+        .context("mount read-only tmpfs")
+    })
 }
 
 /// Remount an existing mount read-only, keeping its flags (runc retries while EBUSY).

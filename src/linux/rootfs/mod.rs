@@ -11,6 +11,7 @@
 
 mod cgroup;
 mod copyup;
+mod dev_null;
 mod devices;
 mod finalize;
 
@@ -66,6 +67,12 @@ pub fn bind_sources(spec: &Spec) -> Vec<(usize, std::path::PathBuf)> {
         .collect()
 }
 
+/// What [`prepare_rootfs`] hands to [`finalize_rootfs`]: the host's /dev/null, cloned and
+/// verified before the old root went away (see [`dev_null`]).
+pub struct Prepared {
+    dev_null: Option<std::os::fd::OwnedFd>,
+}
+
 /// Everything before and including pivot_root: propagation of "/", the rootfs bound onto
 /// itself, every spec mount in order, the default and `linux.devices` devices with the /dev
 /// links (unless /dev is a bind from the host), then `before_pivot` (createContainer hooks),
@@ -78,7 +85,9 @@ pub fn prepare_rootfs(
     spec: &Spec,
     opts: &RootfsOptions,
     before_pivot: &mut dyn FnMut() -> Result<()>,
-) -> Result<()> {
+) -> Result<Prepared> {
+    // Taken before any container mount (a no-op in the init, which took it earlier).
+    crate::linux::procfs::init()?;
     let rootfs = std::fs::canonicalize(opts.rootfs)
         .with_context(|| format!("rootfs {}", opts.rootfs.display()))?;
     // Everything the spec says is checked before the first mount.
@@ -133,6 +142,10 @@ pub fn prepare_rootfs(
             .with_context(|| format!("set up /dev links in rootfs {}", rootfs.display()))?;
     }
     drop(root);
+    let dev_null = match linux.and_then(|l| l.masked_paths().as_deref()) {
+        Some(paths) if !paths.is_empty() => dev_null::clone_host()?,
+        _ => None,
+    };
 
     nix::unistd::chdir(&rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
     before_pivot()?;
@@ -153,12 +166,12 @@ pub fn prepare_rootfs(
     if setup_dev {
         devices::reopen_dev_null()?;
     }
-    Ok(())
+    Ok(Prepared { dev_null })
 }
 
 /// After hostname and sysctls: `linux.readonlyPaths`, `linux.maskedPaths`, /dev read-only when
 /// its mount says "ro", then `root.readonly`. Sets the umask to 0022 as runc does.
-pub fn finalize_rootfs(spec: &Spec) -> Result<()> {
+pub fn finalize_rootfs(spec: &Spec, prepared: Prepared) -> Result<()> {
     let linux = spec.linux().as_ref();
     for p in linux
         .and_then(|l| l.readonly_paths().as_deref())
@@ -166,11 +179,12 @@ pub fn finalize_rootfs(spec: &Spec) -> Result<()> {
     {
         finalize::readonly_path(Path::new(p)).with_context(|| format!("make {p} read-only"))?;
     }
+    let mut null = dev_null::MaskSource::new(prepared.dev_null);
     for p in linux
         .and_then(|l| l.masked_paths().as_deref())
         .unwrap_or(&[])
     {
-        finalize::mask_path(Path::new(p)).with_context(|| format!("mask {p}"))?;
+        finalize::mask_path(Path::new(p), &mut null).with_context(|| format!("mask {p}"))?;
     }
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
         if lexical(m.destination()) != Path::new("dev") {
@@ -190,26 +204,113 @@ pub fn finalize_rootfs(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// Bind the pty slave (e.g. /dev/pts/0) onto /dev/console, creating it as a file first.
-pub fn mount_console(slave: &Path) -> Result<()> {
-    let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    // create_new: an existing /dev/console (a device of a host /dev) is never opened.
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open("/dev/console");
-    nix::sys::stat::umask(old);
-    if let Err(e) = created {
-        if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(e).context("create /dev/console");
-        }
-    }
-    sys::mount(
-        Some(slave),
-        Path::new("/dev/console"),
-        None,
-        libc::MS_BIND,
-        None,
+/// runc's warning for each mount whose destination is not absolute (the mount proceeds,
+/// relative to the container's "/"), in runc 1.1's words.
+pub fn mount_warnings(spec: &Spec) -> Vec<String> {
+    spec.mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .filter(|m| !m.destination().is_absolute())
+        .map(|m| {
+            format!(
+                "mount destination {} is not absolute. Support for non-absolute mount destinations will be removed in a future release.",
+                m.destination().display()
+            )
+        })
+        .collect()
+}
+
+/// Bind the pty slave (an open descriptor of it) onto /dev/console, made safely inside the
+/// root (see [`console_target`]): a /dev/console that is a symlink (to a proc file, say) is
+/// never followed, so the pty lands on /dev/console and nowhere else (CVE-2025-52565).
+pub fn mount_console(slave: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    let target = console_target().context("create /dev/console")?;
+    dev_null::bind_fd(slave, std::os::fd::AsFd::as_fd(&target))
+        .context("bind the console onto /dev/console")
+}
+
+/// /dev/console as an O_PATH descriptor: /dev opened inside the root, then "console" in it
+/// created (an empty file, mode 0 as the umask-free create of runc) or opened, never through
+/// a symlink. A symlink there is removed and replaced by the file (the runtime owns
+/// /dev/console of a container with a terminal); anything but a regular file or a
+/// character device is refused. The file must not be on procfs or sysfs.
+fn console_target() -> Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    let dev =
+        dev_null::open_in_container(Path::new("/dev"), OFlag::O_DIRECTORY).context("open /dev")?;
+    // O_PATH descriptors take no *at() creation: open /dev again as a real directory.
+    let dev = nix::fcntl::openat(
+        Some(dev.as_raw_fd()),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
     )
-    .with_context(|| format!("bind {} onto /dev/console", slave.display()))
+    .context("open /dev")?;
+    // SAFETY: openat returned a new fd that nothing else owns.
+    let dev = unsafe { OwnedFd::from_raw_fd(dev) };
+    check_not_pseudo_fs(dev.as_fd(), "/dev")?;
+    let name = "console";
+    let open = || {
+        nix::fcntl::openat(
+            Some(dev.as_raw_fd()),
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+    };
+    let create = || {
+        nix::fcntl::openat(
+            Some(dev.as_raw_fd()),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map(|fd| drop(unsafe_own(fd)))
+    };
+    match create() {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(e).context("create /dev/console"),
+    }
+    let mut fd = unsafe_own(open().context("open /dev/console")?);
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).context("fstat /dev/console")?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFCHR => {}
+        libc::S_IFLNK => {
+            drop(fd);
+            nix::unistd::unlinkat(
+                Some(dev.as_raw_fd()),
+                name,
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .context("remove the /dev/console symlink")?;
+            create().context("create /dev/console")?;
+            fd = unsafe_own(open().context("open /dev/console")?);
+            let st = nix::sys::stat::fstat(fd.as_raw_fd()).context("fstat /dev/console")?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                anyhow::bail!("/dev/console changed while it was being made");
+            }
+        }
+        other => anyhow::bail!("/dev/console is not a file or a device (mode {other:o})"),
+    }
+    check_not_pseudo_fs(fd.as_fd(), "/dev/console")?;
+    return Ok(fd);
+
+    fn unsafe_own(fd: std::os::fd::RawFd) -> OwnedFd {
+        // SAFETY: every caller passes a descriptor openat just returned, owned by nobody else.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    }
+}
+
+/// A runtime-made mount target must not be a file of procfs or sysfs (a symlink or a
+/// swapped directory would have led there).
+fn check_not_pseudo_fs(fd: std::os::fd::BorrowedFd<'_>, what: &str) -> Result<()> {
+    use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    let st = fstatfs(fd).with_context(|| format!("fstatfs {what}"))?;
+    let t = st.filesystem_type();
+    if t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC {
+        anyhow::bail!("{what} is on procfs or sysfs: refusing to mount over it");
+    }
+    Ok(())
 }

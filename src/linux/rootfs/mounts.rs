@@ -113,6 +113,7 @@ fn mount_bind(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
     } else {
         ctx.root.create_file(&rel)?
     };
+    check_target(target.as_fd(), &rel, Some(meta.is_dir()))?;
     let flags = mount_flags(m);
     sys::mount(
         Some(source),
@@ -205,6 +206,7 @@ fn mount_tmpfs(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
         false => None,
     };
     let target = ctx.root.mkdir_all(&rel)?;
+    check_target(target.as_fd(), &rel, Some(true))?;
     let data = m.options.data_string();
     let source = m.source.clone().unwrap_or_else(|| PathBuf::from("tmpfs"));
     sys::mount(
@@ -237,6 +239,7 @@ fn mount_plain(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
     let rel = ctx.root.resolve(&m.destination)?;
     check_proc_mount(&rel, None)?;
     let target = ctx.root.mkdir_all(&rel)?;
+    check_target(target.as_fd(), &rel, Some(true))?;
     let data = m.options.data_string();
     let source = m
         .source
@@ -267,6 +270,36 @@ pub fn after_mount(root: &RootDir, rel: &Path, opts: &MountOptions) -> Result<()
             opts.rec_clear,
         )
         .context("mount_setattr (recursive options)")?;
+    }
+    Ok(())
+}
+
+/// What was opened as the target of a mount is what the checks on its path assumed: a
+/// directory for a directory source (or a file for a file), and on procfs only where
+/// [`check_proc_mount`] allows a mount (the path was checked before it was opened, and the
+/// tree may have changed in between: a swapped directory or link now leading into /proc).
+fn check_target(fd: std::os::fd::BorrowedFd<'_>, rel: &Path, want_dir: Option<bool>) -> Result<()> {
+    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))
+        .context("fstat the mount target")?;
+    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    if let Some(want) = want_dir {
+        if want != is_dir {
+            bail!(
+                "mount target /{} is {} a directory",
+                rel.display(),
+                if is_dir { "" } else { "not" }
+            );
+        }
+    }
+    let fs = nix::sys::statfs::fstatfs(fd).context("fstatfs the mount target")?;
+    let on_proc = fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC;
+    // "proc" itself: check_proc_mount let only a procfs source through.
+    let allowed = rel == Path::new("proc") || PROC_ALLOWED.iter().any(|a| rel == Path::new(a));
+    if on_proc && !allowed {
+        bail!(
+            "mount target /{} is on procfs: refusing to mount over it",
+            rel.display()
+        );
     }
     Ok(())
 }

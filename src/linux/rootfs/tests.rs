@@ -195,17 +195,21 @@ fn child_run(dir: &Path) -> anyhow::Result<Value> {
         source_fds: &Default::default(),
     };
     let mut hook_cwd = None;
-    prepare_rootfs(&spec, &opts, &mut || {
+    let prepared = prepare_rootfs(&spec, &opts, &mut || {
         hook_cwd = Some(std::env::current_dir()?);
         Ok(())
     })?;
-    finalize_rootfs(&spec)?;
+    finalize_rootfs(&spec, prepared)?;
     if flags.contains("console") {
         let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY)?;
         nix::pty::grantpt(&master)?;
         nix::pty::unlockpt(&master)?;
         let slave = nix::pty::ptsname_r(&master)?;
-        mount_console(Path::new(&slave))?;
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave)?;
+        mount_console(std::os::fd::AsFd::as_fd(&slave))?;
     }
     let mut results = BTreeMap::new();
     for p in &probes {
