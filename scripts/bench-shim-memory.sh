@@ -73,15 +73,17 @@ done
 sleep 2
 
 median() { sort -n | awk '{a[NR]=$1} END{if(NR%2)print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
-measure() { # prefix -> "rss_median pss_median threads_median count"
-    local rss=() pss=() thr=()
+measure() { # prefix -> "rss_median pss_median threads_median count uss_median"
+    local rss=() pss=() thr=() uss=()
     for p in $(pgrep -f -- "-namespace $ns -id $1[0-9]"); do
         [ -r "/proc/$p/smaps_rollup" ] || continue
         rss+=("$(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup")")
         pss+=("$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup")")
+        # USS: the pages only this process has (private clean + private dirty).
+        uss+=("$(awk '/^Private_(Clean|Dirty):/{s+=$2} END{print s}' "/proc/$p/smaps_rollup")")
         thr+=("$(ls "/proc/$p/task" | wc -l)")
     done
-    echo "$(printf '%s\n' "${rss[@]}" | median) $(printf '%s\n' "${pss[@]}" | median) $(printf '%s\n' "${thr[@]}" | median) ${#rss[@]}"
+    echo "$(printf '%s\n' "${rss[@]}" | median) $(printf '%s\n' "${pss[@]}" | median) $(printf '%s\n' "${thr[@]}" | median) ${#rss[@]} $(printf '%s\n' "${uss[@]}" | median)"
 }
 detail() { # pid -> smaps summary and thread names
     local p=$1
@@ -104,10 +106,10 @@ if [ "${OCIBOX_BENCH_DETAIL:-}" = 1 ]; then
     p=$(pgrep -f -- "-namespace $ns -id o1( |$)" | head -1)
     [ -n "$p" ] && detail "$p"
 fi
-read -r orss opss othr ocount < <(measure o)
-read -r rrss rpss rthr rcount < <(measure r)
-printf '%-28s %8s %12s %12s %8s\n' shim shims "RSS median" "PSS median" threads
-printf '%-28s %8s %9s kB %9s kB %8s\n' "ocibox ($(basename "$bin"))" "$ocount" "$orss" "$opss" "$othr"
-printf '%-28s %8s %9s kB %9s kB %8s\n' containerd-shim-runc-v2 "$rcount" "$rrss" "$rpss" "$rthr"
+read -r orss opss othr ocount ouss < <(measure o)
+read -r rrss rpss rthr rcount russ < <(measure r)
+printf '%-28s %8s %12s %12s %12s %8s\n' shim shims "USS median" "RSS median" "PSS median" threads
+printf '%-28s %8s %9s kB %9s kB %9s kB %8s\n' "ocibox ($(basename "$bin"))" "$ocount" "$ouss" "$orss" "$opss" "$othr"
+printf '%-28s %8s %9s kB %9s kB %9s kB %8s\n' containerd-shim-runc-v2 "$rcount" "$russ" "$rrss" "$rpss" "$rthr"
 awk -v o="$orss" -v r="$rrss" 'BEGIN{printf "RSS ratio ocibox/runc-v2: %.2f\n", o/r}'
 sleep "${OCIBOX_BENCH_HOLD:-0}"
