@@ -145,6 +145,8 @@ fn mount_v1(ctx: &MountContext<'_>, m: &MountEntry) -> Result<()> {
         if ctx.opts.new_cgroup_ns {
             let rel = ctx.root.resolve(&dest)?;
             let target = ctx.root.mkdir_all(&rel)?;
+            // The same check as every other mount target: a directory, never on procfs.
+            super::mounts::check_target(target.as_fd(), &rel, Some(true))?;
             let flags = DEFAULT_FLAGS | (m.options.flags & libc::MS_RDONLY);
             // As runc: the named systemd hierarchy has "systemd" as its source.
             let source = if h.controllers.starts_with("name=") {

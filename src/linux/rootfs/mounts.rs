@@ -278,7 +278,11 @@ pub fn after_mount(root: &RootDir, rel: &Path, opts: &MountOptions) -> Result<()
 /// directory for a directory source (or a file for a file), and on procfs only where
 /// [`check_proc_mount`] allows a mount (the path was checked before it was opened, and the
 /// tree may have changed in between: a swapped directory or link now leading into /proc).
-fn check_target(fd: std::os::fd::BorrowedFd<'_>, rel: &Path, want_dir: Option<bool>) -> Result<()> {
+pub(super) fn check_target(
+    fd: std::os::fd::BorrowedFd<'_>,
+    rel: &Path,
+    want_dir: Option<bool>,
+) -> Result<()> {
     let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))
         .context("fstat the mount target")?;
     let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
