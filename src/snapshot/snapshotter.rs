@@ -170,21 +170,7 @@ impl Snapshotter {
             if state.snapshots.contains_key(key) {
                 return Err(ErrorKind::AlreadyExists.err(format!("snapshot {key}: already exists")));
             }
-            let parent_ids = if parent.is_empty() {
-                Vec::new()
-            } else {
-                let p = state.snapshots.get(parent).ok_or_else(|| {
-                    ErrorKind::NotFound.err(format!(
-                        "parent snapshot {parent} does not exist: not found"
-                    ))
-                })?;
-                if p.kind != Kind::Committed {
-                    return Err(ErrorKind::InvalidArgument.err(format!(
-                        "parent {parent:?} is not committed snapshot: invalid argument"
-                    )));
-                }
-                parent_ids(state, parent)?
-            };
+            let parent_ids = committed_parent_ids(state, parent)?;
             state.next_id += 1;
             let id = state.next_id;
             let tmp = self.root.join("snapshots").join(format!("new-{id}"));
@@ -309,17 +295,7 @@ impl Snapshotter {
                     ErrorKind::AlreadyExists.err(format!("snapshot {name}: already exists"))
                 );
             }
-            let parent_ids = if parent.is_empty() {
-                Vec::new()
-            } else {
-                let p = get(state, parent)?;
-                if p.kind != Kind::Committed {
-                    return Err(ErrorKind::InvalidArgument.err(format!(
-                        "parent {parent:?} is not committed snapshot: invalid argument"
-                    )));
-                }
-                parent_ids(state, parent)?
-            };
+            let parent_ids = committed_parent_ids(state, parent)?;
             state.next_id += 1;
             let id = state.next_id;
             let tmp = self.root.join("snapshots").join(format!("new-{id}"));
@@ -461,6 +437,25 @@ fn get<'a>(state: &'a State, key: &str) -> Result<&'a Record> {
         .snapshots
         .get(key)
         .ok_or_else(|| ErrorKind::NotFound.err(format!("snapshot {key} does not exist: not found")))
+}
+
+/// The directory ids of a new snapshot's parent chain (none for no parent): the parent must
+/// exist and be committed, as containerd requires of Prepare, View and a committed directory.
+fn committed_parent_ids(state: &State, parent: &str) -> Result<Vec<u64>> {
+    if parent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let p = state.snapshots.get(parent).ok_or_else(|| {
+        ErrorKind::NotFound.err(format!(
+            "parent snapshot {parent} does not exist: not found"
+        ))
+    })?;
+    if p.kind != Kind::Committed {
+        return Err(ErrorKind::InvalidArgument.err(format!(
+            "parent {parent:?} is not committed snapshot: invalid argument"
+        )));
+    }
+    parent_ids(state, parent)
 }
 
 /// The directory ids of `name` and its ancestors, nearest first (overlay's lowerdir order).
