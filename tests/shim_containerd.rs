@@ -4,16 +4,17 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use containerd_shim_protos::api::{StateRequest, StateResponse};
 use containerd_shim_protos::protobuf::Message;
-use containerd_shim_protos::ttrpc::proto::{Request, Response};
+use containerd_shim_protos::ttrpc::proto::Response;
 
 use common::containerd::{text, with_timeout, Containerd, Runtime};
+use common::ttrpc_by_hand::{read_response, send_request};
 
 const OWN_RUNTIME_PENDING: &str = "ocibox's own runtime applet is not built yet";
 
@@ -322,35 +323,6 @@ fn malformed_frames_do_not_crash_the_shim() {
     let _ = OWN_RUNTIME_PENDING;
 }
 
-/// Sends one ttrpc request frame.
-fn send_request(s: &mut UnixStream, stream: u32, service: &str, method: &str, payload: Vec<u8>) {
-    let mut req = Request::new();
-    req.service = service.into();
-    req.method = method.into();
-    req.payload = payload;
-    let body = req.write_to_bytes().unwrap();
-    let frame = [
-        &(body.len() as u32).to_be_bytes()[..],
-        &stream.to_be_bytes(),
-        &[1, 0],
-        &body,
-    ]
-    .concat();
-    s.write_all(&frame).unwrap();
-}
-
-/// Reads one ttrpc response frame: its stream id and the response.
-fn read_response(s: &mut UnixStream) -> (u32, Response) {
-    let mut head = [0u8; 10];
-    s.read_exact(&mut head).unwrap();
-    let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
-    let stream = u32::from_be_bytes(head[4..8].try_into().unwrap());
-    assert_eq!(head[8], 2, "not a response frame");
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).unwrap();
-    (stream, Response::parse_from_bytes(&body).unwrap())
-}
-
 /// Unknown services and methods get UNIMPLEMENTED (gRPC code 12), as from Go's ttrpc, and
 /// a known method still works on the same connection afterwards.
 fn unknown_methods_are_unimplemented(sock: &str) {
@@ -362,7 +334,9 @@ fn unknown_methods_are_unimplemented(sock: &str) {
     state.id = "m1".into();
     let payload = state.write_to_bytes().unwrap();
     send_request(&mut s, 5, "containerd.task.v2.Task", "State", payload);
-    let mut got: Vec<(u32, Response)> = (0..3).map(|_| read_response(&mut s)).collect();
+    let mut got: Vec<(u32, Response)> = (0..3)
+        .map(|_| read_response(&mut s).expect("a response"))
+        .collect();
     got.sort_by_key(|(stream, _)| *stream);
     let codes: Vec<(u32, i32)> = got
         .iter()

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use containerd_shim_protos::api::{CreateTaskRequest, Mount, StateRequest, StateResponse};
 use containerd_shim_protos::protobuf::Message;
-use containerd_shim_protos::ttrpc::proto::{Request, Response};
 
 use common::containerd::{text, with_timeout, Containerd, Runtime};
+use common::ttrpc_by_hand::read_response;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -25,32 +25,9 @@ fn stdout(out: &std::process::Output) -> String {
 
 // ---- ttrpc by hand ----------------------------------------------------------------------
 
+/// A request to containerd's task service.
 fn send_request(s: &mut UnixStream, stream: u32, method: &str, payload: Vec<u8>) {
-    let mut req = Request::new();
-    req.service = "containerd.task.v2.Task".into();
-    req.method = method.into();
-    req.payload = payload;
-    let body = req.write_to_bytes().unwrap();
-    let frame = [
-        &(body.len() as u32).to_be_bytes()[..],
-        &stream.to_be_bytes(),
-        &[1, 0],
-        &body,
-    ]
-    .concat();
-    s.write_all(&frame).unwrap();
-}
-
-/// One response frame, or None when none came within the socket's read timeout.
-fn read_response(s: &mut UnixStream) -> Option<(u32, Response)> {
-    let mut head = [0u8; 10];
-    s.read_exact(&mut head).ok()?;
-    let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
-    let stream = u32::from_be_bytes(head[4..8].try_into().unwrap());
-    assert_eq!(head[8], 2, "not a response frame");
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).ok()?;
-    Some((stream, Response::parse_from_bytes(&body).unwrap()))
+    common::ttrpc_by_hand::send_request(s, stream, "containerd.task.v2.Task", method, payload)
 }
 
 fn connect(sock: &Path) -> UnixStream {

@@ -5,6 +5,8 @@
 pub mod containerd;
 #[cfg(feature = "images")]
 pub mod registry;
+#[cfg(feature = "shim")]
+pub mod ttrpc_by_hand;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
