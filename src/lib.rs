@@ -2,6 +2,8 @@
 //!
 //! Nothing here parses command lines; the front ends in `applets/` do that and call in.
 
+#[cfg(feature = "api")]
+pub mod api;
 #[cfg(feature = "images")]
 pub mod content;
 pub mod errdefs;
