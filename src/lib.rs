@@ -6,6 +6,8 @@
 pub mod api;
 #[cfg(feature = "images")]
 pub mod content;
+#[cfg(feature = "daemon")]
+pub mod daemon;
 pub mod errdefs;
 // ttrpc and events are shared parts, not shim internals; for now only the shim uses them.
 // When the daemon lands (its shim client, its Events service) this becomes

@@ -27,6 +27,7 @@ pub use generated::google;
 pub mod channel;
 pub mod namespace;
 pub mod serve;
+pub mod status;
 
 /// containerd's default bounds on one gRPC message (`defaults.DefaultMaxRecvMsgSize` and
 /// `DefaultMaxSendMsgSize`): 16 MiB.

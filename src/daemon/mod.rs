@@ -1,0 +1,15 @@
+//! ociboxd: containerd's own gRPC API (the v1 services containerd 1.6/1.7 serve) on a unix
+//! socket, over the image stack (content, metadata, snapshots) and shims driven by the
+//! shim v2 protocol. See ../shared/design.md "daemon + ctl".
+//!
+//! - [`config`]: flags and the optional containerd-format TOML, embedded defaults.
+//! - [`context`]: the [`context::Daemon`] every service shares (stores, paths, events).
+//! - [`server`]: open the stores, bind the socket, serve until a signal.
+//! - [`services`]: one file per gRPC service.
+//! - [`log`]: containerd's (logrus text) log lines on stderr.
+
+pub mod config;
+pub mod context;
+pub mod log;
+pub mod server;
+pub mod services;
