@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::content::Store;
 use crate::daemon::config::Config;
+use crate::daemon::events::Exchange;
 use crate::metadata::db::Database;
 
 pub struct Daemon {
@@ -21,6 +22,8 @@ pub struct Daemon {
     /// survives restarts as containerd's does.
     pub uuid: String,
     pub started: SystemTime,
+    /// What services changed, for Events.Subscribe.
+    pub events: Exchange,
 }
 
 impl Daemon {
@@ -35,6 +38,7 @@ impl Daemon {
             content,
             uuid,
             started: SystemTime::now(),
+            events: Exchange::new(),
         }))
     }
 }

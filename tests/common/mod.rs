@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod containerd;
+#[cfg(feature = "daemon")]
+pub mod ociboxd;
 #[cfg(feature = "images")]
 pub mod registry;
 #[cfg(feature = "shim")]
