@@ -603,3 +603,124 @@ fn kill_9_after_a_layer_is_unpacked_then_pull_again_completes() {
 fn kill_9_before_the_image_record_then_pull_again_completes() {
     kill_then_pull_again("before-image");
 }
+
+// ---------------------------------------------------------------------------------------
+// Beside containerd 1.6
+
+/// `ctr content ls`: digest → labels.
+fn ctr_content(c: &common::containerd::Containerd) -> BTreeMap<String, BTreeMap<String, String>> {
+    let out = c.ctr(&["content", "ls"]);
+    assert!(out.status.success(), "{}", common::containerd::text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let labels = cols
+                .last()
+                .filter(|_| cols.len() > 3)
+                .map(|l| {
+                    l.split(',')
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((cols.first()?.to_string(), labels))
+        })
+        .collect()
+}
+
+/// `ctr snapshot info KEY`: (parent, kind, labels).
+fn ctr_snapshot(
+    c: &common::containerd::Containerd,
+    key: &str,
+) -> (String, String, BTreeMap<String, String>) {
+    let out = c.ctr(&["snapshot", "info", key]);
+    assert!(out.status.success(), "{}", common::containerd::text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels = v["Labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        v["Parent"].as_str().unwrap_or_default().to_owned(),
+        v["Kind"].as_str().unwrap_or_default().to_owned(),
+        labels,
+    )
+}
+
+#[test]
+fn the_same_snapshots_keys_and_labels_as_ctr_image_pull_of_containerd_1_6() {
+    let reg = DockerRegistry::start(RegistryConfig::default());
+    let tmp = TempDir::new("ocibox-pull-ctr");
+    let image = two_layer_image(&reg, &tmp, "ctr", 256 << 10);
+    let reference = format!("{}/busybox:ctr", reg.host());
+
+    // As 1.6's ctr: no snapshot.ref label (see PullOptions::snapshot_ref_label).
+    let as_ctr = PullOptions {
+        snapshot_ref_label: false,
+        ..PullOptions::default()
+    };
+    let r = Root::new();
+    let pulled = r.pull(&reference, &as_ctr).0.unwrap();
+    let ours = r.verified_digests();
+    // By default, the label containerd's unpacker (client.Pull) sets, and nothing else.
+    let r_default = Root::new();
+    r_default
+        .pull(&reference, &PullOptions::default())
+        .0
+        .unwrap();
+    for ((n, p, k, mut l), theirs) in r_default.snapshots().into_iter().zip(r.snapshots()) {
+        assert_eq!(
+            l.remove("containerd.io/snapshot.ref").as_deref(),
+            Some(n.as_str())
+        );
+        assert_eq!((n, p, k, l), theirs);
+    }
+
+    let c = common::containerd::Containerd::start(common::containerd::Runtime::Runc);
+    let before = ctr_content(&c);
+    let out = c.ctr(&["image", "pull", "--plain-http", &reference]);
+    assert!(out.status.success(), "{}", common::containerd::text(&out));
+    let after = ctr_content(&c);
+    let theirs: BTreeSet<String> = after
+        .keys()
+        .filter(|d| !before.contains_key(*d) || ours.contains(*d))
+        .cloned()
+        .collect();
+    assert_eq!(theirs, ours, "containerd pulled the same blobs");
+    for d in &ours {
+        assert_eq!(
+            after[d],
+            r.labels(d),
+            "labels of {d} as containerd sets them"
+        );
+    }
+    // The snapshots: same names (chain IDs), parents, kinds and labels.
+    let img = &pulled.images[0];
+    assert_eq!(r.snapshots().len(), 2);
+    for (name, parent, kind, labels) in r.snapshots() {
+        assert!(img.chain_ids.iter().any(|c| c.to_string() == name));
+        let (their_parent, their_kind, their_labels) = ctr_snapshot(&c, &name);
+        assert_eq!(their_parent, parent, "parent of {name}");
+        assert_eq!(
+            their_kind.to_lowercase(),
+            format!("{kind:?}").to_lowercase()
+        );
+        assert_eq!(their_labels, labels, "labels of snapshot {name}");
+    }
+    // ctr's image record points at the same target.
+    let out = c.ctr(&["image", "ls", "-q"]);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l == reference));
+    assert_eq!(
+        r.image(&reference).unwrap().target.digest.to_string(),
+        image.top.digest
+    );
+}

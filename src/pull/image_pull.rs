@@ -17,7 +17,8 @@
 //!    (bounded by `unpack_threads`). A diffID or digest mismatch refuses the layer: its
 //!    directory is removed, its ingest dropped, nothing of it committed.
 //! 4. The snapshots are committed in chain order under their chain IDs (the parent is the
-//!    previous chain ID), with containerd's `containerd.io/snapshot.ref` label; the layer
+//!    previous chain ID), with the `containerd.io/snapshot.ref` label of containerd's
+//!    unpacker (optional: 1.6's ctr sets none, see [`PullOptions::snapshot_ref_label`]); the layer
 //!    blobs get `containerd.io/uncompressed` = diffID, the config
 //!    `containerd.io/gc.ref.snapshot.<snapshotter>` = the top chain ID, as containerd's
 //!    unpack sets them.
@@ -80,6 +81,12 @@ pub struct PullOptions {
     pub limits: Limits,
     /// The expiry of the pull's lease.
     pub lease_expiry: Duration,
+    /// Label committed snapshots `containerd.io/snapshot.ref` = chain ID. containerd's
+    /// unpacker (`client.Pull` with unpack: CRI, nerdctl, Docker, 1.7's transfer service)
+    /// sets it; 1.6's `ctr image pull` unpacks through `image.Unpack`, which sets no label
+    /// (tests/image_pull.rs shows both). Decision: on by default (what most of containerd's
+    /// pulls make, and what remote snapshotters read); the ctl turns it off to be 1.6's ctr.
+    pub snapshot_ref_label: bool,
 }
 
 impl Default for PullOptions {
@@ -92,6 +99,7 @@ impl Default for PullOptions {
                 .unwrap_or(2),
             limits: Limits::default(),
             lease_expiry: DEFAULT_LEASE_EXPIRY,
+            snapshot_ref_label: true,
         }
     }
 }
@@ -317,7 +325,11 @@ fn pull_under_lease(
                     // Another pull committed it meanwhile.
                     let _ = std::fs::remove_dir_all(&dir);
                 } else {
-                    commit_layer(&content, target, sn, lease, &chain, &parent, &dir)?;
+                    let labels = match opts.snapshot_ref_label {
+                        true => BTreeMap::from([(SNAPSHOT_REF_LABEL.to_owned(), chain.clone())]),
+                        false => BTreeMap::new(),
+                    };
+                    commit_layer(&content, target, sn, lease, &chain, &parent, &dir, labels)?;
                     ctx.add_labels(
                         layer,
                         &Labels::from([(
@@ -372,6 +384,7 @@ fn commit_layer(
     chain: &str,
     parent: &str,
     dir: &std::path::Path,
+    labels: BTreeMap<String, String>,
 ) -> Result<()> {
     content.db.update(|tx| {
         leases::add_resource(
@@ -384,7 +397,6 @@ fn commit_layer(
             },
         )
     })?;
-    let labels = BTreeMap::from([(SNAPSHOT_REF_LABEL.to_owned(), chain.to_owned())]);
     match target.snapshotter.commit_dir(chain, parent, dir, labels) {
         Ok(()) => Ok(()),
         Err(e) if kind_of(&e) == ErrorKind::AlreadyExists => {
