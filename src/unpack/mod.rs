@@ -17,6 +17,7 @@ pub mod hashing_reader;
 pub mod layer;
 pub mod limits;
 pub mod parallel;
+pub mod pipeline;
 pub mod safe_dir;
 
 pub use decompress::Compression;
