@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod decompress;
+pub mod file_writers;
 pub mod hashing_reader;
 pub mod layer;
 pub mod limits;
