@@ -106,7 +106,7 @@ work, ref, driver, n = os.environ["WORK"], os.environ["REF"], os.environ["DRIVER
 layer_mb, tar_mb = sys.argv[1], sys.argv[2]
 
 def run(argv, **kw):
-    """Run argv; (seconds, peak RSS KiB of the child)."""
+    """Run argv; (seconds, peak RSS KiB of the child, its CPU seconds)."""
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
     _, status, ru = os.wait4(p.pid, 0)
@@ -114,7 +114,7 @@ def run(argv, **kw):
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         sys.exit(f"failed ({p.returncode}): {' '.join(argv)}\n{p.stderr.read().decode()}")
-    return t1 - t0, ru.ru_maxrss
+    return t1 - t0, ru.ru_maxrss, ru.ru_utime + ru.ru_stime
 
 def hwm(pid):
     for line in open(f"/proc/{pid}/status"):
@@ -122,11 +122,16 @@ def hwm(pid):
             return int(line.split()[1])
     return 0
 
+def cpu(pid):
+    """CPU seconds of a live process and its reaped children (utime stime cutime cstime)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
 def ocibox_round(r):
     root = f"{work}/ocibox-{r}"
-    t, rss = run([driver, "--root", root, "--plain-http", ref])
+    t, rss, c = run([driver, "--root", root, "--plain-http", ref])
     shutil.rmtree(root)
-    return t, rss
+    return t, rss, c
 
 def containerd_round(r):
     d = f"{work}/containerd-{r}"
@@ -144,12 +149,14 @@ def containerd_round(r):
         time.sleep(0.05)
     else:
         sys.exit("containerd did not come up: " + open(f"{d}/log").read())
-    t, ctr_rss = run(["ctr", "-a", addr, "-n", "bench", "image", "pull", "--plain-http", ref])
+    cpu0 = cpu(daemon.pid)
+    t, ctr_rss, ctr_cpu = run(["ctr", "-a", addr, "-n", "bench", "image", "pull", "--plain-http", ref])
     daemon_rss = hwm(daemon.pid)
+    daemon_cpu = cpu(daemon.pid) - cpu0
     daemon.terminate()
     daemon.wait()
     shutil.rmtree(d)
-    return t, daemon_rss + ctr_rss, daemon_rss, ctr_rss
+    return t, daemon_rss + ctr_rss, daemon_rss, ctr_rss, daemon_cpu + ctr_cpu
 
 # One warm-up round each (registry files into the page cache), then interleaved rounds.
 ocibox_round("warm")
@@ -167,13 +174,16 @@ o_rss = max(x[1] for x in o) / 1024
 c_rss = max(x[1] for x in c) / 1024
 c_d = max(x[2] for x in c) / 1024
 c_c = max(x[3] for x in c) / 1024
+o_cpu = statistics.median(x[2] for x in o)
+c_cpu = statistics.median(x[4] for x in c)
 print(f"pull + unpack of Debian bookworm minbase ({layer_mb} MB gzip layer, {tar_mb} MB tar) "
       f"from a loopback docker-registry into a fresh store, {n} interleaved rounds\n")
-print("| | median wall time | ratio | peak RSS |")
-print("|---|---|---|---|")
-print(f"| ocibox (examples/pull, library pull) | {om*1000:.0f} ms | {om/cm:.2f}x | {o_rss:.1f} MiB |")
-print(f"| containerd 1.6 + `ctr image pull --plain-http` | {cm*1000:.0f} ms | 1.00x | "
+print("| | median wall time | ratio | median CPU time (user+sys) | peak RSS |")
+print("|---|---|---|---|---|")
+print(f"| ocibox (examples/pull, library pull) | {om*1000:.0f} ms | {om/cm:.2f}x | {o_cpu:.2f} s | {o_rss:.1f} MiB |")
+print(f"| containerd 1.6 + `ctr image pull --plain-http` | {cm*1000:.0f} ms | 1.00x | {c_cpu:.2f} s | "
       f"{c_rss:.1f} MiB (containerd {c_d:.1f} + ctr {c_c:.1f}) |")
+print(f"\nhost load during the run: {open('/proc/loadavg').read().split()[0]} (1-min load average, {os.cpu_count()} CPUs)")
 print("\nall rounds (s): ocibox " + " ".join(f"{x[0]:.2f}" for x in o)
       + "; containerd " + " ".join(f"{x[0]:.2f}" for x in c))
 PY

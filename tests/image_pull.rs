@@ -370,7 +370,7 @@ fn a_wrong_diff_id_refuses_the_layer_and_commits_nothing_of_it() {
     }))
     .unwrap();
     let layer = image.layer.clone();
-    let served = vec![
+    let served = [
         (OCI_CONFIG.to_string(), cfg_digest.clone(), cfg_bytes),
         (
             layer.media_type.clone(),

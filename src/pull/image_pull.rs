@@ -329,7 +329,7 @@ fn pull_under_lease(
                         true => BTreeMap::from([(SNAPSHOT_REF_LABEL.to_owned(), chain.clone())]),
                         false => BTreeMap::new(),
                     };
-                    commit_layer(&content, target, sn, lease, &chain, &parent, &dir, labels)?;
+                    commit_layer(target, sn, lease, &chain, &parent, &dir, labels)?;
                     ctx.add_labels(
                         layer,
                         &Labels::from([(
@@ -377,7 +377,6 @@ fn snapshot_exists(sn: &Snapshotter, chain: &Digest) -> bool {
 /// Commit one unpacked layer as the snapshot `chain` on `parent`, held by the lease from
 /// before its record exists.
 fn commit_layer(
-    content: &NamespacedContent,
     target: &PullTarget,
     sn: &str,
     lease: &str,
@@ -386,7 +385,7 @@ fn commit_layer(
     dir: &std::path::Path,
     labels: BTreeMap<String, String>,
 ) -> Result<()> {
-    content.db.update(|tx| {
+    target.db.update(|tx| {
         leases::add_resource(
             tx,
             target.ns,
