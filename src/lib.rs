@@ -3,6 +3,8 @@
 //! Nothing here parses command lines; the front ends in `applets/` do that and call in.
 
 #[cfg(feature = "images")]
+pub mod archive;
+#[cfg(feature = "images")]
 pub mod content;
 pub mod errdefs;
 // ttrpc and events are shared parts, not shim internals; for now only the shim uses them.
