@@ -125,8 +125,9 @@ pub fn docker_reference(name: &str) -> Option<String> {
 }
 
 /// Where a docker v1.2 `<id>/layer.tar` symlink points: `../<id2>/layer.tar` (what docker
-/// save writes for a layer shared between images), as the cleaned target name. Anything
-/// else is refused.
+/// save writes for a layer shared between images) or `../<hex>.tar` (what skopeo's
+/// docker-archive writes for every layer), as the cleaned target name. Anything else is
+/// refused.
 pub fn docker_layer_link(name: &str, target: &[u8]) -> Result<String> {
     let shown = String::from_utf8_lossy(target);
     let link = match classify(name.as_bytes(), false)? {
@@ -141,7 +142,7 @@ pub fn docker_layer_link(name: &str, target: &[u8]) -> Result<String> {
         None => t,
     };
     match classify(resolved.as_bytes(), false) {
-        Ok(EntryName::DockerFile(n)) if n.ends_with("/layer.tar") && n != link => Ok(n),
+        Ok(EntryName::DockerFile(n)) if n.ends_with(".tar") && n != link => Ok(n),
         _ => bail!("archive entry {name:?} is a symlink to {shown:?}, which is not another layer of the archive"),
     }
 }
@@ -197,7 +198,12 @@ mod tests {
             docker_layer_link("x/layer.tar", b"../y/layer.tar").unwrap(),
             "y/layer.tar"
         );
+        assert_eq!(
+            docker_layer_link("x/layer.tar", b"../ab.tar").unwrap(),
+            "ab.tar"
+        );
         assert!(docker_layer_link("x/layer.tar", b"/etc/passwd").is_err());
+        assert!(docker_layer_link("x/layer.tar", b"../ab.json").is_err());
         assert!(docker_layer_link("x/layer.tar", b"../../y/layer.tar").is_err());
         assert!(docker_layer_link("index.json", b"../y/layer.tar").is_err());
         assert!(docker_layer_link("x/layer.tar", b"../x/layer.tar").is_err());

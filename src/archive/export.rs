@@ -61,7 +61,7 @@ impl Default for ExportOptions {
 enum Record {
     Dir,
     Bytes(Vec<u8>, u32),
-    Blob(Descriptor),
+    Blob(Box<Descriptor>),
 }
 
 struct DockerManifest {
@@ -119,15 +119,12 @@ pub fn export(
         let name = desc.annotations.get(ANNOTATION_IMAGE_NAME).cloned();
         match media_types::kind(&desc.media_type) {
             Kind::Manifest => {
-                if !docker.contains_key(&desc.digest) {
+                if let std::collections::btree_map::Entry::Vacant(e) = docker.entry(desc.digest) {
                     add_tree(content, desc, opts, &mut records, 0)?;
-                    docker.insert(
-                        desc.digest,
-                        DockerManifest {
-                            manifest: desc.clone(),
-                            names: Vec::new(),
-                        },
-                    );
+                    e.insert(DockerManifest {
+                        manifest: desc.clone(),
+                        names: Vec::new(),
+                    });
                 }
                 if let (Some(n), Some(m)) = (name, docker.get_mut(&desc.digest)) {
                     m.names.push(n);
@@ -201,7 +198,7 @@ fn blob_record(d: &Descriptor, opts: &ExportOptions, records: &mut BTreeMap<Stri
     }
     records
         .entry(format!("blobs/sha256/{}", d.digest.encoded()))
-        .or_insert_with(|| Record::Blob(d.clone()));
+        .or_insert_with(|| Record::Blob(Box::new(d.clone())));
 }
 
 /// `d` and everything below it (containerd's `getRecords`: all children, no filter).
