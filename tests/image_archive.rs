@@ -361,18 +361,9 @@ fn imports_skopeo_and_script_archives_as_ctr_1_6_does() {
     );
 }
 
-/// The entries of a tar: name → bytes.
+/// The entries of a tar file: name → bytes.
 fn tar_entries(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
-    let mut out = BTreeMap::new();
-    for e in a.entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).unwrap();
-        out.insert(name, data);
-    }
-    out
+    tar_entries_of(&std::fs::read(path).unwrap())
 }
 
 fn our_export(s: &Stores, names: &[&str], out: &Path, opts: &ExportOptions) {
@@ -533,6 +524,8 @@ enum Hostile<'a> {
     HardLink(&'a str, &'a str),
     /// A header claiming `size` bytes with the data cut after `have`.
     Truncated(&'a str, u64, &'a [u8]),
+    /// A PAX extended header of `size` bytes before a small file.
+    PaxHeader(usize),
 }
 
 /// A valid OCI layout tar of `image` with a hostile entry appended after it (so blobs
@@ -591,6 +584,12 @@ fn hostile_archive(image: &BusyboxImage, entry: Hostile, skip: Option<&str>) -> 
         Hostile::HardLink(name, to) => {
             let h = raw_header(name, tar::EntryType::Link, 0, Some(to));
             b.append(&h, std::io::empty()).unwrap();
+        }
+        Hostile::PaxHeader(size) => {
+            let h = raw_header("PaxHeaders/x", tar::EntryType::XHeader, size as u64, None);
+            b.append(&h, vec![b'a'; size].as_slice()).unwrap();
+            let h = raw_header("repositories", tar::EntryType::Regular, 2, None);
+            b.append(&h, &b"{}"[..]).unwrap();
         }
         Hostile::Truncated(name, size, have) => {
             let h = raw_header(name, tar::EntryType::Regular, size, None);
@@ -659,6 +658,23 @@ fn hostile_archives_are_refused_and_leave_nothing() {
             None,
             "hard link",
         ),
+        // A docker layer link may only point at another layer of the archive.
+        (
+            Hostile::Symlink(&format!("{layer_hex}/layer.tar"), "../../../etc/passwd"),
+            None,
+            "not another layer",
+        ),
+        (
+            Hostile::Symlink(&format!("{layer_hex}/layer.tar"), "/etc/passwd"),
+            None,
+            "not another layer",
+        ),
+        // Headers the tar reader would have to buffer: bounded.
+        (
+            Hostile::PaxHeader(2 << 20),
+            None,
+            "archive headers exceed the limit",
+        ),
     ] {
         let msg = refused(&hostile_archive(&image, entry, skip));
         assert!(msg.contains(want), "want {want:?} in: {msg}");
@@ -711,4 +727,69 @@ fn hostile_archives_are_refused_and_leave_nothing() {
         Some(&name),
     ));
     assert!(msg.contains("not in the archive"), "{msg}");
+}
+
+#[test]
+fn export_refuses_missing_and_changed_blobs() {
+    let tmp = TempDir::new("ocibox-archive-export-bad");
+    let image = busybox_layout(tmp.path(), "t", &["amd64"]);
+    let s = Stores::new();
+    import(
+        &s.content(),
+        hostile_archive(&image, Hostile::File("repositories", b"{}"), None).as_slice(),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let name = format!("{}:t", today_base());
+    let layer: Digest = image.layer.digest.parse().unwrap();
+    let path = s.store.blob_path(&layer);
+    let good = std::fs::read(&path).unwrap();
+    let mut out = Vec::new();
+    export(&s.content(), &[&name], &mut out, &ExportOptions::default()).unwrap();
+    assert!(tar_entries_of(&out).contains_key(&format!("blobs/sha256/{}", layer.encoded())));
+
+    // Bytes changed on disk under the blob's name: caught while copying.
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, &bad).unwrap();
+    let e = export(
+        &s.content(),
+        &[&name],
+        &mut Vec::new(),
+        &ExportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("unexpected digest"), "{e:#}");
+
+    // A blob gone: refused before a byte is written.
+    std::fs::remove_file(&path).unwrap();
+    let mut out = Vec::new();
+    let e = export(&s.content(), &[&name], &mut out, &ExportOptions::default()).unwrap_err();
+    assert!(format!("{e:#}").contains(&layer.to_string()), "{e:#}");
+    assert!(out.is_empty(), "nothing written");
+    // An image that does not exist.
+    let e = export(
+        &s.content(),
+        &["nope:1"],
+        &mut Vec::new(),
+        &ExportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("nope:1"), "{e:#}");
+}
+
+/// The entries of a tar in memory.
+fn tar_entries_of(data: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut a = tar::Archive::new(data);
+    let mut out = BTreeMap::new();
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        out.insert(name, data);
+    }
+    out
 }
