@@ -233,6 +233,8 @@ struct Archives {
     docker: PathBuf,
     /// scripts/make-busybox-image.sh (io.containerd.image.name annotation).
     script: PathBuf,
+    /// The multi-platform layout tarred by GNU tar (`./`-prefixed names, directories).
+    gnu_tar: PathBuf,
 }
 
 fn archives() -> Archives {
@@ -257,11 +259,19 @@ fn archives() -> Archives {
         Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-busybox-image.sh"))
             .arg(&script),
     );
+    let gnu_tar = tmp.path().join("gnu.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&multi.layout)
+        .arg("-cf")
+        .arg(&gnu_tar)
+        .arg("."));
     Archives {
         _tmp: tmp,
         oci_multi,
         docker,
         script,
+        gnu_tar,
     }
 }
 
@@ -343,6 +353,21 @@ fn imports_skopeo_and_script_archives_as_ctr_1_6_does() {
             index_name: Some("ix".into()),
             ..ImportOptions::default()
         },
+    );
+
+    // GNU tar's `./` names are the layout's names.
+    let got = compare_import(
+        &c,
+        &a.gnu_tar,
+        &["--all-platforms"],
+        &ImportOptions {
+            platforms: Matcher::All,
+            ..ImportOptions::default()
+        },
+    );
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        [&format!("{}:multi", today_base())]
     );
 
     // The containerd name annotation is used as it is; --base-name does not filter it.
