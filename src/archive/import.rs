@@ -326,37 +326,21 @@ fn ingest(
     size: u64,
     expected: Option<Digest>,
 ) -> Result<Stored> {
-    let mut head = [0u8; 4];
-    let mut head_len = 0usize;
     let mut w = open_writer(content, ref_, size, expected)?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut done = 0u64;
-    while done < size {
-        let want = usize::try_from(size - done)
-            .unwrap_or(usize::MAX)
-            .min(CHUNK);
-        let n = entry.read(&mut buf[..want]).context("read the archive")?;
-        if n == 0 {
+    let head = match copy_entry(entry, w.as_mut(), size) {
+        Ok(h) => h,
+        Err(e) => {
             if let Some(w) = w.take() {
                 drop(w);
                 let _ = content.abort(ref_);
             }
-            bail!("archive truncated: the entry has {done} of its {size} bytes");
+            return Err(e);
         }
-        if head_len < head.len() {
-            let k = (head.len() - head_len).min(n);
-            head[head_len..head_len + k].copy_from_slice(&buf[..k]);
-            head_len += k;
-        }
-        if let Some(w) = w.as_mut() {
-            w.write_all(&buf[..n]).context("write the ingest")?;
-        }
-        done += n as u64;
-    }
-    let compression = docker_save::sniff_compression(&head[..head_len]);
+    };
+    let compression = docker_save::sniff_compression(&head);
     let digest = match (w, expected) {
         (None, Some(d)) => d,
-        (None, None) => unreachable_digest()?,
+        (None, None) => bail!("the content store reported an unnamed blob as existing"),
         (Some(w), _) => {
             let got = w.digest();
             let want = expected.unwrap_or(got);
@@ -383,10 +367,30 @@ fn ingest(
     })
 }
 
-/// A digest-less ingest always has a writer; this is the error for a store that said
-/// otherwise.
-fn unreachable_digest() -> Result<Digest> {
-    bail!("the content store reported an unnamed blob as existing")
+/// Copy `size` bytes of `entry` to `w` (or past, without a writer); its first bytes (the
+/// compression magic) are returned.
+fn copy_entry(entry: &mut impl Read, mut w: Option<&mut Writer>, size: u64) -> Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(4);
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    while done < size {
+        let want = usize::try_from(size - done)
+            .unwrap_or(usize::MAX)
+            .min(CHUNK);
+        let n = entry.read(&mut buf[..want]).context("read the archive")?;
+        if n == 0 {
+            bail!("archive truncated: the entry has {done} of its {size} bytes");
+        }
+        if head.len() < 4 {
+            let k = (4 - head.len()).min(n);
+            head.extend_from_slice(&buf[..k]);
+        }
+        if let Some(w) = w.as_mut() {
+            w.write_all(&buf[..n]).context("write the ingest")?;
+        }
+        done += n as u64;
+    }
+    Ok(head)
 }
 
 /// A writer, or None when the namespace already holds `expected` (then the entry's bytes
