@@ -116,7 +116,10 @@ fn run(cmd: &mut Command) -> Output {
 /// ctr in namespace `ns` of `c`.
 fn ctr(c: &Containerd, ns: &str, args: &[&str]) -> Output {
     let mut cmd = Command::new("ctr");
-    cmd.args(["-a", &c.address, "-n", ns]).args(args);
+    // ctr names imports `import-<local date>`; ocibox uses the UTC date.
+    cmd.env("TZ", "UTC")
+        .args(["-a", &c.address, "-n", ns])
+        .args(args);
     run(&mut cmd)
 }
 
