@@ -278,6 +278,68 @@ fn archives() -> Archives {
     }
 }
 
+/// A `docker save` archive of the classic (v1.2) shape, written by hand: two images whose
+/// configs share one uncompressed layer, `<id>/layer.tar` of the second a symlink to the
+/// first's, v1 `json`/`VERSION` files, `repositories`, three tags.
+fn classic_docker_save(dir: &Path) -> PathBuf {
+    let image = busybox_layout(&dir.join("classic"), "x", &["amd64"]);
+    let layer = std::fs::read(dir.join("classic/layer.tar")).unwrap();
+    let (_, _, config) = &image.manifests[0];
+    let mut other: serde_json::Value = serde_json::from_slice(&config.data).unwrap();
+    other["config"]["Cmd"] = serde_json::json!(["/bin/echo", "hi"]);
+    let other = serde_json::to_vec(&other).unwrap();
+    let (ca, cb) = (sha256_hex(&config.data), sha256_hex(&other));
+    let (ida, idb) = (sha256_hex(b"layer-a"), sha256_hex(b"layer-b"));
+    let manifest = serde_json::json!([
+        {"Config": format!("{ca}.json"), "RepoTags": ["busybox:latest"], "Layers": [format!("{ida}/layer.tar")]},
+        {"Config": format!("{cb}.json"), "RepoTags": ["example.com/x/y:v1", "other:2"], "Layers": [format!("{idb}/layer.tar")]},
+    ]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut file = |b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    for id in [&ida, &idb] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, format!("{id}/"), std::io::empty())
+            .unwrap();
+        file(&mut b, &format!("{id}/VERSION"), b"1.0");
+        file(
+            &mut b,
+            &format!("{id}/json"),
+            format!("{{\"id\":\"{id}\"}}").as_bytes(),
+        );
+    }
+    file(&mut b, &format!("{ida}/layer.tar"), &layer);
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(
+        &mut h,
+        format!("{idb}/layer.tar"),
+        format!("../{ida}/layer.tar"),
+    )
+    .unwrap();
+    file(&mut b, &format!("{ca}.json"), &config.data);
+    file(&mut b, &format!("{cb}.json"), &other);
+    file(
+        &mut b,
+        "manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    file(&mut b, "repositories", br#"{"busybox":{"latest":"x"}}"#);
+    let out = dir.join("classic.tar");
+    std::fs::write(&out, b.into_inner().unwrap()).unwrap();
+    out
+}
+
 fn today_base() -> String {
     Naming::default_for_today().base
 }
@@ -353,6 +415,32 @@ fn imports_skopeo_and_script_archives_as_ctr_1_6_does() {
         &["--digests", "--skip-digest-for-named", "--index-name", "ix"],
         &ImportOptions {
             naming,
+            index_name: Some("ix".into()),
+            ..ImportOptions::default()
+        },
+    );
+
+    // A classic docker save: shared layer by symlink, several tags, v1 files.
+    let tmp = TempDir::new("ocibox-archive-classic");
+    let classic = classic_docker_save(tmp.path());
+    let got = compare_import(&c, &classic, &[], &def);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        [
+            "docker.io/library/busybox:latest",
+            "docker.io/library/other:2",
+            "example.com/x/y:v1"
+        ]
+    );
+    compare_import(
+        &c,
+        &classic,
+        &["--digests", "--index-name", "ix"],
+        &ImportOptions {
+            naming: Naming {
+                digests: true,
+                ..Naming::default_for_today()
+            },
             index_name: Some("ix".into()),
             ..ImportOptions::default()
         },
