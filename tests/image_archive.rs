@@ -295,7 +295,7 @@ fn classic_docker_save(dir: &Path) -> PathBuf {
         {"Config": format!("{cb}.json"), "RepoTags": ["example.com/x/y:v1", "other:2"], "Layers": [format!("{idb}/layer.tar")]},
     ]);
     let mut b = tar::Builder::new(Vec::new());
-    let mut file = |b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
+    let file = |b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
         let mut h = tar::Header::new_ustar();
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
