@@ -909,3 +909,59 @@ fn tar_entries_of(data: &[u8]) -> BTreeMap<String, Vec<u8>> {
     }
     out
 }
+
+/// A reader that fails after `left` bytes, as a dropped connection or a full pipe would.
+struct FailingAfter<R> {
+    inner: R,
+    left: usize,
+}
+
+impl<R: Read> Read for FailingAfter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("the source went away"));
+        }
+        let n = buf.len().min(self.left);
+        let n = self.inner.read(&mut buf[..n])?;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn an_interrupted_import_then_the_next_one_succeeds() {
+    let tmp = TempDir::new("ocibox-archive-interrupted");
+    let image = busybox_layout(tmp.path(), "t", &["amd64"]);
+    let data = hostile_archive(&image, Hostile::File("repositories", b"{}"), None);
+    let s = Stores::new();
+    // Cut in the middle of the layer: refused, no image, no ingest, no lease.
+    let e = import(
+        &s.content(),
+        FailingAfter {
+            inner: data.as_slice(),
+            left: data.len() / 2,
+        },
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("the source went away"), "{e:#}");
+    assert!(s.images().is_empty());
+    assert!(s.content().list_statuses(&[]).unwrap().is_empty());
+    assert!(s.db.view(|v| leases::list(v, NS, &[])).unwrap().is_empty());
+    // What a kill -9 leaves: an ingest of the layer with wrong bytes in it.
+    let layer_ref = format!("tar-blobs/sha256/{}", &image.layer.digest[7..]);
+    let mut w = s
+        .content()
+        .writer(&layer_ref, image.layer.data.len() as u64, None)
+        .unwrap();
+    std::io::Write::write_all(&mut w, b"torn garbage").unwrap();
+    drop(w);
+    assert_eq!(s.content().list_statuses(&[]).unwrap().len(), 1);
+    // The next import starts that ingest over and succeeds.
+    import(&s.content(), data.as_slice(), &ImportOptions::default()).unwrap();
+    assert_eq!(s.images().len(), 1);
+    assert!(s.content().list_statuses(&[]).unwrap().is_empty());
+    s.collect_garbage();
+    let want: BTreeSet<String> = image.blobs().iter().map(|b| b.digest.clone()).collect();
+    assert!(s.verified_digests().is_superset(&want));
+}
