@@ -420,6 +420,69 @@ fn imports_skopeo_and_script_archives_as_ctr_1_6_does() {
         },
     );
 
+    // --compress-blobs: plain layers are stored gzip'd, labelled with their plain digest.
+    // flate2's gzip is not Go's, so the compressed digests differ from ctr's; the names,
+    // media types and uncompressed labels are the same.
+    let ns = fresh_ns(&c, "compress");
+    let p = a.docker.display().to_string();
+    ctr(
+        &c,
+        &ns,
+        &["image", "import", "--no-unpack", "--compress-blobs", &p],
+    );
+    let theirs = ctr_images(&c, &ns);
+    let s = Stores::new();
+    let copts = ImportOptions {
+        compress_blobs: true,
+        ..ImportOptions::default()
+    };
+    s.import_file(&a.docker, &copts).unwrap();
+    let ours = s.images();
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
+    let name = "docker.io/library/busybox:latest";
+    let their_manifest: serde_json::Value =
+        serde_json::from_slice(&ctr(&c, &ns, &["content", "get", &theirs[name].1]).stdout).unwrap();
+    let our_digest: Digest = ours[name].1.parse().unwrap();
+    let our_manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.store.blob_path(&our_digest)).unwrap()).unwrap();
+    let (their_labels, our_labels) = (ctr_labels(&c, &ns), s.labels());
+    let uncompressed = |m: &serde_json::Value,
+                        labels: &BTreeMap<String, BTreeMap<String, String>>|
+     -> Vec<(String, String)> {
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let d = l["digest"].as_str().unwrap();
+                (
+                    l["mediaType"].as_str().unwrap().to_owned(),
+                    labels[d]["containerd.io/uncompressed"].clone(),
+                )
+            })
+            .collect()
+    };
+    let ul = uncompressed(&our_manifest, &our_labels);
+    assert_eq!(ul, uncompressed(&their_manifest, &their_labels));
+    assert_eq!(ul[0].0, "application/vnd.docker.image.rootfs.diff.tar.gzip");
+    // Our gzip blob is the plain layer, compressed.
+    let gz: Digest = our_manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(s.store.blob_path(&gz)).unwrap())
+        .read_to_end(&mut plain)
+        .unwrap();
+    assert_eq!(Digest::of(&plain).to_string(), ul[0].1);
+    // Imported again without the flag: the compressed blob is found by its label and used.
+    s.import_file(&a.docker, &ImportOptions::default()).unwrap();
+    assert_eq!(s.images()[name], ours[name]);
+
     // A classic docker save: shared layer by symlink, several tags, v1 files.
     let tmp = TempDir::new("ocibox-archive-classic");
     let classic = classic_docker_save(tmp.path());

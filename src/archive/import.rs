@@ -24,9 +24,9 @@
 //! blobs are held only by it. A failure leaves no image record; blobs it had stored are
 //! held by nothing and go at the next garbage collection, and no ingest is left behind.
 //!
-//! Not done here: `--compress-blobs` (plain docker layers are kept as they are, as ctr
-//! does without that flag) and the unpack `ctr import` does after the import (the caller
-//! unpacks the images returned).
+//! With `compress_blobs` (`--compress-blobs`) plain docker layers are stored gzip'd too and
+//! the manifest names those ([`super::compress_layer`]). Not done here: the unpack
+//! `ctr import` does after the import (the caller unpacks the images returned).
 
 use crate::content::{Digest, Writer};
 use crate::errdefs::{kind_of, ErrorKind};
@@ -46,6 +46,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use tar::EntryType;
 
+use super::compress_layer;
 use super::docker_save::{self, DockerImage};
 use super::entry_names::{classify, docker_layer_link, docker_reference, EntryName};
 use super::header_budget::{Budget, BudgetReader};
@@ -75,6 +76,8 @@ pub struct ImportOptions {
     pub platforms: Matcher,
     /// Labels of the image records created.
     pub image_labels: Labels,
+    /// `--compress-blobs`: gzip plain docker layers (docker archives only).
+    pub compress_blobs: bool,
 }
 
 impl Default for ImportOptions {
@@ -84,6 +87,7 @@ impl Default for ImportOptions {
             index_name: None,
             platforms: Matcher::default_for_host(),
             image_labels: Labels::new(),
+            compress_blobs: false,
         }
     }
 }
@@ -173,7 +177,12 @@ fn import_leased(
         };
         put_bytes(content, media_types::OCI_INDEX, ix)?
     } else if let Some(m) = &scan.manifest_json {
-        docker_index(content, &scan, &docker_save::parse_manifest_json(m)?)?
+        docker_index(
+            content,
+            &scan,
+            &docker_save::parse_manifest_json(m)?,
+            opts.compress_blobs,
+        )?
     } else {
         bail!("unrecognized image format: the archive has neither oci-layout nor manifest.json");
     };
@@ -436,6 +445,7 @@ fn docker_index(
     content: &NamespacedContent,
     scan: &Scan,
     images: &[DockerImage],
+    compress_blobs: bool,
 ) -> Result<Descriptor> {
     let mut files = scan.files.clone();
     for (from, to) in &scan.links {
@@ -449,6 +459,7 @@ fn docker_index(
             .and_then(|n| files.get(&n).copied())
             .ok_or_else(|| anyhow!("{what} {name:?} not found"))
     };
+    let mut compressed = compress_layer::labelled(content)?;
     let mut entries = Vec::new();
     for img in images {
         let c = lookup(&img.config, "image config")?;
@@ -456,6 +467,23 @@ fn docker_index(
         let mut layers = Vec::new();
         for l in img.layers.as_deref().unwrap_or_default() {
             let s = lookup(l, "layer").context("failed to resolve layers")?;
+            let compressed = match compressed.get(&s.digest) {
+                Some(c) => Some(*c),
+                None if compress_blobs && s.compression == Compression::Uncompressed => {
+                    let c = compress_layer::compress(content, &s.digest, s.size)?;
+                    compressed.insert(s.digest, c);
+                    Some(c)
+                }
+                None => None,
+            };
+            if let Some((digest, size)) = compressed {
+                layers.push(Descriptor::new(
+                    media_types::DOCKER_LAYER_GZIP,
+                    digest,
+                    size,
+                ));
+                continue;
+            }
             layers.push(Descriptor::new(
                 docker_save::layer_media_type(s.compression),
                 s.digest,

@@ -6,9 +6,11 @@
 //!   Docker-compatible `manifest.json`;
 //! - [`entry_names`]: the names an archive may hold (the path checks);
 //! - [`docker_save`]: a docker archive's `manifest.json` turned into schema 2 manifests;
+//! - [`compress_layer`]: `--compress-blobs`, plain docker layers stored gzip'd;
 //! - [`image_names`]: ref names, `--base-name`, `--digests`, RepoTags normalisation;
 //! - [`header_budget`]: the bound on what the tar parser buffers for headers.
 
+pub mod compress_layer;
 pub mod docker_save;
 pub mod entry_names;
 pub mod export;
