@@ -5,8 +5,8 @@
 //!
 //! 1. Every entry's name is checked first ([`super::entry_names`]): absolute names, `..`,
 //!    and names that are not the layout's are refused; so are hard links, devices, fifos
-//!    and symlinks (except a docker `<id>/layer.tar` pointing at another layer, which
-//!    `docker save` writes for shared layers). `oci-layout`, `index.json`,
+//!    and symlinks (except a docker `<id>/layer.tar` pointing at another layer file, which
+//!    `docker save` writes for shared layers and skopeo for every layer). `oci-layout`, `index.json`,
 //!    `manifest.json` are read into memory up to a limit; every other file goes to the
 //!    store. A `blobs/sha256/<hex>` blob must hash to its name, or it is refused and its
 //!    ingest aborted; docker files are stored under the digest their bytes have.
