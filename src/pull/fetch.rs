@@ -405,7 +405,16 @@ impl Ctx<'_> {
             return read_blob(self.content.store, &d.digest, MAX_MANIFEST_SIZE);
         };
         event(self.progress, d, ProgressStatus::Downloading, 0);
-        let data = self.client.fetch_manifest(self.repo, d)?;
+        let data = match self.client.fetch_manifest(self.repo, d) {
+            Ok(data) => data,
+            Err(e) => {
+                // A manifest is fetched whole: an ingest of it has nothing to resume, and
+                // one refused (too big, wrong bytes) must leave nothing behind.
+                drop(w);
+                let _ = self.content.abort(&ref_key(d));
+                return Err(e);
+            }
+        };
         if w.status().offset > 0 {
             w.truncate(0)?;
         }
