@@ -86,9 +86,9 @@ now() { date +%s%N; }
 declare -a t_c t_o t_own
 for i in $(seq "$rounds"); do
     s=$(now); cctr run --rm "$IMG" "c$i" true; t_c+=($(( ($(now) - s) / 1000 )))
-    s=$(now); octr run --rm "$IMG" "o$i" true; t_o+=($(( ($(now) - s) / 1000 )))
+    s=$(now); octr run --rm --runtime io.containerd.ocibox.v2 "$IMG" "o$i" true; t_o+=($(( ($(now) - s) / 1000 )))
     if [ $have_own = 1 ]; then
-        s=$(now); own run --rm "$IMG" "w$i" true; t_own+=($(( ($(now) - s) / 1000 )))
+        s=$(now); own run --rm --runtime io.containerd.ocibox.v2 "$IMG" "w$i" true; t_own+=($(( ($(now) - s) / 1000 )))
     fi
 done
 median() { sort -n | awk '{a[NR]=$1} END{if(NR%2)print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
@@ -104,7 +104,7 @@ fi
 
 for i in $(seq "$n"); do
     cctr run -d "$IMG" "cr$i" sleep 100000
-    octr run -d "$IMG" "or$i" sleep 100000
+    octr run -d --runtime io.containerd.ocibox.v2 "$IMG" "or$i" sleep 100000
 done
 sleep 2
 read -r c_busy_uss c_busy_rss < <(mem "$cpid")
