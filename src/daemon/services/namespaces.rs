@@ -1,6 +1,9 @@
 //! containerd.services.namespaces.v1.Namespaces: Get, List, Create, Update (labels by field
 //! mask), Delete (only of an empty namespace: FailedPrecondition otherwise), publishing
-//! `/namespaces/create|update|delete` as containerd's.
+//! `/namespaces/create|update|delete` as containerd's: in the caller's namespace (its
+//! `containerd-namespace` header, as containerd's publisher takes it from the request
+//! context; the target namespace when the caller sent none), an update's event carrying the
+//! labels the request sent.
 
 use std::sync::Arc;
 
@@ -22,6 +25,11 @@ pub struct NamespacesService {
 
 pub fn server(d: &Arc<Daemon>) -> NamespacesServer<NamespacesService> {
     super::limited!(NamespacesServer::new(NamespacesService { d: d.clone() }), d)
+}
+
+/// The namespace an event is published in: the caller's.
+fn event_ns<T>(r: &Request<T>, target: &str) -> String {
+    crate::api::namespace::of(r).unwrap_or_else(|_| target.to_string())
 }
 
 fn out(name: String, labels: crate::metadata::encoding::Labels) -> Namespace {
@@ -72,6 +80,7 @@ impl Namespaces for NamespacesService {
         &self,
         r: Request<CreateNamespaceRequest>,
     ) -> Result<Response<CreateNamespaceResponse>, Status> {
+        let caller = crate::api::namespace::of(&r).ok();
         let ns = r
             .into_inner()
             .namespace
@@ -80,7 +89,7 @@ impl Namespaces for NamespacesService {
         let (name, labels) = (ns.name.clone(), labels_in(ns.labels.clone()));
         blocking(move || db.update(|tx| namespaces::create(tx, &name, labels))).await?;
         self.d.events.publish(
-            &ns.name,
+            caller.as_deref().unwrap_or(&ns.name),
             "/namespaces/create",
             &NamespaceCreate {
                 name: ns.name.clone(),
@@ -96,6 +105,7 @@ impl Namespaces for NamespacesService {
         &self,
         r: Request<UpdateNamespaceRequest>,
     ) -> Result<Response<UpdateNamespaceResponse>, Status> {
+        let caller = crate::api::namespace::of(&r).ok();
         let r = r.into_inner();
         let ns = r
             .namespace
@@ -103,6 +113,7 @@ impl Namespaces for NamespacesService {
         let paths = mask_paths(r.update_mask);
         let db = self.d.db.clone();
         let name = ns.name.clone();
+        let sent = ns.labels.clone();
         let want = labels_in(ns.labels);
         let labels = blocking(move || {
             db.update(|tx| {
@@ -132,11 +143,11 @@ impl Namespaces for NamespacesService {
         .await?;
         let labels = labels_out(labels);
         self.d.events.publish(
-            &ns.name,
+            caller.as_deref().unwrap_or(&ns.name),
             "/namespaces/update",
             &NamespaceUpdate {
                 name: ns.name.clone(),
-                labels: labels.clone(),
+                labels: sent,
             },
         );
         Ok(Response::new(UpdateNamespaceResponse {
@@ -148,15 +159,14 @@ impl Namespaces for NamespacesService {
     }
 
     async fn delete(&self, r: Request<DeleteNamespaceRequest>) -> Result<Response<()>, Status> {
-        let name = r.into_inner().name;
+        let name = r.get_ref().name.clone();
+        let at = event_ns(&r, &name);
         let db = self.d.db.clone();
         let n = name.clone();
         blocking(move || db.update(|tx| namespaces::delete(tx, &n))).await?;
-        self.d.events.publish(
-            &name,
-            "/namespaces/delete",
-            &NamespaceDelete { name: name.clone() },
-        );
+        self.d
+            .events
+            .publish(&at, "/namespaces/delete", &NamespaceDelete { name });
         Ok(Response::new(()))
     }
 }
