@@ -474,20 +474,18 @@ fn ctr_events_sees_namespace_changes_as_containerd() {
 fn containers_case(d: &dyn Ctr) -> Vec<String> {
     let ns = d.ns();
     create_container(&d.address(), &ns, "dc-c1");
-    let mut seen = Vec::new();
-    seen.push(squeeze(&ok(d.ctr(&["containers", "ls"]))));
-    seen.push(ok(d.ctr(&["containers", "ls", "-q"])));
-    seen.push(squeeze(&ok(d.ctr(&[
-        "containers",
-        "ls",
-        "labels.app==web",
-    ]))));
-    seen.push(squeeze(&ok(d.ctr(&[
-        "containers",
-        "ls",
-        "image~=busybox,runtime.name==io.containerd.runc.v2",
-    ]))));
-    seen.push(squeeze(&ok(d.ctr(&["containers", "ls", "labels.app==db"]))));
+    let ls = |args: &[&str]| {
+        let mut a = vec!["containers", "ls"];
+        a.extend(args);
+        squeeze(&ok(d.ctr(&a)))
+    };
+    let mut seen = vec![
+        ls(&[]),
+        ls(&["-q"]),
+        ls(&["labels.app==web"]),
+        ls(&["image~=busybox,runtime.name==io.containerd.runc.v2"]),
+        ls(&["labels.app==db"]),
+    ];
     seen.push(ok(d.ctr(&[
         "containers",
         "label",
