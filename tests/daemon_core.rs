@@ -895,9 +895,18 @@ fn config_file_cases() {
     // the message size limit to see the file read).
     write(
         "small.toml",
-        "version = 2\n[grpc]\n  max_recv_message_size = 4096\n",
+        "version = 2\n[grpc]\n  max_recv_message_size = 4096\n  gid = 4242\n",
     );
     let d = Ociboxd::start_with(&["--config", &p("small.toml")]);
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&d.address).unwrap();
+        assert_eq!(
+            (m.gid(), m.mode() & 0o777),
+            (4242, 0o660),
+            "socket group from [grpc] gid"
+        );
+    }
     let big = format!("k={}", "v".repeat(3000));
     let big2 = format!("j={}", "w".repeat(3000));
     let o = d.ctr(&["namespaces", "create", "big", &big, &big2]);
@@ -1003,4 +1012,92 @@ fn restart_keeps_the_metadata() {
         after.0
     );
     assert_eq!(uuid(&d), first, "the daemon's uuid survives restarts");
+}
+
+async fn next_event(
+    s: &mut tonic::Streaming<ocibox::api::types::Envelope>,
+) -> ocibox::api::types::Envelope {
+    tokio::time::timeout(Duration::from_secs(10), s.message())
+        .await
+        .expect("event in time")
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn events_publish_and_forward_reach_subscribers() {
+    let d = Ociboxd::start();
+    let ns = d.namespace.clone();
+    runtime().block_on(async {
+        let ch = UnixChannel::connect(&d.address).await.unwrap();
+        let mut e = ev::events_client::EventsClient::with_origin(ch, origin());
+        let mut sub = e
+            .subscribe(ev::SubscribeRequest {
+                filters: vec!["topic~=|^/test/|".into()],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let any = |s: &str| prost_types::Any {
+            type_url: "example.com/Test".into(),
+            value: s.as_bytes().to_vec(),
+        };
+        // Publish needs the caller's namespace (containerd's NamespaceRequired).
+        let err = e
+            .publish(ev::PublishRequest {
+                topic: "/test/a".into(),
+                event: Some(any("a")),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+        e.publish(with_ns(
+            ev::PublishRequest {
+                topic: "/test/a".into(),
+                event: Some(any("a")),
+            },
+            &ns,
+        ))
+        .await
+        .unwrap();
+        // Forward keeps the sender's namespace and timestamp.
+        let then = prost_types::Timestamp {
+            seconds: 1_000_000_000,
+            nanos: 5,
+        };
+        e.forward(ev::ForwardRequest {
+            envelope: Some(ocibox::api::types::Envelope {
+                timestamp: Some(then),
+                namespace: "elsewhere".into(),
+                topic: "/test/b".into(),
+                event: Some(any("b")),
+            }),
+        })
+        .await
+        .unwrap();
+        let err = e
+            .forward(ev::ForwardRequest {
+                envelope: Some(ocibox::api::types::Envelope {
+                    timestamp: None,
+                    namespace: "bad ns".into(),
+                    topic: "/test/c".into(),
+                    event: Some(any("c")),
+                }),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        let a = next_event(&mut sub).await;
+        assert_eq!(
+            (a.namespace.as_str(), a.topic.as_str()),
+            (ns.as_str(), "/test/a")
+        );
+        assert_eq!(a.event.unwrap().value, b"a");
+        let b = next_event(&mut sub).await;
+        assert_eq!(
+            (b.namespace.as_str(), b.topic.as_str()),
+            ("elsewhere", "/test/b")
+        );
+        assert_eq!(b.timestamp, Some(then));
+    });
 }

@@ -17,6 +17,12 @@ pub fn run(config: Config) -> Result<()> {
     // The socket first: a second daemon on the same address stops before touching disk.
     let address = config.address.clone();
     let std_listener = bind(&address)?;
+    if config.socket_uid.is_some() || config.socket_gid.is_some() {
+        if let Err(e) = std::os::unix::fs::chown(&address, config.socket_uid, config.socket_gid) {
+            let _ = std::fs::remove_file(&address);
+            return Err(e).with_context(|| format!("chown {}", address.display()));
+        }
+    }
     make_dir(&config.root, 0o711)?;
     make_dir(&config.state, 0o711)?;
     let daemon = Daemon::open(config)?;
