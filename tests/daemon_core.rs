@@ -424,6 +424,8 @@ fn events_case(d: &dyn Ctr, name: &str) -> Vec<String> {
     // One filter string: its selectors must all match (several strings are OR'ed). ctr
     // creates and labels from its own namespace (-n), and removes from the target's.
     let by_both = events(d, &[&format!("topic~=|^/namespaces/|,namespace=={name}")]);
+    // Fields inside the event, as containerd's events expose them.
+    let by_event = events(d, &[&format!("event.name=={name},event.labels.x==1")]);
     ok(d.ctr(&["namespaces", "create", name, "x=1"]));
     ok(d.ctr(&["namespaces", "label", name, "y=2"]));
     ok(d.ctr(&["namespaces", "rm", name]));
@@ -446,8 +448,10 @@ fn events_case(d: &dyn Ctr, name: &str) -> Vec<String> {
     seen.extend(take(&by_topic, 2));
     seen.push("--".into());
     seen.extend(take(&by_both, 1));
+    seen.push("--".into());
+    seen.extend(take(&by_event, 1));
     // Nothing else for the filtered subscribers.
-    for e in [&by_topic, &by_both] {
+    for e in [&by_topic, &by_both, &by_event] {
         assert!(
             e.lines.recv_timeout(Duration::from_millis(300)).is_err(),
             "a filtered subscriber saw more than {seen:?}"
@@ -464,7 +468,7 @@ fn ctr_events_sees_namespace_changes_as_containerd() {
     let own = events_case(&d, &name);
     let real = events_case(&c, &name);
     assert_eq!(own, real);
-    assert_eq!(own.len(), 8, "{own:?}");
+    assert_eq!(own.len(), 10, "{own:?}");
     assert!(
         own[0].starts_with("<caller> /namespaces/create "),
         "{own:?}"
