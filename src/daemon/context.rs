@@ -9,6 +9,7 @@ use anyhow::Result;
 use crate::content::Store;
 use crate::daemon::config::Config;
 use crate::daemon::events::Exchange;
+use crate::daemon::gc::Gc;
 use crate::metadata::db::Database;
 
 pub struct Daemon {
@@ -24,6 +25,8 @@ pub struct Daemon {
     pub started: SystemTime,
     /// What services changed, for Events.Subscribe.
     pub events: Exchange,
+    /// Garbage collection, scheduled after deletes.
+    pub gc: Gc,
 }
 
 impl Daemon {
@@ -39,6 +42,7 @@ impl Daemon {
             uuid,
             started: SystemTime::now(),
             events: Exchange::new(),
+            gc: Gc::new(),
         }))
     }
 }
