@@ -9,6 +9,7 @@ use anyhow::Result;
 use crate::content::Store;
 use crate::daemon::config::Config;
 use crate::daemon::events::Exchange;
+use crate::daemon::snapshotters::Snapshotters;
 use crate::metadata::db::Database;
 
 pub struct Daemon {
@@ -24,6 +25,8 @@ pub struct Daemon {
     pub started: SystemTime,
     /// What services changed, for Events.Subscribe.
     pub events: Exchange,
+    /// The snapshotters (`overlayfs`, `native`) under the root.
+    pub snapshotters: Arc<Snapshotters>,
 }
 
 impl Daemon {
@@ -32,6 +35,7 @@ impl Daemon {
         let db = Arc::new(Database::open(&config.metadata_path())?);
         let content = Arc::new(Store::open(config.content_root())?);
         let uuid = crate::daemon::server::load_or_make_uuid(&config.root)?;
+        let snapshotters = Arc::new(Snapshotters::open(&config.root)?);
         Ok(Arc::new(Daemon {
             config,
             db,
@@ -39,6 +43,7 @@ impl Daemon {
             uuid,
             started: SystemTime::now(),
             events: Exchange::new(),
+            snapshotters,
         }))
     }
 }

@@ -9,9 +9,11 @@
 //! - [`services`]: one file per gRPC service.
 //! - [`log`]: containerd's (logrus text) log lines on stderr.
 
+pub mod collect;
 pub mod config;
 pub mod context;
 pub mod events;
 pub mod log;
 pub mod server;
 pub mod services;
+pub mod snapshotters;
