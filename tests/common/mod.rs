@@ -6,6 +6,8 @@ pub mod containerd;
 #[cfg(feature = "daemon")]
 pub mod ociboxd;
 #[cfg(feature = "images")]
+pub mod hostile_registry;
+#[cfg(feature = "images")]
 pub mod registry;
 #[cfg(feature = "shim")]
 pub mod ttrpc_by_hand;
