@@ -49,12 +49,21 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
         }
     };
     let mut cfg = Config::default();
+    // The file first, then the flags over it (containerd's precedence).
     if let Some(p) = &a.config {
-        // The config file reader comes with the daemon's config work; until then a named
-        // file must at least exist, so a typo is not silently ignored.
-        if let Err(e) = std::fs::metadata(p) {
-            eprintln!("{invoked}: failed to load config {}: {e}", p.display());
-            return ExitCode::from(1);
+        match cfg.load_file(p) {
+            Ok(unknown) => {
+                for k in unknown {
+                    log::warn(&format!(
+                        "Ignoring unknown key in TOML: {k} (file {})",
+                        p.display()
+                    ));
+                }
+            }
+            Err(e) => {
+                eprintln!("{invoked}: {e:#}");
+                return ExitCode::from(1);
+            }
         }
     }
     if let Some(v) = a.address {
@@ -67,14 +76,14 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
         cfg.state = v;
     }
     if let Some(v) = a.log_level {
-        match log::Level::parse(&v) {
-            Some(l) => log::set_level(l),
-            None => {
-                eprintln!("{invoked}: not a valid log level {v:?}");
-                return ExitCode::from(1);
-            }
-        }
         cfg.log_level = v;
+    }
+    match log::Level::parse(&cfg.log_level) {
+        Some(l) => log::set_level(l),
+        None => {
+            eprintln!("{invoked}: not a valid log level {:?}", cfg.log_level);
+            return ExitCode::from(1);
+        }
     }
     match ocibox::daemon::server::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,

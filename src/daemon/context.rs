@@ -9,6 +9,7 @@ use anyhow::Result;
 use crate::content::Store;
 use crate::daemon::config::Config;
 use crate::daemon::events::Exchange;
+use crate::daemon::gc::Gc;
 use crate::daemon::snapshotters::Snapshotters;
 use crate::metadata::db::Database;
 
@@ -27,6 +28,8 @@ pub struct Daemon {
     pub events: Exchange,
     /// The snapshotters (`overlayfs`, `native`) under the root.
     pub snapshotters: Arc<Snapshotters>,
+    /// Garbage collection, scheduled after deletes.
+    pub gc: Gc,
 }
 
 impl Daemon {
@@ -35,8 +38,8 @@ impl Daemon {
         let db = Arc::new(Database::open(&config.metadata_path())?);
         let content = Arc::new(Store::open(config.content_root())?);
         let uuid = crate::daemon::server::load_or_make_uuid(&config.root)?;
-        let snapshotters = Arc::new(Snapshotters::open(&config.root)?);
-        Ok(Arc::new(Daemon {
+        let snapshotters = Arc::new(Snapshotters::open(&config.root, db.clone())?);
+        let d = Arc::new(Daemon {
             config,
             db,
             content,
@@ -44,6 +47,10 @@ impl Daemon {
             started: SystemTime::now(),
             events: Exchange::new(),
             snapshotters,
-        }))
+            gc: Gc::new(),
+        });
+        // Collections remove the directories of the snapshot records they sweep.
+        d.gc.set_snapshot_collector(d.snapshotters.clone())?;
+        Ok(d)
     }
 }

@@ -5,14 +5,15 @@
 //! - [`config`]: flags and the optional containerd-format TOML, embedded defaults.
 //! - [`context`]: the [`context::Daemon`] every service shares (stores, paths, events).
 //! - [`events`]: the exchange services publish to and Events.Subscribe reads.
+//! - [`gc`]: garbage collection scheduled after deletes.
 //! - [`server`]: open the stores, bind the socket, serve until a signal.
 //! - [`services`]: one file per gRPC service.
 //! - [`log`]: containerd's (logrus text) log lines on stderr.
 
-pub mod collect;
 pub mod config;
 pub mod context;
 pub mod events;
+pub mod gc;
 pub mod log;
 pub mod server;
 pub mod services;

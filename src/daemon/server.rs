@@ -21,6 +21,11 @@ pub fn run(config: Config) -> Result<()> {
     make_dir(&config.state, 0o711)?;
     let daemon = Daemon::open(config)?;
     let router = Arc::new(services::router(&daemon));
+    let max_message = daemon
+        .config
+        .max_recv_message_size
+        .max(daemon.config.max_send_message_size);
+    let gc_daemon = daemon.clone();
     log::info(&format!(
         "serving {} on {}",
         router.names().join(", "),
@@ -34,15 +39,15 @@ pub fn run(config: Config) -> Result<()> {
     let result = rt.block_on(async move {
         std_listener.set_nonblocking(true)?;
         let listener = tokio::net::UnixListener::from_std(std_listener)?;
-        let serving =
-            crate::api::serve::serve(listener, router, crate::api::MAX_MESSAGE_SIZE, |peer| {
-                if let Some((pid, uid, gid)) = peer {
-                    log::debug(&format!(
-                        "connection from pid {} uid {uid} gid {gid}",
-                        pid.map_or("?".to_string(), |p| p.to_string())
-                    ));
-                }
-            });
+        tokio::spawn(crate::daemon::gc::run(gc_daemon));
+        let serving = crate::api::serve::serve(listener, router, max_message, |peer| {
+            if let Some((pid, uid, gid)) = peer {
+                log::debug(&format!(
+                    "connection from pid {} uid {uid} gid {gid}",
+                    pid.map_or("?".to_string(), |p| p.to_string())
+                ));
+            }
+        });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         tokio::select! {

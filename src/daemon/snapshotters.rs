@@ -1,55 +1,70 @@
 //! The snapshotters ociboxd serves, by containerd's names: `overlayfs` (the default) and
 //! `native`, each rooted at containerd's plugin directory under the root
-//! (`io.containerd.snapshotter.v1.<name>`).
+//! (`io.containerd.snapshotter.v1.<name>`), their records in the metadata database
+//! ([`crate::snapshot::RedbStore`], namespaced as containerd's metadata snapshotter: the key
+//! a client sees is its namespace's, the directory `snapshots/<n>` is the snapshotter's).
 //!
-//! The namespaced view (containerd's metadata snapshotter) lives in the metadata database
-//! (`metadata::snapshots`): a namespace's key maps to a *backing* key in the snapshotter,
-//! `<namespace>/<sequence>/<key>`, so two namespaces may use the same key and a removed
-//! key can be prepared again while its old backing snapshot is still being removed. This
-//! file also removes backing snapshots once their records are gone (after garbage
-//! collection, and `Cleanup` for any the records no longer name).
+//! One [`Snapshotter`] per (snapshotter, namespace), made on first use and kept, and one
+//! change lock per snapshotter: every namespace's snapshots share the snapshotter's
+//! directory numbers, so changes to one snapshotter are serialised (RedbStore's rule). A
+//! change also holds the metadata's shared GC hold, so a collection never sweeps a record
+//! between a snapshotter's load and save.
+//!
+//! Garbage collection sweeps records; [`Snapshotters`] is its `SnapshotCollector` and
+//! removes the directories they stood for. [`Snapshotters::cleanup`] removes directories no
+//! record names (a crash between making a directory and saving its record).
 
-use std::collections::HashSet;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::errdefs::{err, ErrorKind};
 use crate::metadata::db::Database;
 use crate::metadata::{namespaces, snapshots};
-use crate::snapshot::Snapshotter;
+use crate::snapshot::{overlay, Driver, RedbStore, Snapshotter};
 
 /// The snapshotter `ctr` and the Go client use when none is named.
 pub const DEFAULT: &str = "overlayfs";
 
+/// The snapshotters served.
+pub const NAMES: [&str; 2] = ["overlayfs", "native"];
+
 pub struct Snapshotters {
-    pub overlayfs: Arc<Snapshotter>,
-    pub native: Arc<Snapshotter>,
-    seq: AtomicU64,
+    root: PathBuf,
+    db: Arc<Database>,
+    by_ns: Mutex<HashMap<(String, String), Arc<Snapshotter>>>,
+    overlayfs_lock: Mutex<()>,
+    native_lock: Mutex<()>,
+}
+
+/// A snapshotter as one namespace sees it, with the right to change it.
+pub struct Changing<'a> {
+    pub sn: Arc<Snapshotter>,
+    _lock: MutexGuard<'a, ()>,
+    _gc: std::sync::RwLockReadGuard<'a, ()>,
 }
 
 impl Snapshotters {
-    pub fn open(root: &Path) -> Result<Snapshotters> {
-        let overlayfs = Snapshotter::overlay(&root.join("io.containerd.snapshotter.v1.overlayfs"))?;
-        let native = Snapshotter::native(&root.join("io.containerd.snapshotter.v1.native"))?;
-        // Sequence numbers only need to be unique among live backing keys of a namespace;
-        // starting from the clock keeps them so across restarts without a stored counter.
-        let start = crate::timefmt::to_unix_nanos(std::time::SystemTime::now()).max(0) as u64;
+    pub fn open(root: &Path, db: Arc<Database>) -> Result<Snapshotters> {
+        for n in NAMES {
+            let dir = plugin_root(root, n).join("snapshots");
+            std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        }
         Ok(Snapshotters {
-            overlayfs: Arc::new(overlayfs),
-            native: Arc::new(native),
-            seq: AtomicU64::new(start),
+            root: root.to_path_buf(),
+            db,
+            by_ns: Mutex::new(HashMap::new()),
+            overlayfs_lock: Mutex::new(()),
+            native_lock: Mutex::new(()),
         })
     }
 
-    /// The snapshotter named `name`, with containerd's errors for none or an unknown one.
-    pub fn get(&self, name: &str) -> Result<&Arc<Snapshotter>> {
+    fn check(name: &str) -> Result<()> {
         match name {
             "" => Err(ErrorKind::InvalidArgument.err("snapshotter argument missing")),
-            "overlayfs" => Ok(&self.overlayfs),
-            "native" => Ok(&self.native),
+            "overlayfs" | "native" => Ok(()),
             other => Err(err(
                 ErrorKind::NotFound,
                 format!("snapshotter not loaded: {other}"),
@@ -57,92 +72,120 @@ impl Snapshotters {
         }
     }
 
-    /// Every snapshotter with its name.
-    pub fn all(&self) -> [(&'static str, &Arc<Snapshotter>); 2] {
-        [("overlayfs", &self.overlayfs), ("native", &self.native)]
+    fn change_lock(&self, name: &str) -> MutexGuard<'_, ()> {
+        let m = if name == "native" {
+            &self.native_lock
+        } else {
+            &self.overlayfs_lock
+        };
+        m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A fresh backing key for namespace `ns`'s `key`.
-    pub fn backing_key(&self, ns: &str, key: &str) -> String {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        format!("{ns}/{n}/{key}")
-    }
-
-    /// Remove the backing snapshots of records garbage collection (or a caller) deleted.
-    /// Children go before parents: a record set removed together may hold a whole chain.
-    /// Failures are returned after every removable one is gone.
-    pub fn remove_backing(&self, removed: &[(String, snapshots::Snapshot)]) -> Result<()> {
-        let mut pending: Vec<&snapshots::Snapshot> = removed.iter().map(|(_, s)| s).collect();
-        let mut last_err = None;
-        while !pending.is_empty() {
-            let before = pending.len();
-            let mut next = Vec::new();
-            for s in pending {
-                let Ok(sn) = self.get(&s.snapshotter) else {
-                    continue;
-                };
-                match sn.remove(&s.backing) {
-                    Ok(()) => {}
-                    Err(e) if crate::errdefs::kind_of(&e) == ErrorKind::NotFound => {}
-                    Err(e) if crate::errdefs::kind_of(&e) == ErrorKind::FailedPrecondition => {
-                        next.push(s);
-                        last_err = Some(e);
-                    }
-                    Err(e) => last_err = Some(e),
-                }
-            }
-            if next.len() == before {
-                break;
-            }
-            pending = next;
+    /// Snapshotter `name` as namespace `ns` sees it (for reads), with containerd's errors
+    /// for no name or an unknown one.
+    pub fn get(&self, ns: &str, name: &str) -> Result<Arc<Snapshotter>> {
+        Self::check(name)?;
+        let mut m = self.by_ns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = m.get(&(name.to_owned(), ns.to_owned())) {
+            return Ok(s.clone());
         }
-        match last_err {
-            Some(e) if !pending_is_empty(removed, self) => Err(e),
-            _ => Ok(()),
+        let driver = match name {
+            "native" => Driver::Native,
+            _ => Driver::Overlay {
+                index_off: overlay::supports_index(),
+            },
+        };
+        let s = Arc::new(Snapshotter::with_store(
+            &plugin_root(&self.root, name),
+            driver,
+            Box::new(RedbStore::new(self.db.clone(), ns, name)),
+        )?);
+        m.insert((name.to_owned(), ns.to_owned()), s.clone());
+        Ok(s)
+    }
+
+    /// As [`get`](Self::get), holding the snapshotter's change lock and the GC hold.
+    pub fn change(&self, ns: &str, name: &str) -> Result<Changing<'_>> {
+        let sn = self.get(ns, name)?;
+        let lock = self.change_lock(name);
+        let gc = self.db.gc_shared();
+        Ok(Changing {
+            sn,
+            _lock: lock,
+            _gc: gc,
+        })
+    }
+
+    /// Remove the directories of records a collection swept.
+    pub fn remove_swept(&self, removed: &[(String, snapshots::Snapshot)]) -> Result<()> {
+        let mut last = None;
+        for (_, s) in removed {
+            let Some(id) = s.dir_id else { continue };
+            if Self::check(&s.snapshotter).is_err() {
+                continue;
+            }
+            let _g = self.change_lock(&s.snapshotter);
+            if let Err(e) = remove_dir_aside(&plugin_root(&self.root, &s.snapshotter), id) {
+                last = Some(e);
+            }
+        }
+        match last {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
-    /// Remove every backing snapshot of `snapshotter` no namespace's record names (what a
-    /// crash between a backing change and its record left behind); containerd's Cleanup.
-    pub fn cleanup(&self, db: &Database, snapshotter: &str) -> Result<()> {
-        let sn = self.get(snapshotter)?;
-        let named: HashSet<String> = db.view(|v| {
+    /// Remove every directory of snapshotter `name` no namespace's record names, and what
+    /// an interrupted make or remove left (`new-*`, `rm-*`); containerd's Cleanup.
+    pub fn cleanup(&self, name: &str) -> Result<()> {
+        Self::check(name)?;
+        let _g = self.change_lock(name);
+        let _gc = self.db.gc_shared();
+        let named: HashSet<u64> = self.db.view(|v| {
             let mut out = HashSet::new();
             for ns in namespaces::list(v)? {
-                for s in snapshots::list(v, &ns, snapshotter, &[])? {
-                    out.insert(s.backing);
+                for s in snapshots::list(v, &ns, name, &[])? {
+                    out.extend(s.dir_id);
                 }
             }
             Ok(out)
         })?;
-        let mut orphans = Vec::new();
-        sn.walk(|i| {
-            if !named.contains(&i.name) {
-                orphans.push((i.name.clone(), i.parent.clone()));
+        let dir = plugin_root(&self.root, name).join("snapshots");
+        for ent in std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
+            let ent = ent?;
+            let fname = ent.file_name().to_string_lossy().into_owned();
+            let orphan = match fname.parse::<u64>() {
+                Ok(id) => !named.contains(&id),
+                Err(_) => fname.starts_with("new-") || fname.starts_with("rm-"),
+            };
+            if orphan {
+                let p = ent.path();
+                std::fs::remove_dir_all(&p).with_context(|| format!("remove {}", p.display()))?;
             }
-            Ok(())
-        })?;
-        // Children first: remove leaves until nothing more goes.
-        loop {
-            let parents: HashSet<String> = orphans.iter().map(|(_, p)| p.clone()).collect();
-            let (leaves, rest): (Vec<_>, Vec<_>) =
-                orphans.into_iter().partition(|(n, _)| !parents.contains(n));
-            if leaves.is_empty() {
-                break;
-            }
-            for (n, _) in &leaves {
-                let _ = sn.remove(n);
-            }
-            orphans = rest;
         }
         Ok(())
     }
 }
 
-/// Whether every backing snapshot of `removed` is gone.
-fn pending_is_empty(removed: &[(String, snapshots::Snapshot)], s: &Snapshotters) -> bool {
-    removed.iter().all(|(_, r)| match s.get(&r.snapshotter) {
-        Ok(sn) => sn.stat(&r.backing).is_err(),
-        Err(_) => true,
-    })
+impl crate::daemon::gc::SnapshotCollector for Snapshotters {
+    fn remove(&self, removed: &[(String, snapshots::Snapshot)]) -> Result<()> {
+        self.remove_swept(removed)
+    }
+}
+
+fn plugin_root(root: &Path, name: &str) -> PathBuf {
+    root.join(format!("io.containerd.snapshotter.v1.{name}"))
+}
+
+/// Remove `snapshots/<id>`: renamed aside first, so a crash never leaves half a directory
+/// under a live number.
+fn remove_dir_aside(plugin_root: &Path, id: u64) -> Result<()> {
+    let dir = plugin_root.join("snapshots").join(id.to_string());
+    let aside = plugin_root.join("snapshots").join(format!("rm-{id}"));
+    match std::fs::rename(&dir, &aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("remove {}", dir.display())),
+    }
+    std::fs::remove_dir_all(&aside).with_context(|| format!("remove {}", aside.display()))
 }

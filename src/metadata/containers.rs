@@ -110,11 +110,14 @@ fn field(c: &Container, path: &[String]) -> Option<String> {
     }
 }
 
-/// One container; NotFound when absent.
+/// One container; NotFound when absent (containerd's `container "x" in namespace "ns"`).
 pub fn get(r: &impl Read, ns: &str, id: &str) -> anyhow::Result<Container> {
     match r.get_raw(CONTAINERS, ns, id)? {
         Some(raw) => decode("container", &raw),
-        None => Err(err(ErrorKind::NotFound, format!("container {id:?}"))),
+        None => Err(err(
+            ErrorKind::NotFound,
+            format!("container {id:?} in namespace {ns:?}"),
+        )),
     }
 }
 
@@ -153,7 +156,10 @@ pub fn create(tx: &Tx, ns: &str, mut c: Container) -> anyhow::Result<Container> 
 /// `extensions.<k>`, `image`, `snapshotkey`; no paths replaces those fields, refusing a
 /// change of runtime name or snapshotter (immutable).
 pub fn update(tx: &Tx, ns: &str, c: Container, paths: &[&str]) -> anyhow::Result<Container> {
-    let mut cur = get(tx, ns, &c.id)?;
+    let mut cur: Container = match tx.get_raw(CONTAINERS, ns, &c.id)? {
+        Some(raw) => decode("container", &raw)?,
+        None => return Err(err(ErrorKind::NotFound, format!("container {:?}", c.id))),
+    };
     let all = ["labels", "spec", "extensions", "image", "snapshotkey"];
     let paths: &[&str] = if paths.is_empty() {
         if c.runtime.name != cur.runtime.name {

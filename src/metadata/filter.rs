@@ -1,12 +1,14 @@
 //! containerd's list filters (`filters` package): `fieldpath[op value]` selectors joined by
 //! `,` (all must match); several filter strings match when any one does; none match all.
-//! Operators `==`, `!=` and presence (no operator). Field path parts are separated by `.`
-//! and may be double-quoted (`labels."a.b/c"==x`); values may be double-quoted too.
-//!
-//! Decision: the regexp operator `~=` is refused with InvalidArgument (no regex engine in the
-//! binary); ctr's documented filters use `==` and presence.
+//! Operators `==`, `!=`, `~=` (a regular expression matched anywhere in the value, as Go's
+//! `regexp.MatchString`; see [`crate::metadata::filter_regex`]) and presence (no operator).
+//! Field path parts are separated by `.` and may be double-quoted (`labels."a.b/c"==x`);
+//! values may be quoted as containerd's scanner quotes them: `"…"` (with escapes), `/…/` or
+//! `|…|` (a regex needs no escaping there: `topic~=|^/tasks/|`). As in containerd, a value
+//! that starts with `/` is a quoted one, so `topic=="/tasks/exit"` is how a topic is named.
 
 use crate::errdefs::{err, ErrorKind};
+use crate::metadata::filter_regex::Regex;
 
 /// Something a filter can look into: the value at a field path, or None when absent.
 pub trait Adaptor {
@@ -19,6 +21,7 @@ enum Op {
     Present,
     Equal(String),
     NotEqual(String),
+    Matches(Regex),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +38,7 @@ impl Selector {
             Op::Equal(want) => v.as_deref() == Some(want.as_str()),
             // containerd compares the (possibly empty) value: an absent field is "".
             Op::NotEqual(want) => v.as_deref().unwrap_or("") != want,
+            Op::Matches(re) => v.is_some_and(|v| re.is_match(&v)),
         }
     }
 }
@@ -94,7 +98,11 @@ fn parse_one(f: &str) -> anyhow::Result<Vec<Selector>> {
         } else if p.eat(b"!=") {
             Op::NotEqual(p.value()?)
         } else if p.eat(b"~=") {
-            return Err(bad(f, "regular expression filters (~=) are not supported"));
+            let pattern = p.value()?;
+            Op::Matches(
+                Regex::new(&pattern)
+                    .map_err(|e| bad(f, &format!("error parsing regexp {pattern:?}: {e}")))?,
+            )
         } else {
             Op::Present
         };
@@ -129,6 +137,25 @@ impl Parser<'_> {
             false
         }
     }
+    /// A `/…/` or `|…|` value: verbatim but for `\<quote>`, so regex escapes survive.
+    fn raw_quoted(&mut self, q: u8) -> anyhow::Result<String> {
+        self.i += 1;
+        let mut out = Vec::new();
+        while self.i < self.s.len() {
+            let c = self.s[self.i];
+            self.i += 1;
+            if c == q {
+                return String::from_utf8(out).map_err(|_| bad(self.src, "invalid UTF-8"));
+            }
+            if c == b'\\' && self.s.get(self.i) == Some(&q) {
+                self.i += 1;
+                out.push(q);
+                continue;
+            }
+            out.push(c);
+        }
+        Err(bad(self.src, "quoted literal not terminated"))
+    }
     fn quoted(&mut self) -> anyhow::Result<String> {
         // At the opening quote.
         self.i += 1;
@@ -158,7 +185,7 @@ impl Parser<'_> {
         }
         let start = self.i;
         while self.i < self.s.len()
-            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
+            && (self.s[self.i].is_ascii_alphanumeric() || matches!(self.s[self.i], b'_' | b'-'))
         {
             self.i += 1;
         }
@@ -169,8 +196,10 @@ impl Parser<'_> {
     }
     fn value(&mut self) -> anyhow::Result<String> {
         self.skip_ws();
-        if self.s.get(self.i) == Some(&b'"') {
-            return self.quoted();
+        match self.s.get(self.i) {
+            Some(b'"') => return self.quoted(),
+            Some(&q @ (b'/' | b'|')) => return self.raw_quoted(q),
+            _ => {}
         }
         let start = self.i;
         while self.i < self.s.len()
@@ -245,11 +274,25 @@ mod tests {
         assert!(!m(&["labels.a==1,labels.b"]));
         assert!(m(&["labels.b!=1"]));
         assert!(!m(&["labels.a!=1"]));
+        assert!(m(&["name~=busybox"]));
+        assert!(m(&["name~=^docker\\.io/.*:latest$"]));
+        assert!(!m(&["name~=^busybox"]));
+        assert!(m(&["name~=|^docker.io/library/|"]));
+        assert!(m(&[r"name~=/^docker.io\/library/"]));
+        assert!(m(&[r#"name=="docker.io/library/busybox:latest""#]));
+        assert!(!m(&["labels.missing~=.*"]));
     }
 
     #[test]
     fn bad_filters_are_invalid_argument() {
-        for f in ["==x", "name==", "name~=b.*", r#"labels."open"#, "name==a b"] {
+        for f in [
+            "==x",
+            "name==",
+            "name~=b(",
+            r#"labels."open"#,
+            "name==a b",
+            "topic==/tasks/exit",
+        ] {
             let e = Filter::parse_all(&[f]).unwrap_err();
             assert_eq!(kind_of(&e), ErrorKind::InvalidArgument, "{f}");
         }

@@ -15,6 +15,7 @@ pub mod content;
 pub mod db;
 pub mod encoding;
 pub mod filter;
+pub mod filter_regex;
 pub mod gc;
 pub mod images;
 pub mod leases;

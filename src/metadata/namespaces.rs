@@ -2,7 +2,9 @@
 //! or explicitly with labels; deleted only when empty.
 
 use crate::errdefs::{err, ErrorKind};
-use crate::metadata::db::{decode, encode, Read, Tx, NS_TABLES};
+use crate::metadata::db::{
+    decode, encode, Read, Tx, CONTAINERS, CONTENT, IMAGES, LEASES, SNAPSHOTS,
+};
 use crate::metadata::encoding::{validate_identifier, validate_labels, Labels};
 use serde::{Deserialize, Serialize};
 
@@ -61,17 +63,33 @@ pub fn set_label(tx: &Tx, ns: &str, key: &str, value: &str) -> anyhow::Result<()
 }
 
 /// Delete an empty namespace: NotFound when absent, FailedPrecondition (containerd's
-/// wording) while it still holds anything.
+/// wording) while it still holds images, blobs, containers or snapshots. Leases do not
+/// keep a namespace (containerd 1.6 drops its whole bucket, leases included): they are
+/// deleted with it.
 pub fn delete(tx: &Tx, ns: &str) -> anyhow::Result<()> {
     if tx.namespace_raw(ns)?.is_none() {
         return Err(err(ErrorKind::NotFound, format!("namespace {ns:?}")));
     }
-    let mut used = Vec::new();
-    for (t, word) in NS_TABLES {
+    let mut used: Vec<String> = Vec::new();
+    for (t, word) in [
+        (IMAGES, "images"),
+        (CONTENT, "blobs"),
+        (CONTAINERS, "containers"),
+    ] {
         if !tx.scan_raw(t, ns)?.is_empty() {
-            used.push(word);
+            used.push(word.to_owned());
         }
     }
+    // Snapshot keys are `<snapshotter>/<key>`: one entry per snapshotter, as containerd's
+    // `snapshot-<name>`.
+    let mut snapshotters: Vec<String> = Vec::new();
+    for (key, _) in tx.scan_raw(SNAPSHOTS, ns)? {
+        let sn = key.split('/').next().unwrap_or("").to_owned();
+        if !snapshotters.contains(&sn) {
+            snapshotters.push(sn);
+        }
+    }
+    used.extend(snapshotters.into_iter().map(|s| format!("snapshot-{s}")));
     if !used.is_empty() {
         return Err(err(
             ErrorKind::FailedPrecondition,
@@ -80,6 +98,9 @@ pub fn delete(tx: &Tx, ns: &str) -> anyhow::Result<()> {
                 used.join(", ")
             ),
         ));
+    }
+    for (key, _) in tx.scan_raw(LEASES, ns)? {
+        tx.remove_raw(LEASES, ns, &key)?;
     }
     tx.remove_namespace_raw(ns)?;
     Ok(())

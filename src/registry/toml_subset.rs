@@ -1,5 +1,6 @@
-//! The part of TOML a containerd `hosts.toml` uses: `key = value` with strings (basic and
-//! literal), booleans, integers and (nested, multi-line) arrays; `[table."quoted.key"]`
+//! The part of TOML a containerd `hosts.toml` and `config.toml` use: `key = value` with
+//! strings (basic and literal), booleans, integers, plain decimal floats (the GC scheduler's
+//! `pause_threshold = 0.02` in `containerd config default`) and (nested, multi-line) arrays; `[table."quoted.key"]`
 //! headers; comments. Written here rather than pulling the `toml` crate and its parser stack
 //! into the binary for a file of a dozen keys. What it does not know (inline tables, dates,
 //! multi-line strings, array tables) is a clear error, never a silent misread.
@@ -11,6 +12,7 @@ pub enum Value {
     String(String),
     Bool(bool),
     Integer(i64),
+    Float(f64),
     Array(Vec<Value>),
 }
 
@@ -222,7 +224,36 @@ impl Parser<'_> {
                 while self.peek().is_some_and(|c| c.is_ascii_digit() || c == b'_') {
                     self.i += 1;
                 }
+                // A fraction or exponent makes it a float (`0.02`, `1e3`, `-1.5E-2`).
+                let mut float = false;
+                if self.peek() == Some(b'.')
+                    && self.s.get(self.i + 1).is_some_and(|c| c.is_ascii_digit())
+                {
+                    float = true;
+                    self.i += 1;
+                    while self.peek().is_some_and(|c| c.is_ascii_digit() || c == b'_') {
+                        self.i += 1;
+                    }
+                }
+                if matches!(self.peek(), Some(b'e' | b'E')) {
+                    float = true;
+                    self.i += 1;
+                    if matches!(self.peek(), Some(b'+' | b'-')) {
+                        self.i += 1;
+                    }
+                    while self.peek().is_some_and(|c| c.is_ascii_digit() || c == b'_') {
+                        self.i += 1;
+                    }
+                }
                 let text = String::from_utf8_lossy(&self.s[start..self.i]).replace('_', "");
+                if float {
+                    return text
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .map(Value::Float)
+                        .ok_or_else(|| self.error("invalid or unsupported number"));
+                }
                 text.parse::<i64>()
                     .map(Value::Integer)
                     .map_err(|_| self.error("invalid or unsupported number"))
@@ -325,6 +356,23 @@ dial_timeout = -1_000
         assert_eq!(e[5].key, ["x-custom"]);
         assert_eq!(e[5].value, Value::Array(vec![s("a"), s("b\"c")]));
         assert_eq!(e[6].value, Value::Integer(-1000));
+    }
+
+    #[test]
+    fn reads_floats() {
+        let e = parse("a = 0.02\nb = -1.5e-2\nc = 2E3\nd = 7\n").unwrap();
+        let v: Vec<&Value> = e.iter().map(|e| &e.value).collect();
+        assert_eq!(
+            v,
+            [
+                &Value::Float(0.02),
+                &Value::Float(-0.015),
+                &Value::Float(2000.0),
+                &Value::Integer(7)
+            ]
+        );
+        assert!(parse("a = 1.").is_err());
+        assert!(parse("a = 1e").is_err());
     }
 
     #[test]

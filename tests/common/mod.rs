@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 pub mod containerd;
-#[cfg(feature = "daemon")]
-pub mod ociboxd;
 #[cfg(feature = "images")]
 pub mod hostile_registry;
+#[cfg(feature = "daemon")]
+pub mod ociboxd;
 #[cfg(feature = "images")]
 pub mod registry;
 #[cfg(feature = "shim")]

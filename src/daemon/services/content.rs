@@ -162,6 +162,7 @@ impl Content for ContentService {
             Ok(())
         })
         .await?;
+        self.d.gc.schedule();
         Ok(Response::new(()))
     }
 

@@ -14,6 +14,7 @@ use crate::api::services::images::v1::{
     Image, ImageCreate, ImageDelete, ImageUpdate, ListImagesRequest, ListImagesResponse,
     UpdateImageRequest, UpdateImageResponse,
 };
+use crate::api::status::IntoStatus;
 use crate::daemon::context::Daemon;
 use crate::daemon::services::convert::{
     descriptor_in, descriptor_out, labels_in, labels_out, timestamp_nanos,
@@ -166,6 +167,7 @@ impl Images for ImagesService {
         let ns = namespace::of(&req)?;
         let d = self.d.clone();
         let req = req.into_inner();
+        let sync = req.sync;
         blocking(move || {
             d.db.update(|tx| {
                 if let Some(t) = &req.target {
@@ -187,12 +189,14 @@ impl Images for ImagesService {
                     name: req.name.clone(),
                 },
             );
-            if req.sync {
-                crate::daemon::collect::collect_now(&d)?;
-            }
             Ok(())
         })
         .await?;
+        if sync {
+            self.d.gc.collect_now(&self.d).await.status()?;
+        } else {
+            self.d.gc.schedule();
+        }
         Ok(Response::new(()))
     }
 }

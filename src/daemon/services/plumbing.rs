@@ -6,8 +6,6 @@ use std::task::{Context, Poll};
 
 use tonic::{Request, Status};
 
-use crate::api::status::IntoStatus;
-
 /// The metadata key containerd's clients put the lease of a request under
 /// (`leases.WithLease`).
 pub const LEASE_HEADER: &str = "containerd-lease";
@@ -21,17 +19,7 @@ pub fn lease_of<T>(req: &Request<T>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Run `f` (redb, file IO, unpack) on the blocking pool; its error as containerd's status.
-pub async fn blocking<T, F>(f: F) -> Result<T, Status>
-where
-    T: Send + 'static,
-    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.status(),
-        Err(e) => Err(Status::internal(format!("blocking task failed: {e}"))),
-    }
-}
+pub use super::blocking;
 
 /// A server stream fed by a channel: the producer sends items (or one error) and drops its
 /// sender to end the stream.

@@ -1,16 +1,15 @@
 //! containerd.services.snapshots.v1.Snapshots for the `overlayfs` and `native`
 //! snapshotters, namespaced as containerd's metadata snapshotter: the key a client sees is
-//! its namespace's record (`metadata::snapshots`), which names a backing snapshot
-//! (`<ns>/<seq>/<key>`, see `daemon::snapshotters`). The `containerd-lease` header adds new
-//! snapshots to the lease. Publishes `/snapshot/prepare`, `/snapshot/commit` and
+//! its namespace's (`daemon::snapshotters`: one snapshotter view per namespace, its records
+//! in the metadata database). The `containerd-lease` header adds new snapshots (prepared,
+//! viewed, committed) to the lease. Publishes `/snapshot/prepare`, `/snapshot/commit` and
 //! `/snapshot/remove`.
 //!
-//! Order of changes: a new backing snapshot is made first and its record written after
-//! (removed again if the record fails), so a crash leaves at most an unnamed backing
-//! snapshot, which Cleanup (and garbage collection) removes; a removed record's backing
-//! snapshot is removed after the record is gone.
+//! A snapshot's directory is made under a temporary name and renamed into place before its
+//! record is saved, so a crash leaves at most a directory no record names, which Cleanup
+//! removes; a removed record's directory goes right after it (garbage collection's through
+//! the snapshot collector).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
@@ -28,7 +27,6 @@ use crate::api::services::snapshots::v1::{
 use crate::daemon::context::Daemon;
 use crate::daemon::services::convert::{labels_in, labels_out, mount_out, timestamp_nanos};
 use crate::daemon::services::plumbing::{blocking, lease_of, ChannelStream};
-use crate::linux::mount::Mount;
 use crate::metadata::leases::{self, Resource};
 use crate::metadata::snapshots::{self, Kind, Snapshot};
 
@@ -70,76 +68,39 @@ fn lease_resource(snapshotter: &str, key: &str) -> Resource {
     }
 }
 
-/// What Prepare and View ask for.
-struct NewSnapshot<'a> {
-    kind: Kind,
-    snapshotter: &'a str,
-    key: &'a str,
-    parent: &'a str,
-    labels: BTreeMap<String, String>,
-}
-
-/// Make an active snapshot or a view: the backing snapshot, then the record.
-fn create(
+/// Add `key` of `snapshotter` to the request's lease, if it names one.
+fn lease_add(
     d: &Daemon,
     ns: &str,
-    lease: Option<String>,
-    new: NewSnapshot,
-) -> anyhow::Result<Vec<Mount>> {
-    let NewSnapshot {
-        kind,
-        snapshotter,
-        key,
-        parent,
-        labels,
-    } = new;
-    let sn = d.snapshotters.get(snapshotter)?;
-    let parent_backing = if parent.is_empty() {
-        String::new()
-    } else {
-        d.db.view(|v| snapshots::get(v, ns, snapshotter, parent))
-            .map_err(|e| e.context(format!("failed to get parent snapshot {parent:?}")))?
-            .backing
-    };
-    if d.db
-        .view(|v| snapshots::get(v, ns, snapshotter, key))
-        .is_ok()
-    {
-        return Err(crate::errdefs::err(
-            crate::errdefs::ErrorKind::AlreadyExists,
-            format!("snapshot {key:?}"),
-        ));
-    }
-    let backing = d.snapshotters.backing_key(ns, key);
-    let mounts = match kind {
-        Kind::View => sn.view(&backing, &parent_backing, BTreeMap::new())?,
-        _ => sn.prepare(&backing, &parent_backing, BTreeMap::new())?,
-    };
-    let recorded = d.db.update(|tx| {
-        snapshots::create(
-            tx,
-            ns,
-            Snapshot {
-                snapshotter: snapshotter.to_owned(),
-                key: key.to_owned(),
-                backing: backing.clone(),
-                parent: parent.to_owned(),
-                kind,
-                labels,
-                created_at: 0,
-                updated_at: 0,
-            },
-        )?;
-        if let Some(l) = &lease {
-            leases::add_resource(tx, ns, l, lease_resource(snapshotter, key))?;
+    lease: &Option<String>,
+    snapshotter: &str,
+    key: &str,
+) -> anyhow::Result<()> {
+    match lease {
+        Some(l) => {
+            d.db.update(|tx| leases::add_resource(tx, ns, l, lease_resource(snapshotter, key)))
         }
-        Ok(())
-    });
-    if let Err(e) = recorded {
-        let _ = sn.remove(&backing);
-        return Err(e);
+        None => Ok(()),
     }
-    Ok(mounts)
+}
+
+fn info_of(i: &crate::snapshot::Info, snapshotter: &str) -> Snapshot {
+    Snapshot {
+        snapshotter: snapshotter.to_owned(),
+        key: i.name.clone(),
+        backing: String::new(),
+        parent: i.parent.clone(),
+        kind: match i.kind {
+            crate::snapshot::Kind::View => Kind::View,
+            crate::snapshot::Kind::Active => Kind::Active,
+            crate::snapshot::Kind::Committed => Kind::Committed,
+        },
+        labels: i.labels.clone(),
+        created_at: i64::try_from(i.created).unwrap_or(i64::MAX),
+        updated_at: i64::try_from(i.updated).unwrap_or(i64::MAX),
+        dir_id: None,
+        usage: None,
+    }
 }
 
 #[tonic::async_trait]
@@ -153,18 +114,11 @@ impl Snapshots for SnapshotsService {
         let d = self.d.clone();
         let r = req.into_inner();
         let mounts = blocking(move || {
-            let m = create(
-                &d,
-                &ns,
-                lease,
-                NewSnapshot {
-                    kind: Kind::Active,
-                    snapshotter: &r.snapshotter,
-                    key: &r.key,
-                    parent: &r.parent,
-                    labels: labels_in(&r.labels),
-                },
-            )?;
+            let m = {
+                let c = d.snapshotters.change(&ns, &r.snapshotter)?;
+                c.sn.prepare(&r.key, &r.parent, labels_in(&r.labels))?
+            };
+            lease_add(&d, &ns, &lease, &r.snapshotter, &r.key)?;
             d.events.publish(
                 &ns,
                 "/snapshot/prepare",
@@ -191,18 +145,12 @@ impl Snapshots for SnapshotsService {
         let d = self.d.clone();
         let r = req.into_inner();
         let mounts = blocking(move || {
-            create(
-                &d,
-                &ns,
-                lease,
-                NewSnapshot {
-                    kind: Kind::View,
-                    snapshotter: &r.snapshotter,
-                    key: &r.key,
-                    parent: &r.parent,
-                    labels: labels_in(&r.labels),
-                },
-            )
+            let m = {
+                let c = d.snapshotters.change(&ns, &r.snapshotter)?;
+                c.sn.view(&r.key, &r.parent, labels_in(&r.labels))?
+            };
+            lease_add(&d, &ns, &lease, &r.snapshotter, &r.key)?;
+            Ok(m)
         })
         .await?;
         Ok(Response::new(ViewSnapshotResponse {
@@ -217,13 +165,8 @@ impl Snapshots for SnapshotsService {
         let ns = namespace::of(&req)?;
         let d = self.d.clone();
         let r = req.into_inner();
-        let mounts = blocking(move || {
-            let sn = d.snapshotters.get(&r.snapshotter)?;
-            let rec =
-                d.db.view(|v| snapshots::get(v, &ns, &r.snapshotter, &r.key))?;
-            sn.mounts(&rec.backing)
-        })
-        .await?;
+        let mounts =
+            blocking(move || d.snapshotters.get(&ns, &r.snapshotter)?.mounts(&r.key)).await?;
         Ok(Response::new(MountsResponse {
             mounts: mounts.iter().map(mount_out).collect(),
         }))
@@ -235,34 +178,11 @@ impl Snapshots for SnapshotsService {
         let d = self.d.clone();
         let r = req.into_inner();
         blocking(move || {
-            let sn = d.snapshotters.get(&r.snapshotter)?;
-            let backing = d.snapshotters.backing_key(&ns, &r.name);
-            d.db.update(|tx| {
-                let active = snapshots::get(tx, &ns, &r.snapshotter, &r.key)?;
-                if active.kind != Kind::Active {
-                    return Err(crate::errdefs::err(
-                        crate::errdefs::ErrorKind::FailedPrecondition,
-                        format!("snapshot {:?} is not active", r.key),
-                    ));
-                }
-                snapshots::delete(tx, &ns, &r.snapshotter, &r.key)?;
-                // The committed snapshot has the labels the commit names (containerd's).
-                snapshots::create(
-                    tx,
-                    &ns,
-                    Snapshot {
-                        key: r.name.clone(),
-                        backing: backing.clone(),
-                        kind: Kind::Committed,
-                        labels: labels_in(&r.labels),
-                        ..active.clone()
-                    },
-                )?;
-                if let Some(l) = &lease {
-                    leases::add_resource(tx, &ns, l, lease_resource(&r.snapshotter, &r.name))?;
-                }
-                sn.commit(&backing, &active.backing, BTreeMap::new())
-            })?;
+            {
+                let c = d.snapshotters.change(&ns, &r.snapshotter)?;
+                c.sn.commit(&r.name, &r.key, labels_in(&r.labels))?;
+            }
+            lease_add(&d, &ns, &lease, &r.snapshotter, &r.name)?;
             d.events.publish(
                 &ns,
                 "/snapshot/commit",
@@ -283,11 +203,12 @@ impl Snapshots for SnapshotsService {
         let d = self.d.clone();
         let r = req.into_inner();
         blocking(move || {
-            let sn = d.snapshotters.get(&r.snapshotter)?;
-            let rec =
-                d.db.update(|tx| snapshots::delete(tx, &ns, &r.snapshotter, &r.key))?;
-            // The record is gone; a backing snapshot that cannot go now is Cleanup's.
-            let _ = sn.remove(&rec.backing);
+            d.snapshotters
+                .change(&ns, &r.snapshotter)?
+                .sn
+                .remove(&r.key)?;
+            // Its parents may be unreferenced now.
+            d.gc.schedule();
             d.events.publish(
                 &ns,
                 "/snapshot/remove",
@@ -310,8 +231,8 @@ impl Snapshots for SnapshotsService {
         let d = self.d.clone();
         let r = req.into_inner();
         let rec = blocking(move || {
-            d.snapshotters.get(&r.snapshotter)?;
-            d.db.view(|v| snapshots::get(v, &ns, &r.snapshotter, &r.key))
+            let i = d.snapshotters.get(&ns, &r.snapshotter)?.stat(&r.key)?;
+            Ok(info_of(&i, &r.snapshotter))
         })
         .await?;
         Ok(Response::new(StatSnapshotResponse {
@@ -327,18 +248,17 @@ impl Snapshots for SnapshotsService {
         let d = self.d.clone();
         let r = req.into_inner();
         let rec = blocking(move || {
-            d.snapshotters.get(&r.snapshotter)?;
             let info = r.info.unwrap_or_default();
             let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
             let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-            d.db.update(|tx| {
-                let cur = snapshots::get(tx, &ns, &r.snapshotter, &info.name)?;
-                let want = Snapshot {
-                    labels: labels_in(&info.labels),
-                    ..cur
-                };
-                snapshots::update(tx, &ns, &want, &paths)
-            })
+            let c = d.snapshotters.change(&ns, &r.snapshotter)?;
+            let cur = c.sn.stat(&info.name)?;
+            let want = crate::snapshot::Info {
+                labels: labels_in(&info.labels),
+                ..cur
+            };
+            let i = c.sn.update(&want, &paths)?;
+            Ok(info_of(&i, &r.snapshotter))
         })
         .await?;
         Ok(Response::new(UpdateSnapshotResponse {
@@ -356,7 +276,7 @@ impl Snapshots for SnapshotsService {
         let d = self.d.clone();
         let r = req.into_inner();
         let list = blocking(move || {
-            d.snapshotters.get(&r.snapshotter)?;
+            d.snapshotters.get(&ns, &r.snapshotter)?;
             let f: Vec<&str> = r.filters.iter().map(String::as_str).collect();
             d.db.view(|v| snapshots::list(v, &ns, &r.snapshotter, &f))
         })
@@ -374,13 +294,7 @@ impl Snapshots for SnapshotsService {
         let ns = namespace::of(&req)?;
         let d = self.d.clone();
         let r = req.into_inner();
-        let u = blocking(move || {
-            let sn = d.snapshotters.get(&r.snapshotter)?;
-            let rec =
-                d.db.view(|v| snapshots::get(v, &ns, &r.snapshotter, &r.key))?;
-            sn.usage(&rec.backing)
-        })
-        .await?;
+        let u = blocking(move || d.snapshotters.get(&ns, &r.snapshotter)?.usage(&r.key)).await?;
         Ok(Response::new(UsageResponse {
             size: u.size as i64,
             inodes: u.inodes as i64,
@@ -390,7 +304,7 @@ impl Snapshots for SnapshotsService {
     async fn cleanup(&self, req: Request<CleanupRequest>) -> Result<Response<()>, Status> {
         let d = self.d.clone();
         let r = req.into_inner();
-        blocking(move || d.snapshotters.cleanup(&d.db, &r.snapshotter)).await?;
+        blocking(move || d.snapshotters.cleanup(&r.snapshotter)).await?;
         Ok(Response::new(()))
     }
 }

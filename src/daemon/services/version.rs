@@ -11,8 +11,8 @@ use crate::daemon::context::Daemon;
 
 pub struct VersionService;
 
-pub fn server(_d: &Arc<Daemon>) -> VersionServer<VersionService> {
-    VersionServer::new(VersionService)
+pub fn server(d: &Arc<Daemon>) -> VersionServer<VersionService> {
+    super::limited!(VersionServer::new(VersionService), d)
 }
 
 #[tonic::async_trait]

@@ -1,0 +1,172 @@
+//! containerd.services.namespaces.v1.Namespaces: Get, List, Create, Update (labels by field
+//! mask), Delete (only of an empty namespace: FailedPrecondition otherwise), publishing
+//! `/namespaces/create|update|delete` as containerd's: in the caller's namespace (its
+//! `containerd-namespace` header, as containerd's publisher takes it from the request
+//! context; the target namespace when the caller sent none), an update's event carrying the
+//! labels the request sent.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use crate::api::events::{NamespaceCreate, NamespaceDelete, NamespaceUpdate};
+use crate::api::services::namespaces::v1::namespaces_server::{Namespaces, NamespacesServer};
+use crate::api::services::namespaces::v1::*;
+use crate::daemon::context::Daemon;
+use crate::daemon::services::{blocking, labels_in, labels_out, mask_paths};
+use crate::errdefs::{err, ErrorKind};
+use crate::metadata::db::encode;
+use crate::metadata::encoding::{apply_label_paths, validate_labels};
+use crate::metadata::namespaces::{self, Namespace as Record};
+
+pub struct NamespacesService {
+    d: Arc<Daemon>,
+}
+
+pub fn server(d: &Arc<Daemon>) -> NamespacesServer<NamespacesService> {
+    super::limited!(NamespacesServer::new(NamespacesService { d: d.clone() }), d)
+}
+
+/// The namespace an event is published in: the caller's.
+fn event_ns<T>(r: &Request<T>, target: &str) -> String {
+    crate::api::namespace::of(r).unwrap_or_else(|_| target.to_string())
+}
+
+fn out(name: String, labels: crate::metadata::encoding::Labels) -> Namespace {
+    Namespace {
+        name,
+        labels: labels_out(labels),
+    }
+}
+
+#[tonic::async_trait]
+impl Namespaces for NamespacesService {
+    async fn get(
+        &self,
+        r: Request<GetNamespaceRequest>,
+    ) -> Result<Response<GetNamespaceResponse>, Status> {
+        let name = r.into_inner().name;
+        let db = self.d.db.clone();
+        let ns = blocking(move || {
+            let labels = db.view(|v| namespaces::labels(v, &name))?;
+            Ok(out(name, labels))
+        })
+        .await?;
+        Ok(Response::new(GetNamespaceResponse {
+            namespace: Some(ns),
+        }))
+    }
+
+    async fn list(
+        &self,
+        _: Request<ListNamespacesRequest>,
+    ) -> Result<Response<ListNamespacesResponse>, Status> {
+        let db = self.d.db.clone();
+        let list = blocking(move || {
+            db.view(|v| {
+                let mut all = Vec::new();
+                for name in namespaces::list(v)? {
+                    let labels = namespaces::labels(v, &name)?;
+                    all.push(out(name, labels));
+                }
+                Ok(all)
+            })
+        })
+        .await?;
+        Ok(Response::new(ListNamespacesResponse { namespaces: list }))
+    }
+
+    async fn create(
+        &self,
+        r: Request<CreateNamespaceRequest>,
+    ) -> Result<Response<CreateNamespaceResponse>, Status> {
+        let caller = crate::api::namespace::of(&r).ok();
+        let ns = r
+            .into_inner()
+            .namespace
+            .ok_or_else(|| Status::invalid_argument("namespace must not be nil"))?;
+        let db = self.d.db.clone();
+        let (name, labels) = (ns.name.clone(), labels_in(ns.labels.clone()));
+        blocking(move || db.update(|tx| namespaces::create(tx, &name, labels))).await?;
+        self.d.events.publish(
+            caller.as_deref().unwrap_or(&ns.name),
+            "/namespaces/create",
+            &NamespaceCreate {
+                name: ns.name.clone(),
+                labels: ns.labels.clone(),
+            },
+        );
+        Ok(Response::new(CreateNamespaceResponse {
+            namespace: Some(ns),
+        }))
+    }
+
+    async fn update(
+        &self,
+        r: Request<UpdateNamespaceRequest>,
+    ) -> Result<Response<UpdateNamespaceResponse>, Status> {
+        let caller = crate::api::namespace::of(&r).ok();
+        let r = r.into_inner();
+        let ns = r
+            .namespace
+            .ok_or_else(|| Status::invalid_argument("namespace must not be nil"))?;
+        let paths = mask_paths(r.update_mask);
+        let db = self.d.db.clone();
+        let name = ns.name.clone();
+        let sent = ns.labels.clone();
+        let want = labels_in(ns.labels);
+        let labels = blocking(move || {
+            db.update(|tx| {
+                let mut cur = namespaces::labels(tx, &name)?;
+                if paths.is_empty() {
+                    // No mask: the labels are replaced as a whole (containerd's).
+                    cur = want;
+                } else {
+                    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+                    if let Some(p) = apply_label_paths(&mut cur, &want, &refs, "labels").first() {
+                        return Err(err(
+                            ErrorKind::InvalidArgument,
+                            format!("cannot update {p:?} field on namespace {name:?}"),
+                        ));
+                    }
+                }
+                validate_labels(&cur)?;
+                tx.put_namespace_raw(
+                    &name,
+                    &encode(&Record {
+                        labels: cur.clone(),
+                    })?,
+                )?;
+                Ok(cur)
+            })
+        })
+        .await?;
+        let labels = labels_out(labels);
+        self.d.events.publish(
+            caller.as_deref().unwrap_or(&ns.name),
+            "/namespaces/update",
+            &NamespaceUpdate {
+                name: ns.name.clone(),
+                labels: sent,
+            },
+        );
+        Ok(Response::new(UpdateNamespaceResponse {
+            namespace: Some(Namespace {
+                name: ns.name,
+                labels,
+            }),
+        }))
+    }
+
+    async fn delete(&self, r: Request<DeleteNamespaceRequest>) -> Result<Response<()>, Status> {
+        let name = r.get_ref().name.clone();
+        let at = event_ns(&r, &name);
+        let db = self.d.db.clone();
+        let n = name.clone();
+        blocking(move || db.update(|tx| namespaces::delete(tx, &n))).await?;
+        self.d
+            .events
+            .publish(&at, "/namespaces/delete", &NamespaceDelete { name });
+        Ok(Response::new(()))
+    }
+}
