@@ -131,3 +131,150 @@ pub async fn run(d: Arc<Daemon>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::tests::TempDir;
+    use crate::content::Digest;
+    use crate::daemon::config::Config;
+    use crate::metadata::encoding::Labels;
+    use crate::metadata::namespaced_content::NamespacedContent;
+    use crate::metadata::{containers, leases, snapshots};
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl SnapshotCollector for Recorder {
+        fn remove(&self, removed: &[(String, Snapshot)]) -> Result<()> {
+            let mut v = self.0.lock().unwrap();
+            v.extend(removed.iter().map(|(ns, s)| format!("{ns}/{}", s.key)));
+            Ok(())
+        }
+    }
+
+    fn put(d: &Daemon, lease: Option<&str>, data: &[u8]) -> Digest {
+        let nc = NamespacedContent {
+            db: &d.db,
+            store: &d.content,
+            ns: "default".into(),
+            lease: lease.map(str::to_string),
+        };
+        let dg = Digest::of(data);
+        let mut w = nc
+            .writer(&dg.to_string(), data.len() as u64, Some(dg))
+            .unwrap();
+        w.write_all(data).unwrap();
+        nc.commit(w, data.len() as u64, Some(dg), Labels::new())
+            .unwrap()
+    }
+
+    fn snapshot(key: &str) -> snapshots::Snapshot {
+        snapshots::Snapshot {
+            snapshotter: "overlayfs".into(),
+            key: key.into(),
+            backing: key.into(),
+            parent: String::new(),
+            kind: snapshots::Kind::Active,
+            labels: Labels::new(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn scheduled_after_deletes_and_never_takes_what_containers_or_leases_hold() {
+        let t = TempDir::new("daemon-gc");
+        let d = Daemon::open(Config {
+            root: t.0.join("root"),
+            state: t.0.join("state"),
+            ..Config::default()
+        })
+        .unwrap();
+        let rec = Arc::new(Recorder(Mutex::new(Vec::new())));
+        d.gc.set_snapshot_collector(rec.clone()).unwrap();
+        assert!(d.gc.set_snapshot_collector(rec.clone()).is_err());
+
+        d.db.update(|tx| leases::create(tx, "default", "pull", Labels::new()).map(|_| ()))
+            .unwrap();
+        let leased = put(&d, Some("pull"), b"leased blob");
+        let by_container = put(&d, None, b"a container's checkpoint");
+        let loose = put(&d, None, b"nobody's");
+        d.db.update(|tx| {
+            snapshots::create(tx, "default", snapshot("c1-rootfs"))?;
+            snapshots::create(tx, "default", snapshot("stray"))?;
+            containers::create(
+                tx,
+                "default",
+                containers::Container {
+                    id: "c1".into(),
+                    labels: [(
+                        "containerd.io/gc.ref.content.cp".to_string(),
+                        by_container.to_string(),
+                    )]
+                    .into(),
+                    runtime: containers::Runtime {
+                        name: "io.containerd.runc.v2".into(),
+                        options: None,
+                    },
+                    spec: Some(containers::Any::default()),
+                    snapshotter: "overlayfs".into(),
+                    snapshot_key: "c1-rootfs".into(),
+                    ..Default::default()
+                },
+            )
+            .map(|_| ())
+        })
+        .unwrap();
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::spawn(run(d.clone()));
+            // A burst of deletes: one collection after the debounce.
+            for _ in 0..5 {
+                d.gc.schedule();
+            }
+            tokio::time::sleep(DEBOUNCE * 4).await;
+            assert_eq!(d.gc.runs.load(Ordering::SeqCst), 1);
+            let held = |dg: &Digest| {
+                d.db.view(|v| crate::metadata::content::info(v, "default", dg))
+                    .is_ok()
+            };
+            assert!(
+                held(&leased) && held(&by_container),
+                "held by a lease and a container"
+            );
+            assert!(!held(&loose), "unreferenced content record swept");
+            assert_eq!(*rec.0.lock().unwrap(), ["default/stray"]);
+
+            // The lease and the container go: what they held goes with the next collection.
+            d.db.update(|tx| {
+                leases::delete(tx, "default", "pull")?;
+                containers::delete(tx, "default", "c1")
+            })
+            .unwrap();
+            let r = d.gc.collect_now(&d).await.unwrap();
+            let mut gone: Vec<Digest> = r.content.iter().map(|(_, dg)| *dg).collect();
+            gone.sort();
+            let mut want = vec![leased, by_container];
+            want.sort();
+            assert_eq!(gone, want);
+            assert_eq!(
+                *rec.0.lock().unwrap(),
+                ["default/stray", "default/c1-rootfs"]
+            );
+        });
+        // Blobs younger than the grace stay on disk; a later collection removes them.
+        assert!(d.content.info(&leased).is_ok());
+        std::thread::sleep(BLOB_GRACE + Duration::from_millis(200));
+        let r = rt.block_on(d.gc.collect_now(&d)).unwrap();
+        for dg in [leased, by_container, loose] {
+            assert!(r.blobs.contains(&dg), "{dg} deleted from disk");
+            assert!(d.content.info(&dg).is_err());
+        }
+    }
+}

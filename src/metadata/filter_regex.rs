@@ -378,7 +378,10 @@ mod tests {
         assert!(m("^(?:ab)*$", "ababab") && !m("^(?:ab)*$", "aba"));
         assert!(m("^(a*)*b$", "aaab"));
         assert!(m("x*", "") && m("", "anything"));
-        assert!(m("a{,2}", "a{,2}"), "a { that is no count is a literal");
+        assert!(
+            m("a{,2}", "a{,2}"),
+            "a brace that starts no count is a literal"
+        );
         assert!(m("^.*?end$", "the end"));
     }
 
