@@ -39,7 +39,7 @@ impl Daemon {
         let content = Arc::new(Store::open(config.content_root())?);
         let uuid = crate::daemon::server::load_or_make_uuid(&config.root)?;
         let snapshotters = Arc::new(Snapshotters::open(&config.root, db.clone())?);
-        let d = Arc::new(Daemon {
+        Ok(Arc::new(Daemon {
             config,
             db,
             content,
@@ -48,9 +48,6 @@ impl Daemon {
             events: Exchange::new(),
             snapshotters,
             gc: Gc::new(),
-        });
-        // Collections remove the directories of the snapshot records they sweep.
-        d.gc.set_snapshot_collector(d.snapshotters.clone())?;
-        Ok(d)
+        }))
     }
 }
