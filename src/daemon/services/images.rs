@@ -133,15 +133,20 @@ impl Images for ImagesService {
         let image = req.image;
         let i = blocking(move || {
             let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-            // With a mask naming only labels or annotations, the target may be left out.
+            // With a mask naming only labels or annotations, the target the client sends is
+            // not used (ctr sends an empty one, as Go's non-nullable field): the image's own
+            // stands in for it, annotations from the request.
             let needs_target = paths.is_empty() || paths.contains(&"target");
             let i = match image {
-                Some(mut i) if !needs_target && i.target.is_none() => {
+                Some(mut i) if !needs_target => {
                     if i.name.is_empty() {
                         return Err(ErrorKind::InvalidArgument.err("Image.Name required"));
                     }
                     let cur = d.db.view(|v| images::get(v, &ns, &i.name))?;
-                    i.target = Some(descriptor_out(&cur.target));
+                    let annotations = i.target.take().map(|t| t.annotations).unwrap_or_default();
+                    let mut t = descriptor_out(&cur.target);
+                    t.annotations = annotations;
+                    i.target = Some(t);
                     image_in(Some(i))?
                 }
                 other => image_in(other)?,
