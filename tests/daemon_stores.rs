@@ -73,7 +73,17 @@ fn sort_labels(w: &str) -> String {
     if !w.contains('=') {
         return w.to_string();
     }
-    let mut parts: Vec<&str> = w.split(',').collect();
+    // ctr stamps gc.root with the time it ran.
+    let mut parts: Vec<&str> = w
+        .split(',')
+        .map(|p| {
+            if p.starts_with("containerd.io/gc.root=") {
+                "containerd.io/gc.root=<time>"
+            } else {
+                p
+            }
+        })
+        .collect();
     parts.sort_unstable();
     parts.join(",")
 }
