@@ -372,7 +372,38 @@ fn snapshot_commands_match_containerd() {
         }
         let usage = norm(&t.ok(&["snapshots", "usage", "base"]));
         v.push(usage);
-        t.ok(&["snapshots", "rm", "child", "look"]);
+        // The view goes first: the diff below runs under a lease whose deletion triggers a
+        // collection on ociboxd, and a view has no gc.root label (containerd collects it
+        // on its next collection too, which a lease deletion does not start at once).
+        t.ok(&["snapshots", "rm", "look"]);
+        // A layer of a child's changes (Diff.Diff): an added file, a whiteout, a change.
+        let line = t.ok(&["snapshots", "mounts", target.to_str().unwrap(), "child"]);
+        {
+            let _m = run_mount_line(line.trim(), &target);
+            std::fs::write(target.join("added"), b"new\n").unwrap();
+            std::fs::create_dir(target.join("dir")).unwrap();
+            std::fs::write(target.join("dir/inner"), b"inner\n").unwrap();
+            std::fs::remove_file(target.join("file")).unwrap();
+        }
+        let o = t.cmd(&["snapshots", "diff", "child"]).output().unwrap();
+        assert!(o.status.success(), "{}: {}", t.what, text(&o));
+        let layer = work.path().join(format!("diff-{}.tgz", t.what));
+        std::fs::write(&layer, &o.stdout).unwrap();
+        let list = ok(Command::new("tar").arg("tzf").arg(&layer).output().unwrap());
+        let mut names: Vec<&str> = list.lines().map(|l| l.trim_end_matches('/')).collect();
+        names.sort_unstable();
+        v.push(names.join(" "));
+        let extracted = work.path().join(format!("x-{}", t.what));
+        std::fs::create_dir_all(&extracted).unwrap();
+        ok(Command::new("tar")
+            .arg("xzf")
+            .arg(&layer)
+            .arg("-C")
+            .arg(&extracted)
+            .output()
+            .unwrap());
+        v.push(std::fs::read_to_string(extracted.join("dir/inner")).unwrap());
+        t.ok(&["snapshots", "rm", "child"]);
         t.ok(&["snapshots", "rm", "base"]);
         v.push(norm(&t.ok(&["snapshots", "ls"])));
         // The native snapshotter: a bind of a full copy.
