@@ -613,3 +613,142 @@ fn hostile_writes_commit_nothing_and_interrupted_ones_resume() {
 fn data_digest(data: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(data))
 }
+
+// ---------------------------------------------------------------------------------------
+// Events
+
+/// `ctr events` on `t`, its lines' `<namespace> <topic>` as they arrive.
+fn subscribe(t: &Target) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new("ctr")
+        .args(["-a", &t.address, "events", &format!("namespace=={NS}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines() {
+            let Ok(l) = l else { break };
+            // `2026-12-02 03:04:05.123456789 +0000 UTC ns /topic {json}`
+            let w: Vec<&str> = l.splitn(7, ' ').collect();
+            let line = format!("{} {}", w.get(4).unwrap_or(&""), w.get(5).unwrap_or(&""));
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // ctr subscribes after it starts; give it a moment.
+    std::thread::sleep(Duration::from_millis(700));
+    (child, rx)
+}
+
+#[test]
+fn store_changes_publish_containerds_events() {
+    let (d, c) = both();
+    let work = TempDir::new("stores-events");
+    let archive = work.path().join("busybox.tar");
+    let st = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/make-busybox-image.sh"
+    ))
+    .arg(&archive)
+    .status()
+    .unwrap();
+    assert!(st.success());
+    // ctr 1.6 cannot decode /content/create (containerd 1.7's event): a Rust subscriber
+    // sees ociboxd's topics whole.
+    let api_topics = api_subscribe(&Target::of_ociboxd(&d));
+    let mut seen = Vec::new();
+    for t in [Target::of_ociboxd(&d), Target::of_containerd(&c)] {
+        let (mut child, rx) = subscribe(&t);
+        let data = b"event bytes\n";
+        let dg = format!("sha256:{}", sha256_hex(data));
+        assert!(t
+            .ctr_stdin(&["content", "ingest", "ev-1"], data)
+            .status
+            .success());
+        t.ok(&["content", "rm", &dg]);
+        t.ok(&["snapshots", "prepare", "ev-a"]);
+        t.ok(&["snapshots", "commit", "ev-b", "ev-a"]);
+        t.ok(&["snapshots", "rm", "ev-b"]);
+        t.ok(&["image", "import", "--no-unpack", archive.to_str().unwrap()]);
+        t.ok(&["image", "label", "docker.io/library/busybox:latest", "e=1"]);
+        t.ok(&["image", "rm", "docker.io/library/busybox:latest"]);
+        let mut v = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(l) => v.push(l),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if v.iter().any(|l| l.ends_with("/images/delete")) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        seen.push(v);
+    }
+    let own = &seen[0];
+    // containerd 1.6 publishes no /content/create (ociboxd does, as 1.7); leases are
+    // daemon-core's and their events the same on both.
+    let without_create: Vec<&String> = own
+        .iter()
+        .filter(|l| !l.ends_with("/content/create"))
+        .collect();
+    let real: Vec<&String> = seen[1].iter().collect();
+    assert_eq!(without_create, real, "ociboxd (left) vs containerd (right)");
+    let mut topics = Vec::new();
+    while let Ok(t) = api_topics.recv_timeout(Duration::from_secs(2)) {
+        topics.push(t);
+    }
+    for want in [
+        "/content/create",
+        "/content/delete",
+        "/snapshot/prepare",
+        "/snapshot/commit",
+        "/snapshot/remove",
+        "/images/create",
+        "/images/update",
+        "/images/delete",
+    ] {
+        assert!(
+            topics.iter().any(|t| t == want),
+            "{want} missing from {topics:?}"
+        );
+    }
+}
+
+/// Events.Subscribe through the API (filtered to the test's namespace): the topics.
+fn api_subscribe(t: &Target) -> std::sync::mpsc::Receiver<String> {
+    use ocibox::api::services::events::v1 as ev;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let addr = t.address.clone();
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let ch = UnixChannel::connect(Path::new(&addr)).await.unwrap();
+            let mut cl = ev::events_client::EventsClient::with_origin(ch, origin());
+            let mut sub = cl
+                .subscribe(ev::SubscribeRequest {
+                    filters: vec![format!("namespace=={NS}")],
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let _ = ready_tx.send(());
+            while let Ok(Some(e)) = sub.message().await {
+                if tx.send(e.topic).is_err() {
+                    break;
+                }
+            }
+        })
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    rx
+}
