@@ -10,6 +10,7 @@ use crate::content::Store;
 use crate::daemon::config::Config;
 use crate::daemon::events::Exchange;
 use crate::daemon::gc::Gc;
+use crate::daemon::snapshotters::Snapshotters;
 use crate::metadata::db::Database;
 
 pub struct Daemon {
@@ -25,6 +26,8 @@ pub struct Daemon {
     pub started: SystemTime,
     /// What services changed, for Events.Subscribe.
     pub events: Exchange,
+    /// The snapshotters (`overlayfs`, `native`) under the root.
+    pub snapshotters: Arc<Snapshotters>,
     /// Garbage collection, scheduled after deletes.
     pub gc: Gc,
 }
@@ -35,6 +38,7 @@ impl Daemon {
         let db = Arc::new(Database::open(&config.metadata_path())?);
         let content = Arc::new(Store::open(config.content_root())?);
         let uuid = crate::daemon::server::load_or_make_uuid(&config.root)?;
+        let snapshotters = Arc::new(Snapshotters::open(&config.root, db.clone())?);
         Ok(Arc::new(Daemon {
             config,
             db,
@@ -42,6 +46,7 @@ impl Daemon {
             uuid,
             started: SystemTime::now(),
             events: Exchange::new(),
+            snapshotters,
             gc: Gc::new(),
         }))
     }

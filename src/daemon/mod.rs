@@ -19,3 +19,4 @@ pub mod gc;
 pub mod log;
 pub mod server;
 pub mod services;
+pub mod snapshotters;

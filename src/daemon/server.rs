@@ -26,6 +26,10 @@ pub fn run(config: Config) -> Result<()> {
     make_dir(&config.root, 0o711)?;
     make_dir(&config.state, 0o711)?;
     let daemon = Daemon::open(config)?;
+    // Collections remove the directories of the snapshot records they sweep.
+    daemon
+        .gc
+        .set_snapshot_collector(daemon.snapshotters.clone())?;
     let router = Arc::new(services::router(&daemon));
     let max_message = daemon
         .config
