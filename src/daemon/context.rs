@@ -9,6 +9,7 @@ use anyhow::Result;
 use crate::content::Store;
 use crate::daemon::config::Config;
 use crate::daemon::events::Exchange;
+use crate::daemon::runtime_v2::TaskManager;
 use crate::metadata::db::Database;
 
 pub struct Daemon {
@@ -24,6 +25,8 @@ pub struct Daemon {
     pub started: SystemTime,
     /// What services changed, for Events.Subscribe.
     pub events: Exchange,
+    /// The live tasks and their shims.
+    pub tasks: TaskManager,
 }
 
 impl Daemon {
@@ -32,7 +35,9 @@ impl Daemon {
         let db = Arc::new(Database::open(&config.metadata_path())?);
         let content = Arc::new(Store::open(config.content_root())?);
         let uuid = crate::daemon::server::load_or_make_uuid(&config.root)?;
+        let tasks = TaskManager::new(&config);
         Ok(Arc::new(Daemon {
+            tasks,
             config,
             db,
             content,

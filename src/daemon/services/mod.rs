@@ -5,9 +5,12 @@ use std::sync::Arc;
 use crate::api::serve::Router;
 use crate::daemon::context::Daemon;
 
+pub mod tasks;
 pub mod version;
 
 /// Every service ociboxd serves, on one router.
 pub fn router(d: &Arc<Daemon>) -> Router {
-    Router::new().service(version::server(d))
+    Router::new()
+        .service(version::server(d))
+        .service(tasks::server(d))
 }
