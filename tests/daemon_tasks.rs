@@ -511,3 +511,85 @@ fn tasks_survive_a_daemon_kill() {
     }
     assert!(c.list().is_empty());
 }
+
+/// A shim killed -9 while the daemon runs: the next task call finds it gone, and the
+/// daemon cleans up after it (its container stopped, its bundle removed, its exit
+/// published) as containerd does when its shim connection closes.
+#[test]
+fn a_shim_killed_under_a_running_daemon_is_reaped() {
+    let mut d = Ociboxd::start();
+    let fx = Fixture::new(&["sleep", "1000"]);
+    put_containers(&mut d, &[("k1", OWN, &fx)]);
+    let mut c = Client::new(&d);
+    c.create("k1", &fx.rootfs()).unwrap();
+    let pid = c.start("k1", "").unwrap();
+    let shim_pid: i32 = std::fs::read_to_string(bundle_dir(&d, "k1").join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) of the shim this test started, by its recorded pid.
+    unsafe { libc::kill(shim_pid, libc::SIGKILL) };
+    eventually("the shim to die", || !alive(shim_pid as u32));
+    let e = c.get("k1", "").unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    assert!(c.list().is_empty());
+    eventually("its container to be stopped", || !alive(pid));
+    assert!(!bundle_dir(&d, "k1").exists());
+    assert!(
+        d.log().contains("publish exit of dead shim's task id=k1"),
+        "{}",
+        d.log()
+    );
+}
+
+/// `ociboxd publish`, the publish binary shims are given: the event (a protobuf Any on
+/// stdin) goes to the daemon's ttrpc events endpoint; without a daemon it fails.
+#[test]
+fn publish_binary_forwards_to_the_events_endpoint() {
+    use prost::Message;
+    use std::io::Write;
+    let d = Ociboxd::start();
+    // Serving: the events endpoint is up (it comes after the gRPC socket is bound).
+    assert!(Client::new(&d).list().is_empty());
+    let ev = prost_types::Any {
+        type_url: "containerd.events.TaskOOM".into(),
+        value: ocibox::api::events::TaskOom {
+            container_id: "x".into(),
+        }
+        .encode_to_vec(),
+    };
+    let run = |address: &Path| {
+        let mut child = std::process::Command::new(d.dir.join("bin/ociboxd"))
+            .arg("--address")
+            .arg(address)
+            .args([
+                "publish",
+                "--topic",
+                "/tasks/oom",
+                "--namespace",
+                &d.namespace,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&ev.encode_to_vec())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&d.address);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = run(&d.dir.join("nobody.sock"));
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("connect"),
+        "{}",
+        common::stderr(&out)
+    );
+}
