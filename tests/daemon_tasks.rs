@@ -593,3 +593,208 @@ fn publish_binary_forwards_to_the_events_endpoint() {
         common::stderr(&out)
     );
 }
+
+// ---- Debian's real ctr against ociboxd ------------------------------------------------
+// These need the Containers service (ctr looks the container up first) and the Events
+// service (ctr events); the records are still written directly, with the spec's root an
+// absolute path (no snapshot key, so ctr sends no rootfs mounts).
+
+fn ctr_ok(d: &Ociboxd, args: &[&str]) -> String {
+    let o = d.ctr(args);
+    assert!(
+        o.status.success(),
+        "ctr {args:?}: {}\n{}",
+        text(&o),
+        d.log()
+    );
+    common::stdout(&o)
+}
+
+fn text(o: &std::process::Output) -> String {
+    common::containerd::text(o)
+}
+
+fn ctr_status(d: &Ociboxd, id: &str) -> Option<String> {
+    let o = d.ctr(&["task", "ls"]);
+    common::stdout(&o)
+        .lines()
+        .skip(1)
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+}
+
+fn ctr_wait_status(d: &Ociboxd, id: &str, status: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if ctr_status(d, id).as_deref() == Some(status) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("task {id} never became {status}: {:?}", ctr_status(d, id));
+}
+
+/// A fixture whose spec names its rootfs by absolute path.
+fn ctr_fixture(args: &[&str]) -> Fixture {
+    let fx = Fixture::new(args);
+    let root = fx.rootfs();
+    fx.bundle
+        .edit(|c| c["root"]["path"] = root.display().to_string().into());
+    fx
+}
+
+fn ctr_topics(events: &str) -> Vec<String> {
+    events
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn ctr_walkthrough(runtime: &str) {
+    let mut d = Ociboxd::start();
+    let fx = ctr_fixture(&["sleep", "1000"]);
+    put_containers(&mut d, &[("w1", runtime, &fx)]);
+    let mut events = d
+        .ctr_cmd(&["events"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ctr events");
+    std::thread::sleep(Duration::from_millis(300));
+
+    ctr_ok(&d, &["task", "start", "-d", "w1"]);
+    ctr_wait_status(&d, "w1", "RUNNING");
+    let ps = ctr_ok(&d, &["task", "ps", "w1"]);
+    assert!(ps.lines().count() >= 2, "{ps}");
+    let m = ctr_ok(&d, &["task", "metrics", "w1"]);
+    assert!(m.contains("memory.usage_in_bytes"), "{m}");
+    let st = ctr_ok(&d, &["shim", "--id", "w1", "state"]);
+    assert!(st.contains("\"id\": \"w1\""), "{st}");
+
+    let fifo = d.dir.join("fifo").display().to_string();
+    let e = common::containerd::with_timeout(
+        &mut d.ctr_cmd(&[
+            "task",
+            "exec",
+            "--fifo-dir",
+            &fifo,
+            "--exec-id",
+            "e1",
+            "w1",
+            "sh",
+            "-c",
+            "echo fromexec; exit 5",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(e.status.code(), Some(5), "{}", text(&e));
+    assert_eq!(common::stdout(&e), "fromexec\n");
+
+    ctr_ok(&d, &["task", "pause", "w1"]);
+    ctr_wait_status(&d, "w1", "PAUSED");
+    ctr_ok(&d, &["task", "resume", "w1"]);
+    ctr_wait_status(&d, "w1", "RUNNING");
+    ctr_ok(&d, &["task", "kill", "-s", "KILL", "w1"]);
+    ctr_wait_status(&d, "w1", "STOPPED");
+    ctr_ok(&d, &["task", "delete", "w1"]);
+    let o = d.ctr(&["task", "kill", "w1"]);
+    assert!(!o.status.success());
+    assert!(
+        common::stderr(&o).contains("no running task found"),
+        "{}",
+        text(&o)
+    );
+
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("ctr events output");
+    let got = ctr_topics(&common::stdout(&out));
+    let want = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    assert_eq!(got, want, "events:\n{}", common::stdout(&out));
+}
+
+#[test]
+fn ctr_task_walkthrough_own_shim() {
+    ctr_walkthrough(OWN);
+}
+
+#[test]
+fn ctr_task_walkthrough_runc_shim() {
+    ctr_walkthrough(RUNC);
+}
+
+/// The recovery check with Debian's ctr: kill -9 ociboxd with 3 running tasks,
+/// restart, `ctr task ls` shows them RUNNING, exec and kill work, the exits are reported.
+#[test]
+fn ctr_recovery_with_three_running_tasks() {
+    let mut d = Ociboxd::start();
+    let fx: Vec<Fixture> = (0..3).map(|_| ctr_fixture(&["sleep", "1000"])).collect();
+    put_containers(
+        &mut d,
+        &[
+            ("t1", OWN, &fx[0]),
+            ("t2", RUNC, &fx[1]),
+            ("t3", OWN, &fx[2]),
+        ],
+    );
+    for id in ["t1", "t2", "t3"] {
+        ctr_ok(&d, &["task", "start", "-d", id]);
+        ctr_wait_status(&d, id, "RUNNING");
+    }
+    d.kill_daemon();
+    d.spawn_daemon();
+    for id in ["t1", "t2", "t3"] {
+        ctr_wait_status(&d, id, "RUNNING");
+    }
+    let mut events = d
+        .ctr_cmd(&["events"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ctr events");
+    std::thread::sleep(Duration::from_millis(300));
+    let fifo = d.dir.join("fifo").display().to_string();
+    for id in ["t1", "t2"] {
+        let e = common::containerd::with_timeout(
+            &mut d.ctr_cmd(&[
+                "task",
+                "exec",
+                "--fifo-dir",
+                &fifo,
+                "--exec-id",
+                "again",
+                id,
+                "echo",
+                "back",
+            ]),
+            Duration::from_secs(30),
+        );
+        assert_eq!(e.status.code(), Some(0), "{}", text(&e));
+        assert_eq!(common::stdout(&e), "back\n");
+    }
+    for id in ["t1", "t2", "t3"] {
+        ctr_ok(&d, &["task", "kill", "-s", "KILL", id]);
+        ctr_wait_status(&d, id, "STOPPED");
+        ctr_ok(&d, &["task", "delete", id]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("ctr events output");
+    let ev = common::stdout(&out);
+    for id in ["t1", "t2", "t3"] {
+        assert!(
+            ev.lines()
+                .any(|l| l.contains("/tasks/exit") && l.contains(&format!("\"{id}\""))),
+            "no exit of {id}:\n{ev}"
+        );
+    }
+}
