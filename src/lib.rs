@@ -5,6 +5,8 @@
 #[cfg(feature = "api")]
 pub mod api;
 #[cfg(feature = "images")]
+pub mod archive;
+#[cfg(feature = "images")]
 pub mod content;
 #[cfg(feature = "daemon")]
 pub mod daemon;

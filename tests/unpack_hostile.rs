@@ -36,7 +36,7 @@ impl Case {
     }
 
     /// Unpack `blob`, expect an error containing `want`, and check nothing stayed.
-    fn refused(&self, blob: impl Read, opts: &UnpackOptions, want: &str) {
+    fn refused(&self, blob: impl Read + Send, opts: &UnpackOptions, want: &str) {
         let e = unpack_layer(blob, &self.dest(), opts).expect_err("hostile layer accepted");
         let msg = format!("{e:#}");
         assert!(msg.contains(want), "error {msg:?} does not say {want:?}");

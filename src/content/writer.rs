@@ -71,6 +71,13 @@ impl Writer {
         }
     }
 
+    /// The bytes the ingest holds so far, from its start (for a resumed download, the
+    /// prefix a streaming consumer must read before the rest arrives).
+    pub fn written_data(&self) -> anyhow::Result<File> {
+        let path = self.paths.data();
+        File::open(&path).with_context(|| format!("open ingest data {}", path.display()))
+    }
+
     /// Drop everything written (containerd supports only `Truncate(0)`).
     pub fn truncate(&mut self, size: u64) -> anyhow::Result<()> {
         if size != 0 {

@@ -23,6 +23,10 @@ pub const CONTENT: NsTable = TableDefinition::new("v1/content/blob");
 pub const LEASES: NsTable = TableDefinition::new("v1/leases");
 /// Snapshots by `<snapshotter>/<key>`.
 pub const SNAPSHOTS: NsTable = TableDefinition::new("v1/snapshots");
+/// The next directory number of each snapshotter that keeps its records in this database
+/// (`overlayfs` → n): not namespaced, as the snapshotter's directories are shared.
+pub const SNAPSHOTTER_IDS: TableDefinition<'static, &'static str, u64> =
+    TableDefinition::new("v1/snapshotter-ids");
 /// Containers by ID.
 pub const CONTAINERS: NsTable = TableDefinition::new("v1/containers");
 
@@ -35,7 +39,7 @@ pub const NS_TABLES: [(NsTable, &str); 5] = [
     (LEASES, "leases"),
 ];
 
-fn db_err(e: impl Into<redb::Error>) -> anyhow::Error {
+pub(crate) fn db_err(e: impl Into<redb::Error>) -> anyhow::Error {
     anyhow::Error::new(e.into()).context("metadata database")
 }
 
@@ -81,6 +85,7 @@ impl Database {
         // Create every table once so readers never meet a missing one.
         this.update(|tx| {
             tx.txn.open_table(NAMESPACES).map_err(db_err)?;
+            tx.txn.open_table(SNAPSHOTTER_IDS).map_err(db_err)?;
             for (t, _) in NS_TABLES {
                 tx.txn.open_table(t).map_err(db_err)?;
             }
@@ -130,7 +135,7 @@ pub struct Tx {
 
 /// A read transaction.
 pub struct View {
-    txn: redb::ReadTransaction,
+    pub(crate) txn: redb::ReadTransaction,
 }
 
 /// Reads, in a read or a write transaction (a write transaction sees its own writes).

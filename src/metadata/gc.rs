@@ -277,6 +277,8 @@ mod tests {
             labels: Labels::new(),
             created_at: 0,
             updated_at: 0,
+            dir_id: None,
+            usage: None,
         };
         db.update(|tx| {
             snapshots::create(tx, "default", snap("sha256:base", ""))?;

@@ -56,9 +56,16 @@ pub struct Snapshot {
     /// Last update, unix ns.
     #[serde(default)]
     pub updated_at: i64,
+    /// The snapshotter's own directory number (`snapshots/<id>`), for a snapshotter that
+    /// keeps its records here ([`crate::snapshot::RedbStore`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir_id: Option<u64>,
+    /// Disk usage fixed at commit, by such a snapshotter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::snapshot::Usage>,
 }
 
-fn table_key(snapshotter: &str, key: &str) -> String {
+pub(crate) fn table_key(snapshotter: &str, key: &str) -> String {
     format!("{snapshotter}/{key}")
 }
 

@@ -395,6 +395,8 @@ fn snapshots_parents_and_children() {
         labels: Labels::new(),
         created_at: 0,
         updated_at: 0,
+        dir_id: None,
+        usage: None,
     };
     use snapshots::Kind::*;
     db.update(|tx| snapshots::create(tx, "default", snap("sha256:l1", "", Committed)))

@@ -121,7 +121,7 @@ pub fn ref_key(d: &Descriptor) -> String {
     format!("{prefix}-{}", d.digest)
 }
 
-fn event(progress: ProgressFn, d: &Descriptor, status: ProgressStatus, offset: u64) {
+pub(crate) fn event(progress: ProgressFn, d: &Descriptor, status: ProgressStatus, offset: u64) {
     progress(&ProgressEvent {
         ref_: ref_key(d),
         status,
@@ -169,73 +169,11 @@ pub fn fetch(
         source: &source,
         progress,
     };
-    let mut queue: VecDeque<(Descriptor, usize)> = VecDeque::from([(target.clone(), 0)]);
-    let mut seen: HashSet<Digest> = HashSet::new();
-    let mut walked = Vec::new();
-    let mut manifests = Vec::new();
-    let mut leaves: Vec<Descriptor> = Vec::new();
-    while let Some((d, depth)) = queue.pop_front() {
-        if !seen.insert(d.digest) {
-            continue;
-        }
-        if depth > MAX_INDEX_DEPTH {
-            bail!(
-                "{name}: indexes nested deeper than {MAX_INDEX_DEPTH} levels at {}",
-                d.digest
-            );
-        }
-        let data = ctx.manifest_blob(&d)?;
-        walked.push(d.clone());
-        match parse_manifest_or_index(&d.media_type, &data)
-            .with_context(|| format!("{} of {name}", ref_key(&d)))?
-        {
-            ManifestOrIndex::Index(ix) => {
-                let all: Vec<Descriptor> = ix
-                    .manifests()
-                    .iter()
-                    .filter_map(|c| Descriptor::from_oci(c).ok())
-                    .collect();
-                ctx.add_labels(&d, &children_labels(&all))?;
-                for c in select_manifests(&ix, &opts.platforms, opts.manifest_limit) {
-                    let c = Descriptor::from_oci(&c)
-                        .with_context(|| format!("a manifest of index {}", d.digest))?;
-                    queue.push_back((c, depth + 1));
-                }
-            }
-            ManifestOrIndex::Manifest(m) => {
-                let mut children = vec![Descriptor::from_oci(m.config())
-                    .with_context(|| format!("the config of manifest {}", d.digest))?];
-                for l in m.layers() {
-                    children.push(
-                        Descriptor::from_oci(l)
-                            .with_context(|| format!("a layer of manifest {}", d.digest))?,
-                    );
-                }
-                ctx.add_labels(&d, &children_labels(&children))?;
-                for c in children {
-                    let foreign = matches!(
-                        media_types::kind(&c.media_type),
-                        Kind::Layer {
-                            non_distributable: true,
-                            ..
-                        }
-                    );
-                    if foreign || !seen.insert(c.digest) {
-                        continue;
-                    }
-                    event(progress, &c, ProgressStatus::Waiting, 0);
-                    leaves.push(c);
-                }
-                manifests.push(d);
-            }
-        }
-    }
-    if manifests.is_empty() {
-        bail!(
-            "{name}: no manifest in the index matches the platform ({:?})",
-            opts.platforms
-        );
-    }
+    let Walked {
+        mut walked,
+        manifests,
+        leaves,
+    } = ctx.walk(&name, &target, opts)?;
 
     ctx.download_all(&leaves, &opts.downloads)?;
 
@@ -252,7 +190,7 @@ pub fn fetch(
 }
 
 /// containerd's `createNewImage`: create, or replace target and labels of an existing one.
-fn record_image(
+pub(crate) fn record_image(
     content: &NamespacedContent,
     name: &str,
     target: &Descriptor,
@@ -282,21 +220,115 @@ fn record_image(
         .with_context(|| format!("record image {name}"))
 }
 
-struct Ctx<'a> {
-    client: &'a RegistryClient,
-    content: &'a NamespacedContent<'a>,
-    repo: &'a Repository,
-    source: &'a (String, String),
-    progress: ProgressFn<'a>,
+/// What the walk of indexes and manifests found.
+pub(crate) struct Walked {
+    /// Indexes and manifests in walk order (each in the store now, labelled).
+    pub walked: Vec<Descriptor>,
+    /// The image manifests chosen.
+    pub manifests: Vec<Descriptor>,
+    /// Their configs and (distributable) layers, each once, in document order.
+    pub leaves: Vec<Descriptor>,
 }
 
 impl Ctx<'_> {
-    fn source_labels(&self) -> Labels {
+    /// Step 2 of the module doc: fetch (or find) every index and chosen manifest, label them
+    /// with their children, and list the configs and layers to fetch.
+    pub(crate) fn walk(
+        &self,
+        name: &str,
+        target: &Descriptor,
+        opts: &FetchOptions,
+    ) -> Result<Walked> {
+        let mut queue: VecDeque<(Descriptor, usize)> = VecDeque::from([(target.clone(), 0)]);
+        let mut seen: HashSet<Digest> = HashSet::new();
+        let mut walked = Vec::new();
+        let mut manifests = Vec::new();
+        let mut leaves: Vec<Descriptor> = Vec::new();
+        while let Some((d, depth)) = queue.pop_front() {
+            if !seen.insert(d.digest) {
+                continue;
+            }
+            if depth > MAX_INDEX_DEPTH {
+                bail!(
+                    "{name}: indexes nested deeper than {MAX_INDEX_DEPTH} levels at {}",
+                    d.digest
+                );
+            }
+            let data = self.manifest_blob(&d)?;
+            walked.push(d.clone());
+            match parse_manifest_or_index(&d.media_type, &data)
+                .with_context(|| format!("{} of {name}", ref_key(&d)))?
+            {
+                ManifestOrIndex::Index(ix) => {
+                    let all: Vec<Descriptor> = ix
+                        .manifests()
+                        .iter()
+                        .filter_map(|c| Descriptor::from_oci(c).ok())
+                        .collect();
+                    self.add_labels(&d, &children_labels(&all))?;
+                    for c in select_manifests(&ix, &opts.platforms, opts.manifest_limit) {
+                        let c = Descriptor::from_oci(&c)
+                            .with_context(|| format!("a manifest of index {}", d.digest))?;
+                        queue.push_back((c, depth + 1));
+                    }
+                }
+                ManifestOrIndex::Manifest(m) => {
+                    let mut children = vec![Descriptor::from_oci(m.config())
+                        .with_context(|| format!("the config of manifest {}", d.digest))?];
+                    for l in m.layers() {
+                        children.push(
+                            Descriptor::from_oci(l)
+                                .with_context(|| format!("a layer of manifest {}", d.digest))?,
+                        );
+                    }
+                    self.add_labels(&d, &children_labels(&children))?;
+                    for c in children {
+                        let foreign = matches!(
+                            media_types::kind(&c.media_type),
+                            Kind::Layer {
+                                non_distributable: true,
+                                ..
+                            }
+                        );
+                        if foreign || !seen.insert(c.digest) {
+                            continue;
+                        }
+                        event(self.progress, &c, ProgressStatus::Waiting, 0);
+                        leaves.push(c);
+                    }
+                    manifests.push(d);
+                }
+            }
+        }
+        if manifests.is_empty() {
+            bail!(
+                "{name}: no manifest in the index matches the platform ({:?})",
+                opts.platforms
+            );
+        }
+        Ok(Walked {
+            walked,
+            manifests,
+            leaves,
+        })
+    }
+}
+
+pub(crate) struct Ctx<'a> {
+    pub(crate) client: &'a RegistryClient,
+    pub(crate) content: &'a NamespacedContent<'a>,
+    pub(crate) repo: &'a Repository,
+    pub(crate) source: &'a (String, String),
+    pub(crate) progress: ProgressFn<'a>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn source_labels(&self) -> Labels {
         Labels::from([self.source.clone()])
     }
 
     /// Merge `labels` into a blob's labels (containerd's `Update` with `labels.<key>` paths).
-    fn add_labels(&self, d: &Descriptor, labels: &Labels) -> Result<()> {
+    pub(crate) fn add_labels(&self, d: &Descriptor, labels: &Labels) -> Result<()> {
         if labels.is_empty() {
             return Ok(());
         }
@@ -314,7 +346,7 @@ impl Ctx<'_> {
     /// commits (then the blob exists) or goes away (then this one resumes its ingest).
     /// containerd waits as long as its context lives; the bound here is
     /// [`LOCKED_INGEST_WAIT`].
-    fn open(&self, d: &Descriptor) -> Result<Option<Writer>> {
+    pub(crate) fn open(&self, d: &Descriptor) -> Result<Option<Writer>> {
         let start = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(16);
         let opened = loop {
@@ -342,7 +374,7 @@ impl Ctx<'_> {
 
     /// Commit a written blob (verifying it); a blob that does not verify is refused and its
     /// ingest aborted.
-    fn commit(&self, w: Writer, d: &Descriptor) -> Result<()> {
+    pub(crate) fn commit(&self, w: Writer, d: &Descriptor) -> Result<()> {
         let key = ref_key(d);
         match self
             .content
@@ -373,7 +405,16 @@ impl Ctx<'_> {
             return read_blob(self.content.store, &d.digest, MAX_MANIFEST_SIZE);
         };
         event(self.progress, d, ProgressStatus::Downloading, 0);
-        let data = self.client.fetch_manifest(self.repo, d)?;
+        let data = match self.client.fetch_manifest(self.repo, d) {
+            Ok(data) => data,
+            Err(e) => {
+                // A manifest is fetched whole: an ingest of it has nothing to resume, and
+                // one refused (too big, wrong bytes) must leave nothing behind.
+                drop(w);
+                let _ = self.content.abort(&ref_key(d));
+                return Err(e);
+            }
+        };
         if w.status().offset > 0 {
             w.truncate(0)?;
         }
@@ -384,7 +425,7 @@ impl Ctx<'_> {
     }
 
     /// One config or layer, streamed into its ingest from where the ingest ends.
-    fn download(&self, d: &Descriptor, cancel: &AtomicBool) -> Result<()> {
+    pub(crate) fn download(&self, d: &Descriptor, cancel: &AtomicBool) -> Result<()> {
         let Some(mut w) = self.open(d)? else {
             return Ok(());
         };

@@ -1,4 +1,4 @@
-//! Per-blob progress of a fetch, in the terms ctr's display shows (`cmd/ctr/commands/
+//! Per-blob progress of a fetch or a pull, in the terms ctr's display shows (`cmd/ctr/commands/
 //! content/fetch.go`): one line per ref (the reference itself while it resolves, then
 //! `index-sha256:…`, `manifest-sha256:…`, `config-sha256:…`, `layer-sha256:…`), each with a
 //! status and, while downloading, offset and total.
@@ -20,6 +20,11 @@ pub enum ProgressStatus {
     Done,
     /// Already in the store; nothing fetched.
     Exists,
+    /// A layer is being unpacked into its snapshot directory (a pull streams it as it
+    /// downloads, so this line may come before its `downloading` ones end).
+    Unpacking,
+    /// A layer's snapshot is committed (under its chain ID).
+    Unpacked,
 }
 
 impl ProgressStatus {
@@ -32,6 +37,8 @@ impl ProgressStatus {
             ProgressStatus::Downloading => "downloading",
             ProgressStatus::Done => "done",
             ProgressStatus::Exists => "exists",
+            ProgressStatus::Unpacking => "unpacking",
+            ProgressStatus::Unpacked => "unpacked",
         }
     }
 }

@@ -7,16 +7,19 @@
 //! filesystems that cannot host overlay). Mounts come back in containerd's `Mount` form,
 //! ready for [`crate::linux::mount::mount_all`].
 //!
-//! The records live behind [`store::SnapshotStore`]: a JSON file for now
-//! (`metadata.json`); the redb metadata database takes over `metadata.db` later.
+//! The records live behind [`store::SnapshotStore`]: in the redb metadata database
+//! ([`redb_store::RedbStore`], namespaced as containerd's metadata records, what the daemon
+//! and the pull use), in a JSON file (`metadata.json`, a snapshotter on its own) or in memory.
 
 pub mod copy_tree;
 pub mod native;
 pub mod overlay;
+pub mod redb_store;
 pub mod snapshotter;
 pub mod store;
 pub mod usage;
 
+pub use redb_store::RedbStore;
 pub use snapshotter::{Driver, Info, Kind, Snapshotter};
 pub use store::{JsonStore, MemoryStore, SnapshotStore};
 pub use usage::Usage;

@@ -6,14 +6,14 @@
 use std::cell::Cell;
 use std::ffi::OsStr;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::fcntl::AtFlags;
 use nix::sys::stat::{
     fchmodat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags,
 };
@@ -21,6 +21,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, Gid, Uid};
 use tar::EntryType;
 
+use super::file_writers::{create_file, FileJob, FileMeta, FileWriters, Pool, QUEUE, SMALL_FILE};
 use super::limits::Limits;
 use super::safe_dir::{clean_path, kind_at, remove_at, set_xattr, SafeDir};
 
@@ -39,8 +40,45 @@ pub fn apply_entries<R: Read>(
     limits: &Limits,
     budget: &Rc<Cell<u64>>,
 ) -> Result<u64> {
+    let pool = Pool::default();
+    let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+    let rx = std::sync::Mutex::new(rx);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| pool.work(&rx));
+        }
+        let mut writers = FileWriters {
+            pool: &pool,
+            tx: Some(tx),
+        };
+        let applied = apply_all(archive, dir, limits, budget, &writers);
+        // The workers end with the queue, also after an error.
+        let finished = writers.finish();
+        let (count, dir_times) = applied?;
+        finished?;
+        // Directory mtimes last: the entries below changed them.
+        for (rel, t) in dir_times.iter().rev() {
+            set_times_at(dir, rel, *t)?;
+        }
+        Ok(count)
+    })
+}
+
+type DirTimes = Vec<(PathBuf, TimeSpec)>;
+
+fn apply_all<R: Read>(
+    archive: &mut tar::Archive<R>,
+    dir: &SafeDir,
+    limits: &Limits,
+    budget: &Rc<Cell<u64>>,
+    writers: &FileWriters,
+) -> Result<(u64, DirTimes)> {
     let mut count = 0u64;
-    let mut dir_times: Vec<(PathBuf, TimeSpec)> = Vec::new();
+    let mut dir_times: DirTimes = Vec::new();
     for entry in archive.entries().context("read tar stream")? {
         let mut entry = entry.context("read tar header")?;
         count += 1;
@@ -57,17 +95,16 @@ pub fn apply_entries<R: Read>(
             bail!("tar entry path longer than {} bytes", limits.max_path_bytes);
         }
         let rel = clean_path(&raw)?;
-        if let Some(t) = apply_one(&mut entry, dir, &rel, limits)
+        if writers.busy(&rel) {
+            writers.barrier()?;
+        }
+        if let Some(t) = apply_one(&mut entry, dir, &rel, limits, writers)
             .with_context(|| format!("apply {:?}", String::from_utf8_lossy(&raw)))?
         {
             dir_times.push((rel, t));
         }
     }
-    // Directory mtimes last: the entries below changed them.
-    for (rel, t) in dir_times.iter().rev() {
-        set_times_at(dir, rel, *t)?;
-    }
-    Ok(count)
+    Ok((count, dir_times))
 }
 
 fn apply_one<R: Read>(
@@ -75,6 +112,7 @@ fn apply_one<R: Read>(
     dir: &SafeDir,
     rel: &Path,
     limits: &Limits,
+    writers: &FileWriters,
 ) -> Result<Option<TimeSpec>> {
     let header = entry.header().clone();
     let kind = header.entry_type();
@@ -105,6 +143,8 @@ fn apply_one<R: Read>(
 
     let name = rel.file_name().map(|n| n.as_bytes()).unwrap_or_default();
     if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+        // It may remove what a worker is writing (or a directory it writes into).
+        writers.barrier()?;
         let (parent, _) = dir.parent_of(rel, true)?;
         if name == WHITEOUT_OPAQUE {
             set_xattr(
@@ -138,6 +178,10 @@ fn apply_one<R: Read>(
     // A later entry replaces an earlier one, except a directory over a directory.
     let existing = kind_at(pfd, name)?;
     if !(kind.is_dir() && existing == Some(SFlag::S_IFDIR)) {
+        if existing == Some(SFlag::S_IFDIR) {
+            // Workers may be writing below it.
+            writers.barrier()?;
+        }
         remove_at(pfd, name)?;
     }
     let mut dir_time = None;
@@ -151,21 +195,34 @@ fn apply_one<R: Read>(
             dir_time = Some(mtime);
         }
         EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-            let fd = openat(
-                Some(pfd),
-                name,
-                OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_WRONLY
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o600),
-            )
-            .context("create file")?;
-            // SAFETY: openat returned a new fd that nothing else owns.
-            let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-            write_sparse(entry, &file, entry.size())?;
-            set_owner_mode(pfd, name, uid, gid, Some(mode))?;
+            let size = entry.size();
+            let meta = FileMeta {
+                uid,
+                gid,
+                mode,
+                mtime,
+                xattrs,
+            };
+            if size <= SMALL_FILE {
+                let mut data = Vec::with_capacity(size as usize);
+                entry
+                    .take(size)
+                    .read_to_end(&mut data)
+                    .context("read file data")?;
+                if data.len() as u64 != size {
+                    bail!("unexpected end of tar data");
+                }
+                writers.submit(FileJob {
+                    parent,
+                    name: name.to_os_string(),
+                    rel: rel.to_path_buf(),
+                    data,
+                    meta,
+                })?;
+            } else {
+                create_file(pfd, name, entry, size, &meta)?;
+            }
+            return Ok(None);
         }
         EntryType::Symlink => {
             let target = link_target(entry, limits)?;
@@ -173,6 +230,8 @@ fn apply_one<R: Read>(
             set_owner_mode(pfd, name, uid, gid, None)?;
         }
         EntryType::Link => {
+            // Its target may be a file a worker is still writing.
+            writers.barrier()?;
             let target = link_target(entry, limits)?;
             let rel_target = clean_path(target.as_os_str().as_bytes())?;
             let (tparent, tname) = dir
@@ -237,7 +296,13 @@ fn link_target<R: Read>(entry: &tar::Entry<'_, R>, limits: &Limits) -> Result<Pa
 }
 
 /// Owner first (chown clears set-id bits), then the mode (never on a symlink).
-fn set_owner_mode(dir: RawFd, name: &OsStr, uid: u64, gid: u64, mode: Option<u32>) -> Result<()> {
+pub(crate) fn set_owner_mode(
+    dir: RawFd,
+    name: &OsStr,
+    uid: u64,
+    gid: u64,
+    mode: Option<u32>,
+) -> Result<()> {
     let uid = u32::try_from(uid).context("uid out of range")?;
     let gid = u32::try_from(gid).context("gid out of range")?;
     fchownat(
@@ -331,11 +396,14 @@ fn xattrs_of<R: Read>(
 }
 
 /// Copy `size` bytes into `file`, leaving holes where whole blocks are zero (so sparse
-/// files stay sparse, and a run of zeros costs no disk), then set the length.
-fn write_sparse(src: &mut impl Read, file: &std::fs::File, size: u64) -> Result<()> {
+/// files stay sparse, and a run of zeros costs no disk), then set the length. Runs of
+/// non-zero blocks go out in one write each.
+pub(crate) fn write_sparse(src: &mut impl Read, file: &std::fs::File, size: u64) -> Result<()> {
     use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; usize::try_from(size.min(64 * 1024)).unwrap_or(64 * 1024)];
     let mut off = 0u64;
+    // Where the bytes written so far end: the length needs setting only after a hole.
+    let mut written_to = 0u64;
     while off < size {
         let want = usize::try_from((size - off).min(buf.len() as u64)).unwrap_or(buf.len());
         let mut got = 0;
@@ -346,14 +414,32 @@ fn write_sparse(src: &mut impl Read, file: &std::fs::File, size: u64) -> Result<
             }
             got += n;
         }
-        for (i, block) in buf[..got].chunks(SPARSE_BLOCK).enumerate() {
-            if block.iter().any(|&b| b != 0) {
-                let at = off + (i * SPARSE_BLOCK) as u64;
-                file.write_all_at(block, at).context("write file data")?;
+        let mut run: Option<usize> = None;
+        let blocks = buf[..got].chunks(SPARSE_BLOCK).enumerate();
+        let nblocks = got.div_ceil(SPARSE_BLOCK);
+        for (i, block) in blocks {
+            let zero = block.iter().all(|&b| b == 0);
+            if !zero && run.is_none() {
+                run = Some(i * SPARSE_BLOCK);
+            }
+            if let Some(start) = run {
+                let end = if zero {
+                    i * SPARSE_BLOCK
+                } else {
+                    (i * SPARSE_BLOCK + block.len()).min(got)
+                };
+                if zero || i + 1 == nblocks {
+                    file.write_all_at(&buf[start..end], off + start as u64)
+                        .context("write file data")?;
+                    written_to = off + end as u64;
+                    run = None;
+                }
             }
         }
         off += got as u64;
     }
-    file.set_len(size).context("set file length")?;
+    if written_to != size {
+        file.set_len(size).context("set file length")?;
+    }
     Ok(())
 }

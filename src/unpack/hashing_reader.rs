@@ -16,6 +16,7 @@ pub struct HashingReader<R> {
     count: u64,
     limit: Option<(u64, &'static str)>,
     budget: Option<Rc<Cell<u64>>>,
+    hash: bool,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -26,6 +27,16 @@ impl<R: Read> HashingReader<R> {
             count: 0,
             limit: None,
             budget: None,
+            hash: true,
+        }
+    }
+
+    /// Count (and apply limit and budget) without digesting: for a stream digested
+    /// elsewhere already.
+    pub fn counting(inner: R) -> Self {
+        HashingReader {
+            hash: false,
+            ..HashingReader::new(inner)
         }
     }
 
@@ -70,7 +81,9 @@ impl<R: Read> Read for HashingReader<R> {
             want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
         }
         let n = self.inner.read(&mut buf[..want])?;
-        self.hasher.update(&buf[..n]);
+        if self.hash {
+            self.hasher.update(&buf[..n]);
+        }
         self.count += n as u64;
         if let Some(b) = &self.budget {
             b.set(b.get().saturating_sub(n as u64));

@@ -2,7 +2,7 @@
 //! directory beside the destination that is renamed into place only on success.
 
 use std::cell::Cell;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{bail, Context, Result};
 
 use super::apply::apply_entries;
-use super::decompress::{Compression, Decompressor};
+use super::decompress::Compression;
 use super::hashing_reader::HashingReader;
 use super::limits::Limits;
+use super::pipeline::{decode_beside, Decoded};
 use super::safe_dir::SafeDir;
 use crate::content::Digest;
 
@@ -54,7 +55,11 @@ static STAGING_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Unpack the layer read from `blob` so that `dest` (which must not exist) holds it. On
 /// any error, `dest` does not exist afterwards and no staging directory is left.
-pub fn unpack_layer<R: Read>(blob: R, dest: &Path, opts: &UnpackOptions) -> Result<LayerInfo> {
+pub fn unpack_layer<R: Read + Send>(
+    blob: R,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<LayerInfo> {
     if dest.symlink_metadata().is_ok() {
         bail!("unpack into {}: already exists", dest.display());
     }
@@ -87,26 +92,36 @@ fn staging_path(dest: &Path) -> Result<PathBuf> {
 }
 
 /// Unpack into an existing (empty) directory and verify; the caller cleans up on error.
-pub fn unpack_into<R: Read>(blob: R, target: &Path, opts: &UnpackOptions) -> Result<LayerInfo> {
+/// Decompression runs on a thread of its own beside the tar apply ([`decode_beside`]).
+pub fn unpack_into<R: Read + Send>(
+    blob: R,
+    target: &Path,
+    opts: &UnpackOptions,
+) -> Result<LayerInfo> {
     let dir = SafeDir::open(target)?;
-    let mut buffered = BufReader::with_capacity(64 * 1024, HashingReader::new(blob));
-    let compression = opts.compression.sniff(&mut buffered)?;
-    let decoder = Decompressor::new(compression, buffered)?;
-    let budget = Rc::new(Cell::new(opts.limits.max_header_bytes));
-    let tar_stream = HashingReader::new(decoder)
-        .with_limit(opts.limits.max_uncompressed_bytes, "uncompressed layer")
-        .with_budget(budget.clone());
-    let mut archive = tar::Archive::new(tar_stream);
-    let entries = apply_entries(&mut archive, &dir, &opts.limits, &budget)?;
-
-    // The diffID covers the whole tar stream, padding after the end blocks included.
-    budget.set(u64::MAX);
-    let mut tar_stream = archive.into_inner();
-    io::copy(&mut tar_stream, &mut io::sink()).context("read layer after its end of archive")?;
-    let (diff_id, uncompressed_size, decoder) = tar_stream.finish();
-    let mut buffered = decoder.into_inner();
-    io::copy(&mut buffered, &mut io::sink()).context("read layer blob to its end")?;
-    let (digest, size, _) = buffered.into_inner().finish();
+    let (entries, decoded) = decode_beside(
+        blob,
+        opts.compression,
+        opts.limits.max_uncompressed_bytes,
+        |stream| {
+            let budget = Rc::new(Cell::new(opts.limits.max_header_bytes));
+            let tar_stream = HashingReader::counting(stream).with_budget(budget.clone());
+            let mut archive = tar::Archive::new(tar_stream);
+            let entries = apply_entries(&mut archive, &dir, &opts.limits, &budget)?;
+            // The diffID covers the whole tar stream, padding after the end blocks included.
+            budget.set(u64::MAX);
+            let mut tar_stream = archive.into_inner();
+            io::copy(&mut tar_stream, &mut io::sink())
+                .context("read layer after its end of archive")?;
+            Ok(entries)
+        },
+    )?;
+    let Decoded {
+        digest,
+        size,
+        diff_id,
+        uncompressed_size,
+    } = decoded;
 
     if let Some(want) = &opts.expected_digest {
         if *want != digest {

@@ -13,10 +13,12 @@
 
 pub mod apply;
 pub mod decompress;
+pub mod file_writers;
 pub mod hashing_reader;
 pub mod layer;
 pub mod limits;
 pub mod parallel;
+pub mod pipeline;
 pub mod safe_dir;
 
 pub use decompress::Compression;

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod containerd;
+#[cfg(feature = "images")]
+pub mod hostile_registry;
 #[cfg(feature = "daemon")]
 pub mod ociboxd;
 #[cfg(feature = "images")]
