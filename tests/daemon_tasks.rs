@@ -887,3 +887,91 @@ fn ctr_run_from_an_image_on_both_shims() {
     assert!(ctr_ok(&d, &["task", "ls"]).lines().count() <= 1);
     assert!(ctr_ok(&d, &["container", "ls", "-q"]).trim().is_empty());
 }
+
+/// What ctr prints for task commands on a container without a task (and for a second
+/// `task start`), compared with a real containerd 1.6 driven the same way.
+#[test]
+fn task_errors_read_as_containerds() {
+    let d = Ociboxd::start();
+    let _guard = CtrContainers(&d, vec!["e1"]);
+    let c = common::containerd::Containerd::start(common::containerd::Runtime::Own);
+    let work = common::TempDir::new("tasks-errors");
+    let archive = work.path().join("busybox.tar");
+    let st = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/make-busybox-image.sh"
+    ))
+    .arg(&archive)
+    .status()
+    .unwrap();
+    assert!(st.success());
+    ctr_ok(&d, &["image", "import", archive.to_str().unwrap()]);
+    let image = "docker.io/library/busybox:latest";
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    // Exit code and stderr, log times normalised.
+    let run = |cmd: &mut std::process::Command| {
+        let o = cmd.output().unwrap();
+        let mut e = common::stderr(&o).trim().to_string();
+        while let Some(i) = e.find("time=\"") {
+            let rest = &e[i + 6..];
+            let end = rest.find('"').map_or(e.len(), |j| i + 6 + j + 1);
+            e.replace_range(i..end, "<time>");
+        }
+        format!("{:?} {e}", o.status.code())
+    };
+    let cmds: [&[&str]; 4] = [
+        &["task", "kill", "e1"],
+        &["task", "delete", "e1"],
+        &["task", "ps", "e1"],
+        &["task", "pause", "e1"],
+    ];
+    // ociboxd
+    ctr_ok(
+        &d,
+        &[
+            "container",
+            "create",
+            "--runtime",
+            OWN,
+            image,
+            "e1",
+            "sleep",
+            "1000",
+        ],
+    );
+    let mut v = Vec::new();
+    for a in cmds {
+        v.push(run(&mut d.ctr_cmd(a)));
+    }
+    ctr_ok(&d, &["task", "start", "-d", "e1"]);
+    v.push(run(&mut d.ctr_cmd(&["task", "start", "-d", "e1"])));
+    ctr_ok(&d, &["task", "kill", "-s", "KILL", "e1"]);
+    ctr_wait_status(&d, "e1", "STOPPED");
+    ctr_ok(&d, &["task", "delete", "e1"]);
+    seen.push(v);
+    // containerd 1.6
+    let o = c.ctr(&[
+        "container",
+        "create",
+        "--runtime",
+        OWN,
+        image,
+        "e1",
+        "sleep",
+        "1000",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut v = Vec::new();
+    for a in cmds {
+        v.push(run(&mut c.ctr_cmd(a)));
+    }
+    let o = c.ctr(&["task", "start", "-d", "e1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    v.push(run(&mut c.ctr_cmd(&["task", "start", "-d", "e1"])));
+    let _ = c.ctr(&["task", "kill", "-s", "KILL", "e1"]);
+    c.wait_status("e1", "STOPPED");
+    let _ = c.ctr(&["task", "delete", "e1"]);
+    let _ = c.ctr(&["container", "rm", "e1"]);
+    seen.push(v);
+    assert_eq!(seen[0], seen[1]);
+}
