@@ -197,10 +197,18 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let freezer = Path::new("/sys/fs/cgroup/freezer").join(&self.cgroup);
+        kill_cgroup(&self.cgroup);
+    }
+}
+
+/// Kills whatever runs in cgroup `rel` (thawed first) and removes it everywhere.
+fn kill_cgroup(rel: &str) {
+    let rel = rel.trim_start_matches('/');
+    {
+        let freezer = Path::new("/sys/fs/cgroup/freezer").join(rel);
         let _ = std::fs::write(freezer.join("freezer.state"), "THAWED");
         let procs = Path::new("/sys/fs/cgroup/pids")
-            .join(&self.cgroup)
+            .join(rel)
             .join("cgroup.procs");
         for _ in 0..50 {
             let pids: Vec<i32> = std::fs::read_to_string(&procs)
@@ -212,12 +220,12 @@ impl Drop for Fixture {
                 break;
             }
             for p in pids {
-                // SAFETY: kill(2) of a process in this fixture's own cgroup.
+                // SAFETY: kill(2) of a process in the test's own cgroup.
                 unsafe { libc::kill(p, libc::SIGKILL) };
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        common::remove_cgroup_everywhere(&self.cgroup);
+        common::remove_cgroup_everywhere(rel);
     }
 }
 
@@ -797,4 +805,173 @@ fn ctr_recovery_with_three_running_tasks() {
             "no exit of {id}:\n{ev}"
         );
     }
+}
+
+/// Containers ctr made from an image (cgroup `/<ns>/<id>`, ctr's default): killed on drop.
+struct CtrContainers<'a>(&'a Ociboxd, Vec<&'a str>);
+
+impl Drop for CtrContainers<'_> {
+    fn drop(&mut self) {
+        for id in &self.1 {
+            kill_cgroup(&format!("{}/{id}", self.0.namespace));
+        }
+        common::remove_cgroup_everywhere(&self.0.namespace);
+    }
+}
+
+/// `ctr run` of an imported image on both shims: the rootfs comes from the snapshotter's
+/// mounts in Create; `ctr run --rm` prints the container's output and its exit status.
+#[test]
+fn ctr_run_from_an_image_on_both_shims() {
+    let d = Ociboxd::start();
+    let _guard = CtrContainers(&d, vec!["i1", "i2", "i3"]);
+    let work = common::TempDir::new("tasks-import");
+    let archive = work.path().join("busybox.tar");
+    let st = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/make-busybox-image.sh"
+    ))
+    .arg(&archive)
+    .status()
+    .unwrap();
+    assert!(st.success());
+    ctr_ok(&d, &["image", "import", archive.to_str().unwrap()]);
+    let image = "docker.io/library/busybox:latest";
+    ctr_ok(
+        &d,
+        &["run", "-d", "--runtime", OWN, image, "i1", "sleep", "1000"],
+    );
+    ctr_ok(
+        &d,
+        &["run", "-d", "--runtime", RUNC, image, "i2", "sleep", "1000"],
+    );
+    for id in ["i1", "i2"] {
+        ctr_wait_status(&d, id, "RUNNING");
+        let fifo = d.dir.join("fifo").display().to_string();
+        let e = common::containerd::with_timeout(
+            &mut d.ctr_cmd(&[
+                "task",
+                "exec",
+                "--fifo-dir",
+                &fifo,
+                "--exec-id",
+                "x",
+                id,
+                "ls",
+                "/bin/busybox",
+            ]),
+            Duration::from_secs(30),
+        );
+        assert!(e.status.success(), "{}", text(&e));
+        ctr_ok(&d, &["task", "kill", "-s", "KILL", id]);
+        ctr_wait_status(&d, id, "STOPPED");
+        ctr_ok(&d, &["task", "delete", id]);
+        ctr_ok(&d, &["container", "rm", id]);
+    }
+    let o = common::containerd::with_timeout(
+        &mut d.ctr_cmd(&[
+            "run",
+            "--rm",
+            "--runtime",
+            OWN,
+            image,
+            "i3",
+            "sh",
+            "-c",
+            "echo hi; exit 3",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(common::stdout(&o), "hi\n");
+    assert!(ctr_ok(&d, &["task", "ls"]).lines().count() <= 1);
+    assert!(ctr_ok(&d, &["container", "ls", "-q"]).trim().is_empty());
+}
+
+/// What ctr prints for task commands on a container without a task (and for a second
+/// `task start`), compared with a real containerd 1.6 driven the same way.
+#[test]
+fn task_errors_read_as_containerds() {
+    let d = Ociboxd::start();
+    let _guard = CtrContainers(&d, vec!["e1"]);
+    let c = common::containerd::Containerd::start(common::containerd::Runtime::Own);
+    let work = common::TempDir::new("tasks-errors");
+    let archive = work.path().join("busybox.tar");
+    let st = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/make-busybox-image.sh"
+    ))
+    .arg(&archive)
+    .status()
+    .unwrap();
+    assert!(st.success());
+    ctr_ok(&d, &["image", "import", archive.to_str().unwrap()]);
+    let image = "docker.io/library/busybox:latest";
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    // Exit code and stderr, log times normalised.
+    let run = |cmd: &mut std::process::Command| {
+        let o = cmd.output().unwrap();
+        let mut e = common::stderr(&o).trim().to_string();
+        while let Some(i) = e.find("time=\"") {
+            let rest = &e[i + 6..];
+            let end = rest.find('"').map_or(e.len(), |j| i + 6 + j + 1);
+            e.replace_range(i..end, "<time>");
+        }
+        format!("{:?} {e}", o.status.code())
+    };
+    let cmds: [&[&str]; 4] = [
+        &["task", "kill", "e1"],
+        &["task", "delete", "e1"],
+        &["task", "ps", "e1"],
+        &["task", "pause", "e1"],
+    ];
+    // ociboxd
+    ctr_ok(
+        &d,
+        &[
+            "container",
+            "create",
+            "--runtime",
+            OWN,
+            image,
+            "e1",
+            "sleep",
+            "1000",
+        ],
+    );
+    let mut v = Vec::new();
+    for a in cmds {
+        v.push(run(&mut d.ctr_cmd(a)));
+    }
+    ctr_ok(&d, &["task", "start", "-d", "e1"]);
+    v.push(run(&mut d.ctr_cmd(&["task", "start", "-d", "e1"])));
+    ctr_ok(&d, &["task", "kill", "-s", "KILL", "e1"]);
+    ctr_wait_status(&d, "e1", "STOPPED");
+    ctr_ok(&d, &["task", "delete", "e1"]);
+    seen.push(v);
+    // containerd 1.6
+    let o = c.ctr(&[
+        "container",
+        "create",
+        "--runtime",
+        OWN,
+        image,
+        "e1",
+        "sleep",
+        "1000",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut v = Vec::new();
+    for a in cmds {
+        v.push(run(&mut c.ctr_cmd(a)));
+    }
+    let o = c.ctr(&["task", "start", "-d", "e1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    v.push(run(&mut c.ctr_cmd(&["task", "start", "-d", "e1"])));
+    let _ = c.ctr(&["task", "kill", "-s", "KILL", "e1"]);
+    c.wait_status("e1", "STOPPED");
+    let _ = c.ctr(&["task", "delete", "e1"]);
+    let _ = c.ctr(&["container", "rm", "e1"]);
+    seen.push(v);
+    assert_eq!(seen[0], seen[1]);
 }
