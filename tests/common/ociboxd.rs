@@ -90,7 +90,18 @@ impl Ociboxd {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(&self.address).is_ok() {
+            // Ready when a call is answered, not when the socket is bound: the database and
+            // the shims' event endpoint are made between the two.
+            if std::os::unix::net::UnixStream::connect(&self.address).is_ok()
+                && Command::new("ctr")
+                    .arg("-a")
+                    .arg(&self.address)
+                    .arg("version")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            {
                 return;
             }
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
