@@ -2,7 +2,7 @@
 # Install the Debian packages ocibox's tests and benchmarks use; only what is missing.
 # Idempotent: a second run installs nothing.
 set -eu
-PKGS="runc crun containerd busybox-static bats hyperfine skopeo umoci docker-registry apache2-utils openssl jq iproute2 util-linux procps podman uidmap slirp4netns"
+PKGS="runc crun containerd busybox-static bats hyperfine skopeo umoci docker-registry mmdebstrap apache2-utils openssl jq iproute2 util-linux procps podman uidmap slirp4netns docker.io"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -15,7 +15,7 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 # Debian starts these services on install; the tests start their own private instances.
-for svc in containerd docker-registry; do
+for svc in containerd docker-registry docker docker.socket; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
         systemctl stop "$svc" || true
     fi

@@ -424,6 +424,8 @@ fn events_case(d: &dyn Ctr, name: &str) -> Vec<String> {
     // One filter string: its selectors must all match (several strings are OR'ed). ctr
     // creates and labels from its own namespace (-n), and removes from the target's.
     let by_both = events(d, &[&format!("topic~=|^/namespaces/|,namespace=={name}")]);
+    // Fields inside the event, as containerd's events expose them.
+    let by_event = events(d, &[&format!("event.name=={name},event.labels.x==1")]);
     ok(d.ctr(&["namespaces", "create", name, "x=1"]));
     ok(d.ctr(&["namespaces", "label", name, "y=2"]));
     ok(d.ctr(&["namespaces", "rm", name]));
@@ -446,8 +448,10 @@ fn events_case(d: &dyn Ctr, name: &str) -> Vec<String> {
     seen.extend(take(&by_topic, 2));
     seen.push("--".into());
     seen.extend(take(&by_both, 1));
+    seen.push("--".into());
+    seen.extend(take(&by_event, 1));
     // Nothing else for the filtered subscribers.
-    for e in [&by_topic, &by_both] {
+    for e in [&by_topic, &by_both, &by_event] {
         assert!(
             e.lines.recv_timeout(Duration::from_millis(300)).is_err(),
             "a filtered subscriber saw more than {seen:?}"
@@ -464,7 +468,7 @@ fn ctr_events_sees_namespace_changes_as_containerd() {
     let own = events_case(&d, &name);
     let real = events_case(&c, &name);
     assert_eq!(own, real);
-    assert_eq!(own.len(), 8, "{own:?}");
+    assert_eq!(own.len(), 10, "{own:?}");
     assert!(
         own[0].starts_with("<caller> /namespaces/create "),
         "{own:?}"
@@ -474,20 +478,18 @@ fn ctr_events_sees_namespace_changes_as_containerd() {
 fn containers_case(d: &dyn Ctr) -> Vec<String> {
     let ns = d.ns();
     create_container(&d.address(), &ns, "dc-c1");
-    let mut seen = Vec::new();
-    seen.push(squeeze(&ok(d.ctr(&["containers", "ls"]))));
-    seen.push(ok(d.ctr(&["containers", "ls", "-q"])));
-    seen.push(squeeze(&ok(d.ctr(&[
-        "containers",
-        "ls",
-        "labels.app==web",
-    ]))));
-    seen.push(squeeze(&ok(d.ctr(&[
-        "containers",
-        "ls",
-        "image~=busybox,runtime.name==io.containerd.runc.v2",
-    ]))));
-    seen.push(squeeze(&ok(d.ctr(&["containers", "ls", "labels.app==db"]))));
+    let ls = |args: &[&str]| {
+        let mut a = vec!["containers", "ls"];
+        a.extend(args);
+        squeeze(&ok(d.ctr(&a)))
+    };
+    let mut seen = vec![
+        ls(&[]),
+        ls(&["-q"]),
+        ls(&["labels.app==web"]),
+        ls(&["image~=busybox,runtime.name==io.containerd.runc.v2"]),
+        ls(&["labels.app==db"]),
+    ];
     seen.push(ok(d.ctr(&[
         "containers",
         "label",
@@ -897,18 +899,39 @@ fn config_file_cases() {
     // the message size limit to see the file read).
     write(
         "small.toml",
-        "version = 2\n[grpc]\n  max_recv_message_size = 4096\n",
+        "version = 2\n[grpc]\n  max_recv_message_size = 4096\n  gid = 4242\n",
     );
     let d = Ociboxd::start_with(&["--config", &p("small.toml")]);
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&d.address).unwrap();
+        assert_eq!(
+            (m.gid(), m.mode() & 0o777),
+            (4242, 0o660),
+            "socket group from [grpc] gid"
+        );
+    }
     let big = format!("k={}", "v".repeat(3000));
     let big2 = format!("j={}", "w".repeat(3000));
     let o = d.ctr(&["namespaces", "create", "big", &big, &big2]);
     assert!(!o.status.success(), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("too large") || err.contains("larger than max"),
-        "{err}"
-    );
+    assert!(err.contains("too large"), "{err}");
+    // Go's gRPC code for it, as containerd answers.
+    let code = runtime().block_on(async {
+        let ch = UnixChannel::connect(&d.address).await.unwrap();
+        let mut n = nss::namespaces_client::NamespacesClient::with_origin(ch, origin());
+        n.create(nss::CreateNamespaceRequest {
+            namespace: Some(nss::Namespace {
+                name: "big".into(),
+                labels: HashMap::from([("k".to_string(), "v".repeat(5000))]),
+            }),
+        })
+        .await
+        .unwrap_err()
+        .code()
+    });
+    assert_eq!(code, tonic::Code::ResourceExhausted);
     // A request under the limit works, and the refused one left nothing behind.
     ok(d.ctr(&["namespaces", "create", "small", &big]));
     let q = ok(d.ctr(&["namespaces", "ls", "-q"]));
@@ -993,4 +1016,92 @@ fn restart_keeps_the_metadata() {
         after.0
     );
     assert_eq!(uuid(&d), first, "the daemon's uuid survives restarts");
+}
+
+async fn next_event(
+    s: &mut tonic::Streaming<ocibox::api::types::Envelope>,
+) -> ocibox::api::types::Envelope {
+    tokio::time::timeout(Duration::from_secs(10), s.message())
+        .await
+        .expect("event in time")
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn events_publish_and_forward_reach_subscribers() {
+    let d = Ociboxd::start();
+    let ns = d.namespace.clone();
+    runtime().block_on(async {
+        let ch = UnixChannel::connect(&d.address).await.unwrap();
+        let mut e = ev::events_client::EventsClient::with_origin(ch, origin());
+        let mut sub = e
+            .subscribe(ev::SubscribeRequest {
+                filters: vec!["topic~=|^/test/|".into()],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let any = |s: &str| prost_types::Any {
+            type_url: "example.com/Test".into(),
+            value: s.as_bytes().to_vec(),
+        };
+        // Publish needs the caller's namespace (containerd's NamespaceRequired).
+        let err = e
+            .publish(ev::PublishRequest {
+                topic: "/test/a".into(),
+                event: Some(any("a")),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+        e.publish(with_ns(
+            ev::PublishRequest {
+                topic: "/test/a".into(),
+                event: Some(any("a")),
+            },
+            &ns,
+        ))
+        .await
+        .unwrap();
+        // Forward keeps the sender's namespace and timestamp.
+        let then = prost_types::Timestamp {
+            seconds: 1_000_000_000,
+            nanos: 5,
+        };
+        e.forward(ev::ForwardRequest {
+            envelope: Some(ocibox::api::types::Envelope {
+                timestamp: Some(then),
+                namespace: "elsewhere".into(),
+                topic: "/test/b".into(),
+                event: Some(any("b")),
+            }),
+        })
+        .await
+        .unwrap();
+        let err = e
+            .forward(ev::ForwardRequest {
+                envelope: Some(ocibox::api::types::Envelope {
+                    timestamp: None,
+                    namespace: "bad ns".into(),
+                    topic: "/test/c".into(),
+                    event: Some(any("c")),
+                }),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        let a = next_event(&mut sub).await;
+        assert_eq!(
+            (a.namespace.as_str(), a.topic.as_str()),
+            (ns.as_str(), "/test/a")
+        );
+        assert_eq!(a.event.unwrap().value, b"a");
+        let b = next_event(&mut sub).await;
+        assert_eq!(
+            (b.namespace.as_str(), b.topic.as_str()),
+            ("elsewhere", "/test/b")
+        );
+        assert_eq!(b.timestamp, Some(then));
+    });
 }

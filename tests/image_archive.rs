@@ -899,6 +899,22 @@ fn hostile_archives_are_refused_and_leave_nothing() {
     ));
     assert!(msg.contains("over the limit"), "{msg}");
 
+    let msg = refused(&hostile_archive(
+        &image,
+        Hostile::File("manifest.json", &big),
+        None,
+    ));
+    assert!(
+        msg.contains("manifest.json is") && msg.contains("over the limit"),
+        "{msg}"
+    );
+    let msg = refused(&hostile_archive(
+        &image,
+        Hostile::File("oci-layout", br#"{"imageLayoutVersion":"9.9.9"}"#),
+        Some("oci-layout"),
+    ));
+    assert!(msg.contains("unsupported OCI version 9.9.9"), "{msg}");
+
     // A referenced blob missing from the archive.
     let msg = refused(&hostile_archive(
         &image,

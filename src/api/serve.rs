@@ -47,7 +47,7 @@ impl Router {
                 let mut svc = svc.clone();
                 Box::pin(async move {
                     match svc.call(req).await {
-                        Ok(resp) => resp,
+                        Ok(resp) => too_large_as_grpc_go(resp),
                         Err(never) => match never {},
                     }
                 })
@@ -75,6 +75,25 @@ impl Router {
             }
         }
     }
+}
+
+/// tonic refuses a request over the size limit with OUT_OF_RANGE; Go's gRPC (containerd,
+/// and what its clients test for) with RESOURCE_EXHAUSTED. A refused unary request's answer
+/// is headers only, so the code is rewritten there; the message stays tonic's.
+fn too_large_as_grpc_go(mut resp: Response<Body>) -> Response<Body> {
+    let h = resp.headers();
+    let out_of_range = h.get("grpc-status").is_some_and(|v| v.as_bytes() == b"11");
+    let too_large = h.get("grpc-message").is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(b"Error,%20decoded%20message%20length%20too%20large")
+    });
+    if out_of_range && too_large {
+        resp.headers_mut().insert(
+            "grpc-status",
+            tonic::codegen::http::HeaderValue::from_static("8"),
+        );
+    }
+    resp
 }
 
 /// `/pkg.Service/Method` → `pkg.Service`.

@@ -12,6 +12,7 @@
 //! | `root`, `state` | persistent and runtime directories |
 //! | `[grpc] address` | the gRPC socket |
 //! | `[grpc] max_recv_message_size`, `max_send_message_size` | bytes, one message (default 16 MiB) |
+//! | `[grpc] uid`, `gid` | owner of the socket (default root's) |
 //! | `[ttrpc] address` | where shims publish events (default `<grpc address>.ttrpc`) |
 //! | `[debug] level` | log level |
 //! | `[plugins."io.containerd.grpc.v1.cri".registry] config_path` | hosts.toml directories, `:`-separated |
@@ -57,6 +58,9 @@ pub struct Config {
     pub ttrpc: Option<PathBuf>,
     /// `info`, `debug`, `warn`, `error` (containerd's levels; `trace` is debug here).
     pub log_level: String,
+    /// Owner of the gRPC socket (`[grpc] uid`, `gid`); None leaves the creator's.
+    pub socket_uid: Option<u32>,
+    pub socket_gid: Option<u32>,
     /// The largest gRPC message accepted.
     pub max_recv_message_size: usize,
     /// The largest gRPC message sent.
@@ -77,6 +81,8 @@ impl Default for Config {
             address: DEFAULT_ADDRESS.into(),
             ttrpc: None,
             log_level: "info".into(),
+            socket_uid: None,
+            socket_gid: None,
             max_recv_message_size: crate::api::MAX_MESSAGE_SIZE,
             max_send_message_size: crate::api::MAX_MESSAGE_SIZE,
             registry_config_path: Vec::new(),
@@ -162,6 +168,8 @@ impl Config {
                 ["grpc", "max_send_message_size"] => {
                     self.max_send_message_size = size_value(&name, &e.value)?
                 }
+                ["grpc", "uid"] => self.socket_uid = Some(id_value(&name, &e.value)?),
+                ["grpc", "gid"] => self.socket_gid = Some(id_value(&name, &e.value)?),
                 ["ttrpc", "address"] => {
                     let p = path_value(&name, &e.value)?;
                     self.ttrpc = (!p.as_os_str().is_empty()).then_some(p);
@@ -253,6 +261,16 @@ fn path_value(name: &str, v: &Value) -> Result<PathBuf> {
     Ok(PathBuf::from(s))
 }
 
+fn id_value(name: &str, v: &Value) -> Result<u32> {
+    match v {
+        Value::Integer(n) => u32::try_from(*n)
+            .ok()
+            .filter(|n| *n != u32::MAX)
+            .ok_or_else(|| anyhow::anyhow!("{name}: {n} is not a valid id")),
+        _ => bail!("{name}: expected an integer"),
+    }
+}
+
 fn size_value(name: &str, v: &Value) -> Result<usize> {
     match v {
         Value::Integer(n) if (MIN_CONFIGURED_MESSAGE..=MAX_CONFIGURED_MESSAGE).contains(n) => Ok(*n as usize),
@@ -303,6 +321,7 @@ bogus = 1
         assert_eq!(c.ttrpc_address(), Path::new("/t.sock"));
         assert_eq!(c.max_recv_message_size, 1 << 20);
         assert_eq!(c.max_send_message_size, 16 << 20);
+        assert_eq!((c.socket_uid, c.socket_gid), (None, None));
         assert_eq!(c.log_level, "debug");
         assert_eq!(c.default_runtime, "io.containerd.runc.v2");
         assert_eq!(c.snapshotter, "native");
@@ -335,6 +354,7 @@ bogus = 1
             ("[grpc]\nmax_recv_message_size = 12", "out of range"),
             ("[grpc]\nmax_send_message_size = \"big\"", "expected an integer"),
             ("[debug]\nlevel = \"loud\"", "not a valid log level"),
+            ("[grpc]\ngid = -1", "not a valid id"),
             ("root = ", "expected a value"),
             (
                 "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\ndefault_runtime_name = \"x\"",

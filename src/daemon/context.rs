@@ -10,6 +10,7 @@ use crate::content::Store;
 use crate::daemon::config::Config;
 use crate::daemon::events::Exchange;
 use crate::daemon::gc::Gc;
+use crate::daemon::runtime_v2::TaskManager;
 use crate::daemon::snapshotters::Snapshotters;
 use crate::metadata::db::Database;
 
@@ -30,6 +31,8 @@ pub struct Daemon {
     pub snapshotters: Arc<Snapshotters>,
     /// Garbage collection, scheduled after deletes.
     pub gc: Gc,
+    /// The live tasks and their shims.
+    pub tasks: TaskManager,
 }
 
 impl Daemon {
@@ -39,7 +42,9 @@ impl Daemon {
         let content = Arc::new(Store::open(config.content_root())?);
         let uuid = crate::daemon::server::load_or_make_uuid(&config.root)?;
         let snapshotters = Arc::new(Snapshotters::open(&config.root, db.clone())?);
+        let tasks = TaskManager::new(&config);
         Ok(Arc::new(Daemon {
+            tasks,
             config,
             db,
             content,

@@ -75,14 +75,13 @@ fn envelope_out(e: &Published) -> Envelope {
     }
 }
 
-/// The fields a subscription filter sees (containerd's envelope adaptor). `event.*` would
-/// look into the decoded event; ociboxd does not decode events for filtering, so such a
-/// selector sees no field (decision: the topic and namespace are what `ctr events` users
-/// filter on).
+/// The fields a subscription filter sees (containerd's envelope adaptor): `topic`,
+/// `namespace`, and `event.*` inside the decoded event ([`crate::daemon::event_fields`]).
 fn field(e: &Published, path: &[String]) -> Option<String> {
     match path {
         [f] if f == "topic" => Some(e.topic.clone()),
         [f] if f == "namespace" => Some(e.namespace.clone()),
+        [f, rest @ ..] if f == "event" => crate::daemon::event_fields::field(&e.event, rest),
         _ => None,
     }
 }

@@ -22,6 +22,7 @@ pub mod leases;
 pub mod namespaces;
 pub mod plumbing;
 pub mod snapshots;
+pub mod tasks;
 pub mod version;
 
 /// Every service ociboxd serves, on one router. Introspection comes last: it lists the
@@ -36,7 +37,8 @@ pub fn router(d: &Arc<Daemon>) -> Router {
         .service(content::server(d))
         .service(images::server(d))
         .service(snapshots::server(d))
-        .service(diff::server(d));
+        .service(diff::server(d))
+        .service(tasks::server(d));
     let mut served = r.names();
     served.push(introspection::SERVICE_NAME);
     r.service(introspection::server(d, &served))

@@ -1,9 +1,10 @@
 //! containerd.services.namespaces.v1.Namespaces: Get, List, Create, Update (labels by field
 //! mask), Delete (only of an empty namespace: FailedPrecondition otherwise), publishing
-//! `/namespaces/create|update|delete` as containerd's: in the caller's namespace (its
-//! `containerd-namespace` header, as containerd's publisher takes it from the request
-//! context; the target namespace when the caller sent none), an update's event carrying the
-//! labels the request sent.
+//! `/namespaces/create|update|delete` as containerd's: a creation and an update in the
+//! caller's namespace (its `containerd-namespace` header, as containerd's publisher takes
+//! it from the request context; the target namespace when the caller sent none), a
+//! deletion in the deleted namespace; an update's event carries the labels the request
+//! sent.
 
 use std::sync::Arc;
 
@@ -25,11 +26,6 @@ pub struct NamespacesService {
 
 pub fn server(d: &Arc<Daemon>) -> NamespacesServer<NamespacesService> {
     super::limited!(NamespacesServer::new(NamespacesService { d: d.clone() }), d)
-}
-
-/// The namespace an event is published in: the caller's.
-fn event_ns<T>(r: &Request<T>, target: &str) -> String {
-    crate::api::namespace::of(r).unwrap_or_else(|_| target.to_string())
 }
 
 fn out(name: String, labels: crate::metadata::encoding::Labels) -> Namespace {
@@ -159,14 +155,13 @@ impl Namespaces for NamespacesService {
     }
 
     async fn delete(&self, r: Request<DeleteNamespaceRequest>) -> Result<Response<()>, Status> {
-        let name = r.get_ref().name.clone();
-        let at = event_ns(&r, &name);
+        let name = r.into_inner().name;
         let db = self.d.db.clone();
         let n = name.clone();
         blocking(move || db.update(|tx| namespaces::delete(tx, &n))).await?;
-        self.d
-            .events
-            .publish(&at, "/namespaces/delete", &NamespaceDelete { name });
+        // containerd publishes a deletion in the deleted namespace.
+        let event = NamespaceDelete { name: name.clone() };
+        self.d.events.publish(&name, "/namespaces/delete", &event);
         Ok(Response::new(()))
     }
 }
