@@ -644,6 +644,8 @@ fn hostile_writes_commit_nothing_and_interrupted_ones_resume() {
                 data: data[st.offset as usize..].to_vec(),
                 total: data.len() as i64,
                 expected: good.clone(),
+                // Held by a root label: unreferenced content may be collected any time.
+                labels: [("containerd.io/gc.root".to_string(), "test".to_string())].into(),
                 ..req(ct::WriteAction::Commit, "resume-me")
             })
             .await
