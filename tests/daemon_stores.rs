@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use common::containerd::{Containerd, Runtime};
 use common::ociboxd::Ociboxd;
-use common::registry::{busybox_layout, sha256_hex, skopeo_push, DockerRegistry};
+use common::registry::{
+    busybox_layout, busybox_layout_with_extra, sha256_hex, skopeo_push, DockerRegistry,
+};
 use common::TempDir;
 use ocibox::api::channel::{origin, UnixChannel};
 use ocibox::api::services::content::v1 as ct;
@@ -273,6 +275,59 @@ fn pull_from_a_registry_unpacks_and_mounts_like_containerd() {
         // Garbage collection takes the blobs and the unpacked snapshot.
         v.push(norm(&t.wait_empty(&["content", "ls"])));
         v.push(norm(&t.wait_empty(&["snapshots", "ls"])));
+        seen.push(v);
+    }
+    assert_eq!(seen[0], seen[1], "ociboxd (left) vs containerd (right)");
+}
+
+#[test]
+fn two_layer_pull_into_native_and_overlayfs_matches_containerd() {
+    let (d, c) = both();
+    let reg = DockerRegistry::start(Default::default());
+    let work = TempDir::new("stores-pull2");
+    let img = busybox_layout_with_extra(work.path(), "2", &["amd64"], 256 << 10);
+    let name = format!("{}/busybox:2", reg.host());
+    skopeo_push(&img, &name, &[]);
+    let mut seen = Vec::new();
+    for t in [Target::of_ociboxd(&d), Target::of_containerd(&c)] {
+        let mut v = Vec::new();
+        for sn in ["native", "overlayfs"] {
+            t.ok(&["image", "pull", "--plain-http", "--snapshotter", sn, &name]);
+            let snaps = norm(&t.ok(&["snapshots", "--snapshotter", sn, "ls"]));
+            // The top layer's chain ID: the one snapshot with a parent.
+            let top = snaps
+                .lines()
+                .skip(1)
+                .find(|l| l.split(' ').count() == 3)
+                .and_then(|l| l.split(' ').next())
+                .unwrap_or_else(|| panic!("{} {sn}: no two layers: {snaps}", t.what))
+                .to_string();
+            v.push(snaps);
+            // `prepare` (ctr labels it gc.root; a view it does not, and ociboxd collects
+            // right after the pull's lease goes, containerd only later).
+            t.ok(&["snapshots", "--snapshotter", sn, "prepare", "look", &top]);
+            let target = work.path().join(format!("mnt-{}-{sn}", t.what));
+            let line = t.ok(&[
+                "snapshots",
+                "--snapshotter",
+                sn,
+                "mounts",
+                target.to_str().unwrap(),
+                "look",
+            ]);
+            {
+                let _m = run_mount_line(line.trim(), &target);
+                assert_eq!(
+                    std::fs::metadata(target.join("random.bin")).unwrap().len(),
+                    256 << 10,
+                    "{} {sn}",
+                    t.what
+                );
+                assert!(target.join("bin/busybox").exists(), "{} {sn}", t.what);
+            }
+            t.ok(&["snapshots", "--snapshotter", sn, "rm", "look"]);
+            t.ok(&["image", "rm", &name]);
+        }
         seen.push(v);
     }
     assert_eq!(seen[0], seen[1], "ociboxd (left) vs containerd (right)");
@@ -549,13 +604,13 @@ fn hostile_writes_commit_nothing_and_interrupted_ones_resume() {
             std::thread::sleep(Duration::from_millis(100));
         };
         let mut v = v;
-        v.push(
-            active
-                .lines()
-                .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
+        // Ingests come in no particular order (containerd's in directory order).
+        let mut rows: Vec<String> = active
+            .lines()
+            .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect();
+        rows.sort();
+        v.push(rows.join("\n"));
         let more = runtime().block_on(async {
             let mut v = Vec::new();
             let mut cl = client(&t.address).await;
@@ -589,6 +644,8 @@ fn hostile_writes_commit_nothing_and_interrupted_ones_resume() {
                 data: data[st.offset as usize..].to_vec(),
                 total: data.len() as i64,
                 expected: good.clone(),
+                // Held by a root label: unreferenced content may be collected any time.
+                labels: [("containerd.io/gc.root".to_string(), "test".to_string())].into(),
                 ..req(ct::WriteAction::Commit, "resume-me")
             })
             .await
@@ -599,6 +656,22 @@ fn hostile_writes_commit_nothing_and_interrupted_ones_resume() {
                 done.digest == good,
                 done.offset
             ));
+            drop(tx);
+
+            // Writing what the namespace holds: AlreadyExists, at once.
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            tx.send(ct::WriteContentRequest {
+                total: data.len() as i64,
+                expected: good.clone(),
+                ..req(ct::WriteAction::Stat, "again")
+            })
+            .await
+            .unwrap();
+            let r = match cl.write(with_ns(Feed(rx))).await {
+                Ok(resp) => resp.into_inner().message().await.map(|_| ()),
+                Err(s) => Err(s),
+            };
+            v.push(format!("existing: {:?}", r.err().map(|s| s.code())));
             v
         });
         v.extend(more);

@@ -60,6 +60,21 @@ impl NamespacedContent<'_> {
         let _gc = self.db.gc_shared();
         if let Some(d) = expected {
             if self.db.view(|v| content::info(v, &self.ns, &d)).is_ok() {
+                // The lease takes the existing blob (containerd's metadata writer does), so
+                // a collection in the caller's lease never removes what it skipped writing.
+                if let Some(l) = &self.lease {
+                    self.db.update(|tx| {
+                        leases::add_resource(
+                            tx,
+                            &self.ns,
+                            l,
+                            Resource {
+                                id: d.to_string(),
+                                kind: "content".into(),
+                            },
+                        )
+                    })?;
+                }
                 return Err(err(ErrorKind::AlreadyExists, format!("content {d}")));
             }
         }

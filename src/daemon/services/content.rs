@@ -322,7 +322,9 @@ async fn write_session(
         expected: req.expected.clone(),
         writer: None,
     };
-    sess = run(sess, |s| s.open().map_err(|e| to_status(&e))).await?.0;
+    let (back, opened) = run(sess, |s| s.open().map_err(|e| to_status(&e))).await?;
+    sess = back;
+    opened?;
     let result = loop {
         let (back, step) = run(sess, move |s| s.step(req)).await?;
         sess = back;

@@ -147,7 +147,7 @@ fn apply(
             r?
         }
     };
-    if info.size != target.size {
+    if target.size != 0 && info.size != target.size {
         return Err(err(
             ErrorKind::FailedPrecondition,
             format!(
