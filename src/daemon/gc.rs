@@ -180,6 +180,8 @@ mod tests {
             labels: Labels::new(),
             created_at: 0,
             updated_at: 0,
+            dir_id: None,
+            usage: None,
         }
     }
 
