@@ -35,6 +35,16 @@ pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    // `ociboxd [--address A] publish --topic T --namespace N`: the shims' publish binary.
+    if let Some(p) = ocibox::daemon::publish::parse(&strs) {
+        return match p.and_then(|p| ocibox::daemon::publish::run(&p, std::io::stdin())) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{invoked}: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let refs: Vec<&str> = strs.iter().map(String::as_str).collect();
     let a = match Args::from_args(&[invoked], &refs) {
         Ok(a) => a,

@@ -63,10 +63,12 @@ driver=target/x86_64-unknown-linux-gnu/release/examples/pull
 
 work=$(mktemp -d /tmp/ocibox-bench-pull.XXXXXX)
 reg_pid=""
-ctd_pid=""
 cleanup() {
-    [ -n "$ctd_pid" ] && kill "$ctd_pid" 2>/dev/null && wait "$ctd_pid" 2>/dev/null
-    [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+    # (containerd daemons are started and stopped by the rounds themselves)
+    if [ -n "$reg_pid" ]; then
+        kill "$reg_pid" 2>/dev/null || true
+        wait "$reg_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

@@ -315,3 +315,35 @@ fn unknown_entry_types_are_refused() {
         .finish();
     c.refused(Cursor::new(tar), &opts(), "sparse files are not supported");
 }
+
+/// A directory replaced by a symlink to outside, then written through: the writer's cached
+/// parent directory and its pending small files must not let the later entry land anywhere
+/// but where a fresh walk puts it (refused), and a directory replaced by a file and then
+/// made again takes new files.
+#[test]
+fn a_replaced_directory_is_never_written_through_its_old_handle() {
+    let c = Case::new();
+    let out = c.outside.display().to_string();
+    let tar = TarBuilder::new()
+        .dir("a", 0o755)
+        .dir("a/b", 0o755)
+        .file("a/b/x", 0o644, b"x")
+        .symlink("a/b", &out)
+        .file("a/b/escaped", 0o644, b"no")
+        .finish();
+    c.refused(Cursor::new(tar), &opts(), "a symlink");
+    assert!(!c.outside.join("escaped").exists());
+
+    let c = Case::new();
+    let tar = TarBuilder::new()
+        .dir("a", 0o755)
+        .dir("a/b", 0o755)
+        .file("a/b/x", 0o644, b"x")
+        .file("a/b", 0o644, b"now a file")
+        .dir("a/b", 0o755)
+        .file("a/b/y", 0o644, b"y")
+        .finish();
+    unpack_layer(Cursor::new(tar), &c.dest(), &opts()).unwrap();
+    assert_eq!(std::fs::read(c.dest().join("a/b/y")).unwrap(), b"y");
+    assert!(!c.dest().join("a/b/x").exists());
+}

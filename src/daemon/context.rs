@@ -10,6 +10,8 @@ use crate::content::Store;
 use crate::daemon::config::Config;
 use crate::daemon::events::Exchange;
 use crate::daemon::gc::Gc;
+use crate::daemon::runtime_v2::TaskManager;
+use crate::daemon::snapshotters::Snapshotters;
 use crate::metadata::db::Database;
 
 pub struct Daemon {
@@ -25,8 +27,12 @@ pub struct Daemon {
     pub started: SystemTime,
     /// What services changed, for Events.Subscribe.
     pub events: Exchange,
+    /// The snapshotters (`overlayfs`, `native`) under the root.
+    pub snapshotters: Arc<Snapshotters>,
     /// Garbage collection, scheduled after deletes.
     pub gc: Gc,
+    /// The live tasks and their shims.
+    pub tasks: TaskManager,
 }
 
 impl Daemon {
@@ -35,13 +41,17 @@ impl Daemon {
         let db = Arc::new(Database::open(&config.metadata_path())?);
         let content = Arc::new(Store::open(config.content_root())?);
         let uuid = crate::daemon::server::load_or_make_uuid(&config.root)?;
+        let snapshotters = Arc::new(Snapshotters::open(&config.root, db.clone())?);
+        let tasks = TaskManager::new(&config);
         Ok(Arc::new(Daemon {
+            tasks,
             config,
             db,
             content,
             uuid,
             started: SystemTime::now(),
             events: Exchange::new(),
+            snapshotters,
             gc: Gc::new(),
         }))
     }

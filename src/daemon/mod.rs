@@ -10,12 +10,18 @@
 //! - [`server`]: open the stores, bind the socket, serve until a signal.
 //! - [`services`]: one file per gRPC service.
 //! - [`log`]: containerd's (logrus text) log lines on stderr.
+//! - [`runtime_v2`]: tasks in shims (the runtime v2 manager) and their recovery;
+//!   [`events_ttrpc`] the endpoint shims publish to; [`publish`] `ociboxd publish`.
 
 pub mod config;
 pub mod context;
 pub mod event_fields;
 pub mod events;
+pub mod events_ttrpc;
 pub mod gc;
 pub mod log;
+pub mod publish;
+pub mod runtime_v2;
 pub mod server;
 pub mod services;
+pub mod snapshotters;

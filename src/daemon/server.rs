@@ -26,6 +26,10 @@ pub fn run(config: Config) -> Result<()> {
     make_dir(&config.root, 0o711)?;
     make_dir(&config.state, 0o711)?;
     let daemon = Daemon::open(config)?;
+    // Collections remove the directories of the snapshot records they sweep.
+    daemon
+        .gc
+        .set_snapshot_collector(daemon.snapshotters.clone())?;
     let router = Arc::new(services::router(&daemon));
     let max_message = daemon
         .config
@@ -42,7 +46,23 @@ pub fn run(config: Config) -> Result<()> {
         .enable_all()
         .build()
         .context("start the tokio runtime")?;
+    let ttrpc_address = daemon.config.ttrpc_address();
     let result = rt.block_on(async move {
+        // Shims publish here: up before they are reconnected, so what they retried while
+        // the daemon was away goes through.
+        crate::daemon::events_ttrpc::start(&daemon)?;
+        let d = daemon.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            crate::daemon::runtime_v2::recovery::load_shims(&d.tasks, &d.events, &d.db)
+        })
+        .await
+        .context("recover tasks")?;
+        if found != Default::default() {
+            log::info(&format!(
+                "recovered tasks: {} live, {} dead shims reaped, {} stale bundles removed",
+                found.live, found.reaped, found.removed
+            ));
+        }
         std_listener.set_nonblocking(true)?;
         let listener = tokio::net::UnixListener::from_std(std_listener)?;
         tokio::spawn(crate::daemon::gc::run(gc_daemon));
@@ -63,6 +83,7 @@ pub fn run(config: Config) -> Result<()> {
         }
     });
     let _ = std::fs::remove_file(&address);
+    let _ = std::fs::remove_file(&ttrpc_address);
     result
 }
 

@@ -4,7 +4,7 @@
 
 use crate::errdefs::{err, ErrorKind};
 use crate::metadata::db::{decode, encode, Read, Tx, LEASES};
-use crate::metadata::encoding::{now_nanos, validate_identifier, validate_labels, Labels};
+use crate::metadata::encoding::{now_nanos, validate_labels, Labels};
 use crate::metadata::filter::Filter;
 use crate::metadata::namespaces;
 use serde::{Deserialize, Serialize};
@@ -115,8 +115,14 @@ pub fn list(r: &impl Read, ns: &str, filters: &[&str]) -> anyhow::Result<Vec<Lea
 }
 
 /// Create; AlreadyExists when the ID is taken.
+///
+/// A lease ID is any non-empty string, as containerd's: its clients make them as
+/// `<nanoseconds>-<base64url>` (`leases.WithRandomID`), which may hold `--` or `_` that the
+/// identifier rule for other objects refuses.
 pub fn create(tx: &Tx, ns: &str, id: &str, labels: Labels) -> anyhow::Result<Lease> {
-    validate_identifier("lease", id)?;
+    if id.is_empty() {
+        return Err(err(ErrorKind::InvalidArgument, "lease id must be provided"));
+    }
     validate_labels(&labels)?;
     namespaces::ensure(tx, ns)?;
     if tx.get_raw(LEASES, ns, id)?.is_some() {

@@ -14,9 +14,10 @@ pub fn mounts(kind: Kind, fs: &Path) -> Vec<Mount> {
     vec![Mount {
         fs_type: "bind".into(),
         source: fs.display().to_string(),
+        // containerd's native snapshotter orders them so: `rbind` first.
         options: vec![
-            if kind == Kind::View { "ro" } else { "rw" }.into(),
             "rbind".into(),
+            if kind == Kind::View { "ro" } else { "rw" }.into(),
         ],
     }]
 }

@@ -152,3 +152,82 @@ impl SnapshotStore for RedbStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::tests::TempDir;
+    use crate::content::Store;
+    use crate::snapshot::{Driver, Snapshotter};
+    use std::collections::BTreeMap;
+    use std::time::SystemTime;
+
+    fn snapshotter(root: &std::path::Path, db: &Arc<Database>, ns: &str) -> Snapshotter {
+        Snapshotter::with_store(
+            root,
+            Driver::Native,
+            Box::new(RedbStore::new(db.clone(), ns, "native")),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn records_are_the_namespaced_metadata_and_survive_a_reopen_and_gc_sees_them() {
+        let t = TempDir::new("redb-snap");
+        let db = Arc::new(Database::open(&t.0.join("meta.db")).unwrap());
+        let root = t.0.join("io.containerd.snapshotter.v1.native");
+        let sn = snapshotter(&root, &db, "default");
+        sn.prepare("work", "", BTreeMap::new()).unwrap();
+        std::fs::write(sn.path_of("work").unwrap().join("f"), "x").unwrap();
+        let labels = BTreeMap::from([("l".to_string(), "v".to_string())]);
+        sn.commit("sha256:base", "work", labels.clone()).unwrap();
+        sn.prepare("kept", "sha256:base", BTreeMap::new()).unwrap();
+
+        // The API's view of the same records: namespaced, with parent, kind and labels.
+        let rec = db
+            .view(|v| snapshots::get(v, "default", "native", "sha256:base"))
+            .unwrap();
+        assert_eq!(rec.kind, snapshots::Kind::Committed);
+        assert_eq!(rec.labels, labels);
+        assert_eq!(rec.dir_id, Some(1));
+        assert!(rec.usage.is_some());
+        let kept = db
+            .view(|v| snapshots::get(v, "default", "native", "kept"))
+            .unwrap();
+        assert_eq!(kept.parent, "sha256:base");
+        assert!(db
+            .view(|v| snapshots::get(v, "default", "native", "work"))
+            .is_err());
+
+        // Another namespace has its own records but never reuses a directory number.
+        let other = snapshotter(&root, &db, "other");
+        other.prepare("x", "", BTreeMap::new()).unwrap();
+        assert_eq!(other.path_of("x").unwrap(), root.join("snapshots/3"));
+        assert!(other.stat("sha256:base").is_err());
+
+        // A new snapshotter over the same database sees everything.
+        drop(sn);
+        let sn = snapshotter(&root, &db, "default");
+        assert_eq!(sn.stat("sha256:base").unwrap().labels, labels);
+        assert_eq!(
+            std::fs::read_to_string(sn.path_of("sha256:base").unwrap().join("f")).unwrap(),
+            "x"
+        );
+
+        // Garbage collection works on these very records: nothing roots them.
+        let store = Store::open(t.0.join("content")).unwrap();
+        let report =
+            crate::metadata::gc::collect(&db, &store, SystemTime::now(), SystemTime::now())
+                .unwrap();
+        let swept: Vec<&str> = report
+            .snapshots
+            .iter()
+            .map(|(_, s)| s.key.as_str())
+            .collect();
+        assert!(
+            swept.contains(&"sha256:base") && swept.contains(&"kept"),
+            "{swept:?}"
+        );
+        assert!(sn.stat("sha256:base").is_err());
+    }
+}

@@ -146,6 +146,7 @@ fn apply_one<R: Read>(
         // It may remove what a worker is writing (or a directory it writes into).
         writers.barrier()?;
         let (parent, _) = dir.parent_of(rel, true)?;
+        dir.forget_cached();
         if name == WHITEOUT_OPAQUE {
             set_xattr(
                 parent.as_raw_fd(),
@@ -177,10 +178,11 @@ fn apply_one<R: Read>(
     let name = name.as_os_str();
     // A later entry replaces an earlier one, except a directory over a directory.
     let existing = kind_at(pfd, name)?;
-    if !(kind.is_dir() && existing == Some(SFlag::S_IFDIR)) {
+    if existing.is_some() && !(kind.is_dir() && existing == Some(SFlag::S_IFDIR)) {
         if existing == Some(SFlag::S_IFDIR) {
-            // Workers may be writing below it.
+            // Workers may be writing below it, and the cached parent may be in it.
             writers.barrier()?;
+            dir.forget_cached();
         }
         remove_at(pfd, name)?;
     }
@@ -327,7 +329,7 @@ pub(crate) fn set_owner_mode(
 
 fn set_times_at(dir: &SafeDir, rel: &Path, t: TimeSpec) -> Result<()> {
     let (fd, name) = if rel.as_os_str().is_empty() {
-        (dir.dir(rel, false)?, ".".into())
+        (std::sync::Arc::new(dir.dir(rel, false)?), ".".into())
     } else {
         dir.parent_of(rel, false)?
     };

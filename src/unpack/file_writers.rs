@@ -42,7 +42,7 @@ pub struct FileMeta {
 
 pub struct FileJob {
     /// The confined parent directory (O_PATH).
-    pub parent: OwnedFd,
+    pub parent: std::sync::Arc<OwnedFd>,
     pub name: OsString,
     /// The entry's path, to keep a later entry of the same path waiting.
     pub rel: PathBuf,

@@ -9,7 +9,9 @@
 //! destination and renamed into place only when the whole stream was read and its digests
 //! match; on any error the staging directory is removed and nothing is committed.
 //!
-//! Each layer has its own directory, so layers unpack in parallel ([`parallel`]).
+//! Each layer has its own directory, so layers unpack in parallel ([`parallel`]); within
+//! one layer, decompression runs on its own thread beside the tar reader ([`pipeline`]) and
+//! small files are made by a few writer threads ([`file_writers`]).
 
 pub mod apply;
 pub mod decompress;

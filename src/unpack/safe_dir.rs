@@ -3,10 +3,12 @@
 //! symlink (made by an earlier entry or already there) is never followed, and `..` is
 //! refused before any lookup. Nothing here takes a path string to the kernel whole.
 
+use std::cell::RefCell;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
@@ -34,6 +36,10 @@ pub fn clean_path(raw: &[u8]) -> Result<PathBuf> {
 pub struct SafeDir {
     root: OwnedFd,
     path: PathBuf,
+    /// The last parent directory [`SafeDir::parent_of`] walked to, by its path: tar entries
+    /// come directory by directory, so most entries skip the walk. Forgotten whenever a
+    /// directory is removed ([`SafeDir::forget_cached`]), as it may be that one or above it.
+    last_parent: RefCell<Option<(PathBuf, Arc<OwnedFd>)>>,
 }
 
 impl SafeDir {
@@ -49,6 +55,7 @@ impl SafeDir {
             // SAFETY: openat returned a new fd that nothing else owns.
             root: unsafe { OwnedFd::from_raw_fd(fd) },
             path: path.to_path_buf(),
+            last_parent: RefCell::new(None),
         })
     }
 
@@ -59,17 +66,28 @@ impl SafeDir {
     /// The directory that holds `rel` (a [`clean_path`]) and its last name. Missing parents
     /// are made (mode 0755) when `create` is set. A parent that is a symlink or not a
     /// directory is an error: entries are never written through a link.
-    pub fn parent_of(&self, rel: &Path, create: bool) -> Result<(OwnedFd, OsString)> {
+    pub fn parent_of(&self, rel: &Path, create: bool) -> Result<(Arc<OwnedFd>, OsString)> {
         let Some(name) = rel.file_name() else {
             bail!("the target directory itself has no parent");
         };
-        let mut dir = dup(self.root.as_raw_fd())?;
-        if let Some(parent) = rel.parent() {
-            for part in parent.iter() {
-                dir = self.step(&dir, part, create, rel)?;
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        if let Some((p, fd)) = &*self.last_parent.borrow() {
+            if p == parent {
+                return Ok((fd.clone(), name.to_os_string()));
             }
         }
+        let mut dir = dup(self.root.as_raw_fd())?;
+        for part in parent.iter() {
+            dir = self.step(&dir, part, create, rel)?;
+        }
+        let dir = Arc::new(dir);
+        *self.last_parent.borrow_mut() = Some((parent.to_path_buf(), dir.clone()));
         Ok((dir, name.to_os_string()))
+    }
+
+    /// Drop the cached parent (call before removing any directory).
+    pub fn forget_cached(&self) {
+        *self.last_parent.borrow_mut() = None;
     }
 
     /// The directory `rel` itself (the target for ""), opened O_PATH.

@@ -183,5 +183,26 @@ impl Drop for Ociboxd {
             .status();
         unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+        // What the shims keep outside our directory: the runtime state of the namespace
+        // (containerd-shim-runc-v2's runc root, ocibox's shim's root) and the sockets of
+        // shims killed above.
+        for root in ["/run/containerd/runc", "/run/containerd/ocibox"] {
+            let _ = std::fs::remove_dir_all(Path::new(root).join(&self.namespace));
+        }
+        remove_dead_shim_sockets();
+    }
+}
+
+/// Remove the sockets in /run/containerd/s that nothing answers on any more (a shim killed
+/// with SIGKILL leaves its socket); live shims' sockets, also other tests', are kept.
+pub fn remove_dead_shim_sockets() {
+    let Ok(rd) = std::fs::read_dir("/run/containerd/s") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if std::os::unix::net::UnixStream::connect(&p).is_err() {
+            let _ = std::fs::remove_file(&p);
+        }
     }
 }

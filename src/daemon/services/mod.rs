@@ -11,10 +11,18 @@ use crate::daemon::context::Daemon;
 use crate::metadata::encoding::Labels;
 
 pub mod containers;
+pub mod content;
+pub mod convert;
+pub mod diff;
 pub mod events;
+pub mod images;
 pub mod introspection;
+pub mod layer_diff;
 pub mod leases;
 pub mod namespaces;
+pub mod plumbing;
+pub mod snapshots;
+pub mod tasks;
 pub mod version;
 
 /// Every service ociboxd serves, on one router. Introspection comes last: it lists the
@@ -25,7 +33,12 @@ pub fn router(d: &Arc<Daemon>) -> Router {
         .service(namespaces::server(d))
         .service(containers::server(d))
         .service(leases::server(d))
-        .service(events::server(d));
+        .service(events::server(d))
+        .service(content::server(d))
+        .service(images::server(d))
+        .service(snapshots::server(d))
+        .service(diff::server(d))
+        .service(tasks::server(d));
     let mut served = r.names();
     served.push(introspection::SERVICE_NAME);
     r.service(introspection::server(d, &served))

@@ -16,7 +16,7 @@ use crate::api::services::namespaces::v1::namespaces_server::{Namespaces, Namesp
 use crate::api::services::namespaces::v1::*;
 use crate::daemon::context::Daemon;
 use crate::daemon::services::{blocking, labels_in, labels_out, mask_paths};
-use crate::errdefs::{err, ErrorKind};
+use crate::errdefs::{err, kind_of, ErrorKind};
 use crate::metadata::db::encode;
 use crate::metadata::encoding::validate_labels;
 use crate::metadata::namespaces::{self, Namespace as Record};
@@ -44,8 +44,15 @@ impl Namespaces for NamespacesService {
     ) -> Result<Response<GetNamespaceResponse>, Status> {
         let name = r.into_inner().name;
         let db = self.d.db.clone();
+        // containerd's Get answers a namespace that does not exist with no labels rather
+        // than NotFound (its store reads a missing labels bucket as empty), and clients rely
+        // on it: containerd's Go client reads the default-runtime label of its namespace
+        // before anything creates it (dockerd's `moby` on first start).
         let ns = blocking(move || {
-            let labels = db.view(|v| namespaces::labels(v, &name))?;
+            let labels = db.view(|v| match namespaces::labels(v, &name) {
+                Err(e) if kind_of(&e) == ErrorKind::NotFound => Ok(Default::default()),
+                r => r,
+            })?;
             Ok(out(name, labels))
         })
         .await?;
