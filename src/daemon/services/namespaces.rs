@@ -1,5 +1,6 @@
 //! containerd.services.namespaces.v1.Namespaces: Get, List, Create, Update (labels by field
-//! mask), Delete (only of an empty namespace: FailedPrecondition otherwise), publishing
+//! mask `labels.<key>`, or all of them without a mask; an unknown namespace is made, as
+//! containerd's), Delete (only of an empty namespace: FailedPrecondition otherwise), publishing
 //! `/namespaces/create|update|delete` as containerd's: a creation and an update in the
 //! caller's namespace (its `containerd-namespace` header, as containerd's publisher takes
 //! it from the request context; the target namespace when the caller sent none), a
@@ -17,7 +18,7 @@ use crate::daemon::context::Daemon;
 use crate::daemon::services::{blocking, labels_in, labels_out, mask_paths};
 use crate::errdefs::{err, kind_of, ErrorKind};
 use crate::metadata::db::encode;
-use crate::metadata::encoding::{apply_label_paths, validate_labels};
+use crate::metadata::encoding::validate_labels;
 use crate::metadata::namespaces::{self, Namespace as Record};
 
 pub struct NamespacesService {
@@ -120,17 +121,26 @@ impl Namespaces for NamespacesService {
         let want = labels_in(ns.labels);
         let labels = blocking(move || {
             db.update(|tx| {
+                // As containerd's: an update of a namespace that does not exist makes it
+                // (its labels are written into a bucket created on demand).
+                namespaces::ensure(tx, &name)?;
                 let mut cur = namespaces::labels(tx, &name)?;
                 if paths.is_empty() {
-                    // No mask: the labels are replaced as a whole (containerd's).
+                    // No mask: the labels are replaced as a whole.
                     cur = want;
                 } else {
-                    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-                    if let Some(p) = apply_label_paths(&mut cur, &want, &refs, "labels").first() {
-                        return Err(err(
-                            ErrorKind::InvalidArgument,
-                            format!("cannot update {p:?} field on namespace {name:?}"),
-                        ));
+                    // Only `labels.<key>` paths (containerd refuses even `labels`).
+                    for p in &paths {
+                        let Some(key) = p.strip_prefix("labels.") else {
+                            return Err(err(
+                                ErrorKind::InvalidArgument,
+                                format!("cannot update {p:?} field on namespace {name:?}"),
+                            ));
+                        };
+                        match want.get(key).filter(|v| !v.is_empty()) {
+                            Some(v) => cur.insert(key.to_owned(), v.clone()),
+                            None => cur.remove(key),
+                        };
                     }
                 }
                 validate_labels(&cur)?;
