@@ -1,6 +1,16 @@
 //! `ctr leases list|create|delete`.
 
-use ocibox::ctl::cli::{Command, Flag};
+use std::time::SystemTime;
+
+use anyhow::Result;
+use ocibox::api::channel::origin;
+use ocibox::api::services::leases::v1::leases_client::LeasesClient;
+use ocibox::api::services::leases::v1::{CreateRequest, DeleteRequest, ListRequest};
+use ocibox::ctl::cli::{Command, Flag, Parsed};
+use ocibox::ctl::client::{grpc, Client};
+use ocibox::ctl::fmt::{label_pairs, rfc3339_local, time_of};
+use ocibox::ctl::out;
+use ocibox::ctl::tabwriter::TabWriter;
 
 pub const COMMAND: Command = Command {
     subcommands: &[LIST, CREATE, DELETE],
@@ -12,7 +22,7 @@ const LIST: Command = Command {
     args_usage: "[flags] <filter>",
     description: "list active leases by containerd",
     flags: &[Flag::bool("quiet, q", "print only the blob digest")],
-    action: Some(super::stubs::not_built),
+    action: Some(list),
     ..Command::new("list", "list all active leases")
 };
 
@@ -30,7 +40,7 @@ const CREATE: Command = Command {
         )
         .default("24h0m0s"),
     ],
-    action: Some(super::stubs::not_built),
+    action: Some(create),
     ..Command::new("create", "create lease")
 };
 
@@ -42,6 +52,121 @@ const DELETE: Command = Command {
         "sync",
         "Synchronously remove leases and all unreferenced resources",
     )],
-    action: Some(super::stubs::not_built),
+    action: Some(delete),
     ..Command::new("delete", "delete a lease")
 };
+
+/// The label containerd's GC reads a lease's expiry from.
+const EXPIRE_LABEL: &str = "containerd.io/gc.expire";
+
+fn list(p: &Parsed) -> Result<()> {
+    let c = Client::new(p)?;
+    let ch = c.channel()?;
+    let leases = c.run(async {
+        let r = LeasesClient::with_origin(ch, origin())
+            .list(c.req(ListRequest {
+                filters: p.args.clone(),
+            }))
+            .await
+            .map_err(|e| grpc(e).context("failed to list leases"))?;
+        Ok(r.into_inner().leases)
+    })?;
+    if p.bool("quiet") {
+        out(&leases
+            .iter()
+            .map(|l| format!("{}\n", l.id))
+            .collect::<String>());
+        return Ok(());
+    }
+    let mut t = TabWriter::table();
+    t.write("ID\tCREATED AT\tLABELS\t\n");
+    for l in &leases {
+        let labels = if l.labels.is_empty() {
+            "-".to_string()
+        } else {
+            label_pairs(&l.labels).join(",")
+        };
+        t.write(&format!(
+            "{}\t{}\t{labels}\t\n",
+            l.id,
+            rfc3339_local(time_of(&l.created_at))
+        ));
+    }
+    out(&t.finish());
+    Ok(())
+}
+
+/// containerd's `leases.WithRandomID`: the clock's nanoseconds and 3 random bytes.
+fn random_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut b = [0u8; 3];
+    let _ = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let n = (b[0] as usize) << 16 | (b[1] as usize) << 8 | b[2] as usize;
+    let enc: String = (0..4)
+        .map(|i| A[(n >> (18 - 6 * i)) & 63] as char)
+        .collect();
+    format!("{nanos}-{enc}")
+}
+
+fn create(p: &Parsed) -> Result<()> {
+    // A bare `key` is an empty label here (ctr's own parsing, not LabelArgs).
+    let mut labels: std::collections::HashMap<String, String> = p
+        .args
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (a.clone(), String::new()),
+        })
+        .collect();
+    let mut id = p.string("id");
+    if id.is_empty() {
+        id = random_id();
+    }
+    let expires = p.duration("expires");
+    if !expires.is_zero() {
+        labels.insert(
+            EXPIRE_LABEL.to_string(),
+            rfc3339_local(SystemTime::now() + expires),
+        );
+    }
+    let c = Client::new(p)?;
+    let ch = c.channel()?;
+    let l = c.run(async {
+        let r = LeasesClient::with_origin(ch, origin())
+            .create(c.req(CreateRequest { id, labels }))
+            .await
+            .map_err(grpc)?;
+        Ok(r.into_inner().lease.unwrap_or_default())
+    })?;
+    out(&format!("{}\n", l.id));
+    Ok(())
+}
+
+fn delete(p: &Parsed) -> Result<()> {
+    if p.args.is_empty() {
+        out(&p.help());
+        return Ok(());
+    }
+    let c = Client::new(p)?;
+    let ch = c.channel()?;
+    let sync = p.bool("sync");
+    for id in &p.args {
+        c.run(async {
+            LeasesClient::with_origin(ch.clone(), origin())
+                .delete(c.req(DeleteRequest {
+                    id: id.clone(),
+                    sync,
+                }))
+                .await
+                .map_err(grpc)?;
+            Ok(())
+        })?;
+        out(&format!("{id}\n"));
+    }
+    Ok(())
+}

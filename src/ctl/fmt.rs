@@ -22,6 +22,98 @@ pub fn label_pairs(labels: &HashMap<String, String>) -> Vec<String> {
     v
 }
 
+/// go-digest's `Parse`: the digest, or its error's words ("invalid checksum digest
+/// format", "... length", "unsupported digest algorithm"), as ctr prints them.
+pub fn parse_digest(s: &str) -> anyhow::Result<String> {
+    let fail = |m: &str| Err(anyhow::anyhow!("{m}"));
+    let Some(i) = s.find(':').filter(|&i| i > 0 && i + 1 < s.len()) else {
+        return fail("invalid checksum digest format");
+    };
+    let (alg, enc) = (&s[..i], &s[i + 1..]);
+    let size = match alg {
+        "sha256" => 32,
+        "sha384" => 48,
+        "sha512" => 64,
+        _ => {
+            let alg_ok = alg.split(|c| matches!(c, '+' | '.' | '_' | '-')).all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            });
+            let enc_ok = enc
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '=' | '_' | '-'));
+            return fail(if alg_ok && enc_ok {
+                "unsupported digest algorithm"
+            } else {
+                "invalid checksum digest format"
+            });
+        }
+    };
+    if enc.len() != size * 2 {
+        return fail("invalid checksum digest length");
+    }
+    if !enc.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
+        return fail("invalid checksum digest format");
+    }
+    Ok(s.to_string())
+}
+
+/// A protobuf timestamp as a `SystemTime` (the epoch when absent).
+pub fn time_of(ts: &Option<prost_types::Timestamp>) -> SystemTime {
+    match ts {
+        Some(t) if t.seconds >= 0 => {
+            SystemTime::UNIX_EPOCH
+                + Duration::new(t.seconds as u64, t.nanos.clamp(0, 999_999_999) as u32)
+        }
+        _ => SystemTime::UNIX_EPOCH,
+    }
+}
+
+/// The local time zone's offset from UTC at `secs` (seconds east), from libc's tz rules.
+fn local_offset(secs: i64) -> i64 {
+    let t = secs as libc::time_t;
+    // SAFETY: localtime_r writes only into the tm we pass; t is a valid time_t.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if ok {
+        tm.tm_gmtoff
+    } else {
+        0
+    }
+}
+
+/// Go's `t.Local().Format(time.RFC3339)`: seconds, the local offset (`Z` for UTC).
+pub fn rfc3339_local(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let off = local_offset(secs);
+    let shifted = SystemTime::UNIX_EPOCH + Duration::from_secs((secs + off).max(0) as u64);
+    let mut s = crate::timefmt::format_seconds(shifted);
+    if off != 0 {
+        s.pop();
+        let sign = if off < 0 { '-' } else { '+' };
+        let a = off.abs();
+        s.push_str(&format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60));
+    }
+    s
+}
+
+/// containerd's `platforms.Format`: `os/arch[/variant]`, `unknown` without an OS.
+pub fn platform(os: &str, arch: &str, variant: &str) -> String {
+    if os.is_empty() {
+        return "unknown".into();
+    }
+    [os, arch, variant]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Go's `%.Ng` of `x` (for the magnitudes sizes take: no exponent form below 10^N).
 fn go_g(x: f64, precision: usize) -> String {
     if x == 0.0 {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod duration;
 pub mod fmt;
+pub mod json;
 pub mod tabwriter;
 
 use std::io::Write as _;

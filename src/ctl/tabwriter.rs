@@ -8,18 +8,20 @@
 //! Widths count chars, as Go counts runes.
 
 /// A buffer formatted as Go's `tabwriter.NewWriter(w, minwidth, tabwidth, padding, padchar, 0)`
-/// formats on Flush (`tabwidth` only matters for a tab padchar, which ctr never uses).
+/// formats on Flush (`tabwidth` only matters for a tab padchar: `ctr content ls` uses one).
 pub struct TabWriter {
     minwidth: usize,
+    tabwidth: usize,
     padding: usize,
     padchar: char,
     text: String,
 }
 
 impl TabWriter {
-    pub fn new(minwidth: usize, padding: usize, padchar: char) -> TabWriter {
+    pub fn new(minwidth: usize, tabwidth: usize, padding: usize, padchar: char) -> TabWriter {
         TabWriter {
             minwidth,
+            tabwidth,
             padding,
             padchar,
             text: String::new(),
@@ -28,12 +30,18 @@ impl TabWriter {
 
     /// ctr's tables: `tabwriter.NewWriter(os.Stdout, 1, 8, 1, ' ', 0)`.
     pub fn table() -> TabWriter {
-        TabWriter::new(1, 1, ' ')
+        TabWriter::new(1, 8, 1, ' ')
+    }
+
+    /// ctr's tab-padded tables (`content ls`, `content active`):
+    /// `tabwriter.NewWriter(os.Stdout, 1, 8, 1, '\t', 0)`.
+    pub fn tabs() -> TabWriter {
+        TabWriter::new(1, 8, 1, '\t')
     }
 
     /// urfave/cli's help pages: `tabwriter.NewWriter(out, 1, 8, 2, ' ', 0)`.
     pub fn help() -> TabWriter {
-        TabWriter::new(1, 2, ' ')
+        TabWriter::new(1, 8, 2, ' ')
     }
 
     /// Append text (tabs separate cells, newlines end lines).
@@ -105,6 +113,25 @@ impl TabWriter {
         self.write_lines(lines, line0, line1, widths, out);
     }
 
+    /// Go's `writePadding`: spaces up to the cell width, or with a tab padchar, tabs up
+    /// to the next multiple of `tabwidth`.
+    fn pad(&self, textw: usize, cellw: usize, out: &mut String) {
+        if self.padchar == '\t' {
+            if self.tabwidth == 0 {
+                return;
+            }
+            let cellw = cellw.div_ceil(self.tabwidth) * self.tabwidth;
+            let n = cellw.saturating_sub(textw);
+            for _ in 0..n.div_ceil(self.tabwidth) {
+                out.push('\t');
+            }
+            return;
+        }
+        for _ in textw..cellw {
+            out.push(self.padchar);
+        }
+    }
+
     fn write_lines(
         &self,
         lines: &[Vec<&str>],
@@ -117,9 +144,7 @@ impl TabWriter {
             for (j, cell) in line.iter().enumerate() {
                 out.push_str(cell);
                 if j < widths.len() {
-                    for _ in cell.chars().count()..widths[j] {
-                        out.push(self.padchar);
-                    }
+                    self.pad(cell.chars().count(), widths[j], out);
                 }
             }
             out.push('\n');
@@ -155,6 +180,16 @@ mod tests {
             t.finish(),
             "A:\n   x       one\n   longer  two\n\nB:\n   y  three\n"
         );
+    }
+
+    #[test]
+    fn tab_padding_rounds_to_tab_stops() {
+        let mut t = TabWriter::tabs();
+        t.write("REF\tSIZE\tAGE\t\n");
+        assert_eq!(t.finish(), "REF\tSIZE\tAGE\t\n");
+        let mut t = TabWriter::tabs();
+        t.write("DIGEST\tSIZE\nsha256:0123456789\t1B\n");
+        assert_eq!(t.finish(), "DIGEST\t\t\tSIZE\nsha256:0123456789\t1B\n");
     }
 
     #[test]
