@@ -236,6 +236,16 @@ pub fn log_error(msg: &str, err: &anyhow::Error) {
     );
 }
 
+/// A logrus text line at level warning, as ctr's `log.G(ctx).Warnf(msg)` writes it.
+pub fn log_warn(msg: &str) {
+    let time = crate::timefmt::format_seconds(SystemTime::now());
+    eprintln!(
+        "time={} level=warning msg={}",
+        logrus_value(&time),
+        logrus_value(msg)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod duration;
 pub mod fmt;
+pub mod image;
 pub mod json;
 pub mod tabwriter;
 
