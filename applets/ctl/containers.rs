@@ -79,13 +79,13 @@ fn client(ch: UnixChannel) -> ContainersClient<UnixChannel> {
 
 /// `client.LoadContainer`: the container record (Containers Get).
 pub fn load(c: &Client, id: &str) -> Result<Container> {
+    let ch = c.channel()?;
     // containerd's client refuses an empty id before asking.
     if id.is_empty() {
         return Err(
             ErrorKind::InvalidArgument.err("container id must be provided: invalid argument")
         );
     }
-    let ch = c.channel()?;
     c.run(async {
         let r = client(ch)
             .get(c.req(GetContainerRequest { id: id.to_string() }))
@@ -312,6 +312,7 @@ fn delete_one(c: &Client, id: &str, keep_snapshot: bool) -> Result<()> {
 
 fn delete(p: &Parsed) -> Result<()> {
     let c = Client::new(p)?;
+    c.channel()?;
     if p.args.is_empty() {
         return Err(ErrorKind::InvalidArgument
             .err("must specify at least one container to delete: invalid argument"));

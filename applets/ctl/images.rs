@@ -122,6 +122,7 @@ fn target(i: &Image) -> Desc {
 
 fn list(p: &Parsed) -> Result<()> {
     let c = Client::new(p)?;
+    c.channel()?;
     let images = list_images(&c, &p.args).map_err(|e| e.context("failed to list images"))?;
     if p.bool("quiet") {
         out(&images
@@ -336,6 +337,7 @@ fn is_unpacked(c: &Client, d: &Desc, m: &Matcher, snapshotter: &str) -> Result<b
 fn check(p: &Parsed) -> Result<()> {
     let quiet = p.bool("quiet");
     let c = Client::new(p)?;
+    c.channel()?;
     let images = list_images(&c, &p.args).map_err(|e| e.context("failed listing images"))?;
     if images.is_empty() {
         return Ok(());
