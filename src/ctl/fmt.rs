@@ -35,7 +35,7 @@ pub fn parse_digest(s: &str) -> anyhow::Result<String> {
         "sha384" => 48,
         "sha512" => 64,
         _ => {
-            let alg_ok = alg.split(|c| matches!(c, '+' | '.' | '_' | '-')).all(|p| {
+            let alg_ok = alg.split(['+', '.', '_', '-']).all(|p| {
                 !p.is_empty()
                     && p.chars()
                         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
