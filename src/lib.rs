@@ -8,6 +8,8 @@ pub mod api;
 pub mod archive;
 #[cfg(feature = "images")]
 pub mod content;
+#[cfg(feature = "ctl")]
+pub mod ctl;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod errdefs;
