@@ -6,6 +6,8 @@
 pub mod api;
 #[cfg(feature = "images")]
 pub mod content;
+#[cfg(feature = "ctl")]
+pub mod ctl;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod errdefs;
