@@ -715,7 +715,7 @@ mod tests {
 
     #[test]
     fn rfc3339_is_gos() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_798_771_200);
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_798_761_600);
         assert_eq!(rfc3339(t), "2027-01-01T00:00:00Z");
         assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
