@@ -1,23 +1,72 @@
-//! `ctr`: the client of ociboxd (not built yet).
+//! `ctr`: ocibox's containerd client. The command tree is here, one file per ctr command
+//! group under applets/ctl/; the parser, help pages, connection and formats they share are
+//! in `ocibox::ctl`.
+
+#[macro_use]
+mod flags;
+mod containers;
+mod content;
+mod events;
+mod images;
+mod leases;
+mod namespaces;
+mod plugins;
+mod snapshots;
+mod stubs;
+mod version;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-const HELP: &str = "NAME:
-   ctr - ocibox's client, speaking containerd's ctr command line
+use ocibox::ctl::cli::{App, Command, Flag};
 
-USAGE:
-   ctr [global options] command [command options] [arguments...]
+const GLOBAL_FLAGS: &[Flag] = &[
+    Flag::bool("debug", "enable debug output in logs"),
+    Flag::string("address, a", "address for containerd's GRPC server")
+        .default(ocibox::ctl::client::CONTAINERD_ADDRESS)
+        .env("CONTAINERD_ADDRESS"),
+    Flag::duration("timeout", "total timeout for ctr commands"),
+    Flag::duration("connect-timeout", "timeout for connecting to containerd"),
+    Flag::string("namespace, n", "namespace to use with commands")
+        .default("default")
+        .env("CONTAINERD_NAMESPACE"),
+];
 
-COMMANDS:
-   images, image, i        manage images
-   containers, c, container  manage containers
-   tasks, t, task          manage tasks
-   run                     run a container
-   events, event           display containerd events
-   namespaces, namespace, ns  manage namespaces
-   shim                    interact with a shim directly";
+/// ctr 1.6's commands, in its order.
+const COMMANDS: &[Command] = &[
+    plugins::COMMAND,
+    version::COMMAND,
+    containers::COMMAND,
+    content::COMMAND,
+    events::COMMAND,
+    images::COMMAND,
+    leases::COMMAND,
+    namespaces::COMMAND,
+    stubs::PPROF,
+    stubs::RUN,
+    snapshots::COMMAND,
+    stubs::TASKS,
+    stubs::INSTALL,
+    stubs::OCI,
+    stubs::SHIM,
+];
 
-pub fn main(invoked: &str, args: Vec<OsString>) -> ExitCode {
-    crate::not_built::front(invoked, &args, HELP)
+static APP: App = App {
+    name: "ctr",
+    version: ocibox::VERSION,
+    name_text: "\n        __\n  _____/ /______\n / ___/ __/ ___/\n/ /__/ /_/ /\n\\___/\\__/_/\n\ncontainerd CLI\n",
+    description: "\nctr is an unsupported debug and administrative client for interacting\n\
+with the containerd daemon. Because it is unsupported, the commands,\n\
+options, and operations are not guaranteed to be backward compatible or\n\
+stable from release to release of the containerd project.",
+    flags: GLOBAL_FLAGS,
+    commands: COMMANDS,
+};
+
+pub fn main(_invoked: &str, args: Vec<OsString>) -> ExitCode {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    ocibox::ctl::main(&APP, &args)
 }

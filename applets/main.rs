@@ -10,8 +10,6 @@ mod ctl;
 mod daemon;
 #[cfg(feature = "runtime")]
 mod init;
-#[cfg(any(feature = "daemon", feature = "ctl"))]
-mod not_built;
 #[cfg(feature = "runtime")]
 mod runtime;
 #[cfg(feature = "shim")]
