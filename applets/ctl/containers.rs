@@ -7,7 +7,7 @@ use super::stubs::{not_built, stub};
 pub const COMMAND: Command = Command {
     aliases: &["c", "container"],
     subcommands: &[
-        stub("create", "create container"),
+        super::run::CREATE,
         DELETE,
         INFO,
         LIST,

@@ -540,6 +540,169 @@ pub async fn run(s: &Session, o: &ContainerOptions, t: &TaskOptions) -> Result<i
     }
 }
 
+/// The container's spec as JSON (its `Spec` Any).
+pub async fn container_spec(s: &Session, id: &str) -> Result<serde_json::Value> {
+    let c = containers(s)
+        .get(s.req(containers_api::GetContainerRequest { id: id.to_string() }))
+        .await
+        .map_err(grpc)?
+        .into_inner()
+        .container
+        .ok_or_else(|| anyhow!("container {id:?}: not found"))?;
+    let spec = c.spec.map(|a| a.value).unwrap_or_default();
+    serde_json::from_slice(&spec).context("failed to unmarshal container spec")
+}
+
+/// Whether the container's process has a terminal (`ctr task start` follows it).
+pub async fn container_terminal(s: &Session, id: &str) -> Result<bool> {
+    let spec = container_spec(s, id).await?;
+    Ok(spec["process"]["terminal"].as_bool().unwrap_or(false))
+}
+
+/// What `ctr task exec` was asked.
+#[derive(Clone, Debug, Default)]
+pub struct ExecOptions {
+    pub exec_id: String,
+    pub args: Vec<String>,
+    pub cwd: String,
+    pub tty: bool,
+    pub detach: bool,
+    pub fifo_dir: String,
+}
+
+/// `ctr task exec`: the container's process spec with the new args (and tty, cwd),
+/// `Tasks.Exec`, Wait before Start, followed like run; the process's exit status.
+pub async fn exec(s: &Session, id: &str, e: &ExecOptions) -> Result<i32> {
+    if e.exec_id.is_empty() {
+        bail!("exec-id must be provided");
+    }
+    let spec = container_spec(s, id).await?;
+    let mut process = spec
+        .get("process")
+        .cloned()
+        .ok_or_else(|| anyhow!("container {id} has no process spec"))?;
+    process["terminal"] = serde_json::Value::Bool(e.tty);
+    process["args"] = serde_json::json!(e.args);
+    if !e.cwd.is_empty() {
+        process["cwd"] = serde_json::Value::String(e.cwd.clone());
+    }
+    let fifos = FifoSet::new(&e.fifo_dir, &e.exec_id, e.tty, !e.detach)?;
+    let io = (!e.detach).then(|| TaskIo::attach(fifos.clone()));
+    let r = tasks(s)
+        .exec(s.req(tasks_api::ExecProcessRequest {
+            container_id: id.to_string(),
+            stdin: fifos.stdin.clone(),
+            stdout: fifos.stdout.clone(),
+            stderr: fifos.stderr.clone(),
+            terminal: e.tty,
+            spec: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+                value: serde_json::to_vec(&process)?,
+            }),
+            exec_id: e.exec_id.clone(),
+        }))
+        .await;
+    if let Err(err) = r {
+        fifos.remove();
+        return Err(grpc(err));
+    }
+    let wait = (!e.detach).then(|| {
+        let (s2, id2, ex) = (s.clone(), id.to_string(), e.exec_id.clone());
+        tokio::spawn(async move {
+            tasks(&s2)
+                .wait(s2.req(tasks_api::WaitRequest {
+                    container_id: id2,
+                    exec_id: ex,
+                }))
+                .await
+                .map(|r| r.into_inner().exit_status)
+        })
+    });
+    let raw = (e.tty && !e.detach).then(RawTerminal::enter);
+    tasks(s)
+        .start(s.req(tasks_api::StartRequest {
+            container_id: id.to_string(),
+            exec_id: e.exec_id.clone(),
+        }))
+        .await
+        .map_err(grpc)?;
+    let Some(wait) = wait else {
+        return Ok(0);
+    };
+    let followers = follow(s, id, &e.exec_id, e.tty);
+    let mut io = io;
+    let closer = stdin_closer(
+        s,
+        id,
+        &e.exec_id,
+        io.as_mut().and_then(|i| i.stdin_done.take()),
+    );
+    let status = wait
+        .await
+        .map_err(|x| anyhow!("wait: {x}"))?
+        .map_err(grpc)?;
+    followers.abort();
+    closer.abort();
+    drop(raw);
+    if let Some(io) = io {
+        let _ = tokio::task::spawn_blocking(move || io.wait()).await;
+    }
+    tasks(s)
+        .delete_process(s.req(tasks_api::DeleteProcessRequest {
+            container_id: id.to_string(),
+            exec_id: e.exec_id.clone(),
+        }))
+        .await
+        .map_err(grpc)?;
+    fifos.remove();
+    Ok(status as i32)
+}
+
+/// `ctr task attach`: the task's own fifos copied again, followed to its exit.
+pub async fn attach(s: &Session, id: &str) -> Result<i32> {
+    let p = tasks(s)
+        .get(s.req(tasks_api::GetRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+        }))
+        .await
+        .map_err(grpc)?
+        .into_inner()
+        .process
+        .ok_or_else(|| anyhow!("task {id}: not found"))?;
+    let fifos = FifoSet {
+        dir: PathBuf::new(),
+        stdin: p.stdin.clone(),
+        stdout: p.stdout.clone(),
+        stderr: p.stderr.clone(),
+        terminal: p.terminal,
+    };
+    let (s2, id2) = (s.clone(), id.to_string());
+    let wait = tokio::spawn(async move {
+        tasks(&s2)
+            .wait(s2.req(tasks_api::WaitRequest {
+                container_id: id2,
+                exec_id: String::new(),
+            }))
+            .await
+            .map(|r| r.into_inner().exit_status)
+    });
+    let raw = p.terminal.then(RawTerminal::enter);
+    let mut io = TaskIo::attach(fifos);
+    let followers = follow(s, id, "", p.terminal);
+    let closer = stdin_closer(s, id, "", io.stdin_done.take());
+    let status = wait
+        .await
+        .map_err(|x| anyhow!("wait: {x}"))?
+        .map_err(grpc)?;
+    followers.abort();
+    closer.abort();
+    drop(raw);
+    // The fifos belong to whoever started the task: not removed here.
+    let _ = tokio::task::spawn_blocking(move || io.wait_keep()).await;
+    Ok(status as i32)
+}
+
 /// Whether `p` exists (for flags naming files).
 pub fn exists(p: &str) -> bool {
     Path::new(p).exists()

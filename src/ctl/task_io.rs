@@ -163,10 +163,16 @@ impl TaskIo {
 
     /// Wait for the output copies to end (the shim closed its ends), then remove the fifos.
     pub fn wait(self) {
+        let fifos = self.fifos.clone();
+        self.wait_keep();
+        fifos.remove();
+    }
+
+    /// Wait for the output copies to end, leaving the fifos (someone else's).
+    pub fn wait_keep(self) {
         for t in self.outputs {
             let _ = t.join();
         }
-        self.fifos.remove();
     }
 }
 
