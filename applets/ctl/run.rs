@@ -74,6 +74,7 @@ pub const RUN: Command = Command {
         Flag::string("user, u", "run the container as the given user (ctr 1.7's flag; ctr 1.6 has none)"),
     ],
     action: Some(run_action),
+    skip_arg_reorder: true,
     ..Command::new("run", "run a container")
 };
 
@@ -81,6 +82,7 @@ pub const CREATE: Command = Command {
     args_usage: "[flags] Image|RootFS CONTAINER [COMMAND] [ARG...]",
     flags: container_flags![],
     action: Some(create_action),
+    skip_arg_reorder: true,
     ..Command::new("create", "create container")
 };
 

@@ -63,6 +63,7 @@ const EXEC: Command = Command {
         Flag::string("user", "user id or name"),
     ],
     action: Some(exec),
+    skip_arg_reorder: true,
     ..Command::new(
         "exec",
         "execute additional processes in an existing container",

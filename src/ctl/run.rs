@@ -357,11 +357,9 @@ pub async fn start_task(s: &Session, id: &str, t: &TaskOptions) -> Result<i32> {
         .as_ref()
         .map(|f| (f.stdin.clone(), f.stdout.clone(), f.stderr.clone()))
         .unwrap_or_default();
-    let io = if t.detach {
-        None
-    } else {
-        fifos.clone().map(TaskIo::attach)
-    };
+    // Also when detached: the shim opens the output fifos for writing and waits for a
+    // reader, as containerd's own shim does; the copies end with the ctl.
+    let io = fifos.clone().map(TaskIo::attach);
     let created = tasks(s)
         .create(s.req(tasks_api::CreateTaskRequest {
             container_id: id.to_string(),
@@ -587,7 +585,7 @@ pub async fn exec(s: &Session, id: &str, e: &ExecOptions) -> Result<i32> {
         process["cwd"] = serde_json::Value::String(e.cwd.clone());
     }
     let fifos = FifoSet::new(&e.fifo_dir, &e.exec_id, e.tty, !e.detach)?;
-    let io = (!e.detach).then(|| TaskIo::attach(fifos.clone()));
+    let io = Some(TaskIo::attach(fifos.clone()));
     let r = tasks(s)
         .exec(s.req(tasks_api::ExecProcessRequest {
             container_id: id.to_string(),
