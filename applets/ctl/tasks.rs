@@ -353,55 +353,100 @@ fn metrics(p: &Parsed) -> Result<()> {
     Ok(())
 }
 
+/// ctr's `loadTask`: the container, then its task (`no running task found: …`).
+async fn load_task(s: &Session, id: &str) -> Result<ocibox::api::v1_types::Process> {
+    run::containers(s)
+        .get(s.req(containers_api::GetContainerRequest { id: id.to_string() }))
+        .await
+        .map_err(grpc)?;
+    let got = run::tasks(s)
+        .get(s.req(tasks_api::GetRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+        }))
+        .await
+        .map_err(|e| anyhow!("no running task found: {:#}", grpc(e)))?;
+    got.into_inner()
+        .process
+        .ok_or_else(|| anyhow!("no running task found: task {id} not found: not found"))
+}
+
+/// `ctr task delete`: each task loaded, checked stopped (or killed with `--force`), deleted;
+/// failures logged as ctr logs them, the first one returned.
 fn delete(p: &Parsed) -> Result<()> {
     if p.args.is_empty() {
         bail!("container id must be provided");
     }
     let exec_id = p.string("exec-id");
     let force = p.bool("force");
-    let mut first_err = None;
-    let mut last_code = 0;
+    let mut first_err: Option<anyhow::Error> = None;
     session(p, async |s| {
         for id in &p.args {
-            let r = if !exec_id.is_empty() {
-                run::tasks(s)
-                    .delete_process(s.req(tasks_api::DeleteProcessRequest {
-                        container_id: id.clone(),
-                        exec_id: exec_id.clone(),
-                    }))
-                    .await
-                    .map(|r| r.into_inner().exit_status)
-            } else {
-                if force {
-                    let _ = run::tasks(s)
+            let task = match load_task(s, id).await {
+                Ok(t) => t,
+                Err(e) => {
+                    ocibox::ctl::fmt::log_error(&format!("failed to load task from {id}"), &e);
+                    first_err.get_or_insert(e);
+                    continue;
+                }
+            };
+            let r: Result<()> = async {
+                if !exec_id.is_empty() {
+                    run::tasks(s)
+                        .delete_process(s.req(tasks_api::DeleteProcessRequest {
+                            container_id: id.clone(),
+                            exec_id: exec_id.clone(),
+                        }))
+                        .await
+                        .map_err(grpc)?;
+                    return Ok(());
+                }
+                let status = task_tables::status_name(task.status);
+                if !matches!(status, "STOPPED" | "CREATED" | "UNKNOWN") {
+                    if !force {
+                        bail!(
+                            "task must be stopped before deletion: {}: failed precondition",
+                            status.to_lowercase()
+                        );
+                    }
+                    let (s2, id2) = (s.clone(), id.clone());
+                    let wait = tokio::spawn(async move {
+                        run::tasks(&s2)
+                            .wait(s2.req(tasks_api::WaitRequest {
+                                container_id: id2,
+                                exec_id: String::new(),
+                            }))
+                            .await
+                    });
+                    run::tasks(s)
                         .kill(s.req(tasks_api::KillRequest {
                             container_id: id.clone(),
                             exec_id: String::new(),
                             signal: libc::SIGKILL as u32,
                             all: true,
                         }))
-                        .await;
+                        .await
+                        .map_err(grpc)?;
+                    let _ = wait.await;
                 }
                 run::tasks(s)
                     .delete(s.req(tasks_api::DeleteTaskRequest {
                         container_id: id.clone(),
                     }))
                     .await
-                    .map(|r| r.into_inner().exit_status)
-            };
-            match r {
-                Ok(code) => last_code = code,
-                Err(e) => {
-                    let e = grpc(e);
-                    eprintln!("ctr: failed to delete task {id}: {e:#}");
-                    first_err.get_or_insert(e);
-                }
+                    .map_err(grpc)?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = r {
+                ocibox::ctl::fmt::log_error(&format!("unable to delete {id}"), &e);
+                first_err.get_or_insert(e);
             }
         }
         Ok(())
     })?;
-    if let Some(e) = first_err {
-        return Err(e);
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    exit_with(last_code as i32)
 }

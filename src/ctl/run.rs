@@ -501,15 +501,12 @@ fn stdin_closer(
     s: &Session,
     id: &str,
     exec_id: &str,
-    done: Option<std::sync::mpsc::Receiver<()>>,
+    done: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> tokio::task::JoinHandle<()> {
     let (s, id, exec_id) = (s.clone(), id.to_string(), exec_id.to_string());
     tokio::spawn(async move {
         let Some(done) = done else { return };
-        let got = tokio::task::spawn_blocking(move || done.recv().is_ok())
-            .await
-            .unwrap_or(false);
-        if got {
+        if done.await.is_ok() {
             let _ = tasks(&s)
                 .close_io(s.req(tasks_api::CloseIoRequest {
                     container_id: id,

@@ -12,7 +12,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
@@ -92,7 +91,7 @@ pub struct TaskIo {
     pub fifos: FifoSet,
     outputs: Vec<JoinHandle<()>>,
     /// Receives once when the ctl's stdin reached EOF (and the fifo was closed).
-    pub stdin_done: Option<mpsc::Receiver<()>>,
+    pub stdin_done: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 fn copy_out(path: String, mut to: impl Write + Send + 'static) -> JoinHandle<()> {
@@ -128,7 +127,9 @@ impl TaskIo {
         }
         let mut stdin_done = None;
         if !fifos.stdin.is_empty() {
-            let (tx, rx) = mpsc::channel();
+            // A tokio channel, awaited without a blocking thread: a blocking task that
+            // waits on a terminal's stdin would hold the runtime's shutdown forever.
+            let (tx, rx) = tokio::sync::oneshot::channel();
             stdin_done = Some(rx);
             let path = fifos.stdin.clone();
             // Not joined: a read of the ctl's stdin may block forever (a terminal).
@@ -190,6 +191,9 @@ impl RawTerminal {
         };
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
+        // containerd's console keeps output processing (OPOST): the container's `\r\n`
+        // reaches the terminal as ctr passes it.
+        raw.output_flags = saved.output_flags;
         let _ = termios::tcsetattr(fd.as_fd(), SetArg::TCSANOW, &raw);
         RawTerminal { saved: Some(saved) }
     }
