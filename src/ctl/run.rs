@@ -351,7 +351,7 @@ pub async fn start_task(s: &Session, id: &str, t: &TaskOptions) -> Result<i32> {
     let fifos = if t.null_io {
         None
     } else {
-        Some(FifoSet::new(&t.fifo_dir, id, t.tty, !t.detach)?)
+        Some(FifoSet::new(&t.fifo_dir, id, t.tty, true)?)
     };
     let (stdin, stdout, stderr) = fifos
         .as_ref()
@@ -359,7 +359,7 @@ pub async fn start_task(s: &Session, id: &str, t: &TaskOptions) -> Result<i32> {
         .unwrap_or_default();
     // Also when detached: the shim opens the output fifos for writing and waits for a
     // reader, as containerd's own shim does; the copies end with the ctl.
-    let io = fifos.clone().map(TaskIo::attach);
+    let io = fifos.clone().map(|f| TaskIo::attach_with(f, !t.detach));
     let created = tasks(s)
         .create(s.req(tasks_api::CreateTaskRequest {
             container_id: id.to_string(),
@@ -581,8 +581,8 @@ pub async fn exec(s: &Session, id: &str, e: &ExecOptions) -> Result<i32> {
     if !e.cwd.is_empty() {
         process["cwd"] = serde_json::Value::String(e.cwd.clone());
     }
-    let fifos = FifoSet::new(&e.fifo_dir, &e.exec_id, e.tty, !e.detach)?;
-    let io = Some(TaskIo::attach(fifos.clone()));
+    let fifos = FifoSet::new(&e.fifo_dir, &e.exec_id, e.tty, true)?;
+    let io = Some(TaskIo::attach_with(fifos.clone(), !e.detach));
     let r = tasks(s)
         .exec(s.req(tasks_api::ExecProcessRequest {
             container_id: id.to_string(),

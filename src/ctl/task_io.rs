@@ -75,7 +75,12 @@ impl FifoSet {
 
 fn mkdtemp(root: &Path) -> Result<PathBuf> {
     for _ in 0..16 {
-        let name = crate::ctl::pull_client::unique_part().replace(['-', '_'], "");
+        // Go's `os.MkdirTemp(root, "")`, which ctr's cio uses: a decimal random name.
+        let mut b = [0u8; 4];
+        if let Ok(mut f) = File::open("/dev/urandom") {
+            let _ = f.read_exact(&mut b);
+        }
+        let name = u32::from_ne_bytes(b).to_string();
         let p = root.join(name);
         match std::fs::create_dir(&p) {
             Ok(()) => return Ok(p),
@@ -121,12 +126,18 @@ impl TaskIo {
     /// Start copying: the ctl's stdin into the stdin fifo (when there is one), the output
     /// fifos to the ctl's stdout and stderr.
     pub fn attach(fifos: FifoSet) -> TaskIo {
+        TaskIo::attach_with(fifos, true)
+    }
+
+    /// As [`TaskIo::attach`]; without `stdin` the stdin fifo (if any) is left to the shim,
+    /// as a detached ctr leaves it.
+    pub fn attach_with(fifos: FifoSet, stdin: bool) -> TaskIo {
         let mut outputs = vec![copy_out(fifos.stdout.clone(), std::io::stdout())];
         if !fifos.stderr.is_empty() {
             outputs.push(copy_out(fifos.stderr.clone(), std::io::stderr()));
         }
         let mut stdin_done = None;
-        if !fifos.stdin.is_empty() {
+        if stdin && !fifos.stdin.is_empty() {
             // A tokio channel, awaited without a blocking thread: a blocking task that
             // waits on a terminal's stdin would hold the runtime's shutdown forever.
             let (tx, rx) = tokio::sync::oneshot::channel();
