@@ -94,9 +94,7 @@ impl Drop for Fixture {
             for id in String::from_utf8_lossy(&out.stdout).lines() {
                 let _ = self.real(&ns, &["container", "rm", id.trim()]);
             }
-            for root in ["/run/containerd/runc"] {
-                let _ = std::fs::remove_dir_all(std::path::Path::new(root).join(&ns));
-            }
+            let _ = std::fs::remove_dir_all(std::path::Path::new("/run/containerd/runc").join(&ns));
         }
     }
 }

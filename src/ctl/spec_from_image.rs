@@ -623,7 +623,7 @@ fn additional_gids(spec: &mut Spec, userstr: &str, db: &UserDb) {
     let mut gids = Vec::new();
     if let Some(name) = username {
         for g in group_entries(db) {
-            if g.name != name && g.members.iter().any(|m| *m == name) {
+            if g.name != name && g.members.contains(&name) {
                 gids.push(g.gid);
             }
         }
