@@ -5,8 +5,8 @@
 //! its `+` run in green.
 //!
 //! On a terminal each frame replaces the last (`ESC[1A ESC[2K CR` per line drawn before, as
-//! ctr's progress writer does); on a pipe only the last frame is written, which is what a
-//! quick ctr pull leaves on a pipe too, without the cursor codes of a slow one.
+//! ctr's progress writer does); on a pipe the frames follow each other without cursor codes,
+//! as ctr writes them there (its writer counts no lines on a non-terminal).
 
 use std::io::Write;
 use std::time::Duration;
@@ -148,7 +148,6 @@ pub struct ProgressWriter<W: Write> {
     out: W,
     tty: bool,
     drawn_lines: usize,
-    pending: Option<String>,
 }
 
 impl<W: Write> ProgressWriter<W> {
@@ -157,15 +156,15 @@ impl<W: Write> ProgressWriter<W> {
             out,
             tty,
             drawn_lines: 0,
-            pending: None,
         }
     }
 
-    /// Show `frame` (the previous one is replaced on a terminal, forgotten on a pipe).
+    /// Show `frame`: on a terminal it replaces the last one; on a pipe it follows it, as
+    /// ctr's writer appends its frames there (it counts no lines on a non-terminal).
     pub fn frame(&mut self, frame: String) -> std::io::Result<()> {
         if !self.tty {
-            self.pending = Some(frame);
-            return Ok(());
+            self.out.write_all(frame.as_bytes())?;
+            return self.out.flush();
         }
         for _ in 0..self.drawn_lines {
             self.out.write_all(b"\x1b[1A\x1b[2K\r")?;
@@ -175,15 +174,9 @@ impl<W: Write> ProgressWriter<W> {
         self.out.flush()
     }
 
-    /// The last frame: on a pipe, the only one written.
+    /// The last frame.
     pub fn finish(&mut self, frame: String) -> std::io::Result<()> {
-        if self.tty {
-            self.frame(frame)
-        } else {
-            self.pending = None;
-            self.out.write_all(frame.as_bytes())?;
-            self.out.flush()
-        }
+        self.frame(frame)
     }
 }
 
@@ -279,6 +272,17 @@ mod tests {
         );
         assert_eq!(go_duration(Duration::from_nanos(5_934_350)), "5.93435ms");
         assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn pipe_appends_frames() {
+        let mut buf = Vec::new();
+        {
+            let mut w = ProgressWriter::new(&mut buf, false);
+            w.frame("a\n".into()).unwrap();
+            w.finish("b\n".into()).unwrap();
+        }
+        assert_eq!(buf, b"a\nb\n");
     }
 
     #[test]
