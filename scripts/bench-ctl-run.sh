@@ -61,7 +61,7 @@ image=docker.io/library/busybox:latest
 ms() { # command... -> wall milliseconds
     local t0 t1
     t0=$(date +%s%N)
-    "$@" >/dev/null 2>&1
+    "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000000))
 }
