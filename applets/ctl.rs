@@ -11,8 +11,12 @@ mod images;
 mod leases;
 mod namespaces;
 mod plugins;
+mod pull;
+mod run;
+mod shim;
 mod snapshots;
 mod stubs;
+mod tasks;
 mod version;
 
 use std::ffi::OsString;
@@ -43,12 +47,12 @@ const COMMANDS: &[Command] = &[
     leases::COMMAND,
     namespaces::COMMAND,
     stubs::PPROF,
-    stubs::RUN,
+    run::RUN,
     snapshots::COMMAND,
-    stubs::TASKS,
+    tasks::COMMAND,
     stubs::INSTALL,
     stubs::OCI,
-    stubs::SHIM,
+    shim::COMMAND,
 ];
 
 static APP: App = App {

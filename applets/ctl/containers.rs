@@ -28,7 +28,7 @@ use super::stubs::stub;
 pub const COMMAND: Command = Command {
     aliases: &["c", "container"],
     subcommands: &[
-        stub("create", "create container"),
+        super::run::CREATE,
         DELETE,
         INFO,
         LIST,

@@ -31,7 +31,7 @@ pub const COMMAND: Command = Command {
         LIST,
         stub("mount", "mount an image to a target path"),
         stub("unmount", "unmount the image from the target"),
-        stub("pull", "pull an image from a remote"),
+        super::pull::PULL,
         stub("push", "push an image to a remote"),
         DELETE,
         TAG,

@@ -48,40 +48,6 @@ pub const PPROF: Command = Command {
         ],
     )
 };
-pub const RUN: Command = stub("run", "run a container");
-pub const TASKS: Command = group(
-    "tasks",
-    &["t", "task"],
-    "manage tasks",
-    &[
-        stub("attach", "attach to the IO of a running container"),
-        stub("checkpoint", "checkpoint a container"),
-        Command {
-            aliases: &["del", "remove", "rm"],
-            ..stub("delete", "delete one or more tasks")
-        },
-        stub(
-            "exec",
-            "execute additional processes in an existing container",
-        ),
-        Command {
-            aliases: &["ls"],
-            ..stub("list", "list tasks")
-        },
-        stub("kill", "signal a container (default: SIGTERM)"),
-        stub("pause", "pause an existing container"),
-        stub("ps", "list processes for container"),
-        stub("resume", "resume a paused container"),
-        stub("start", "start a container that has been created"),
-        Command {
-            aliases: &["metric"],
-            ..stub(
-                "metrics",
-                "get a single data point of metrics for a task with the built-in Linux runtime",
-            )
-        },
-    ],
-);
 pub const INSTALL: Command = stub("install", "install a new package");
 pub const OCI: Command = group(
     "oci",
@@ -89,17 +55,3 @@ pub const OCI: Command = group(
     "OCI tools",
     &[stub("spec", "see the output of the default OCI spec")],
 );
-pub const SHIM: Command = Command {
-    flags: &[Flag::string("id", "container id")],
-    ..group(
-        "shim",
-        &[],
-        "interact with a shim directly",
-        &[
-            stub("delete", "delete a container with a task"),
-            stub("exec", "exec a new process in the task's container"),
-            stub("start", "start a container with a task"),
-            stub("state", "get the state of all the processes of the task"),
-        ],
-    )
-};

@@ -147,6 +147,9 @@ pub struct Command {
     /// Non-empty: a group (`ctr images …`), run through its subcommands.
     pub subcommands: &'static [Command],
     pub action: Option<Action>,
+    /// urfave's `SkipArgReorder` (ctr's run, container create, task exec): flags after the
+    /// first positional belong to the container's command (`sh -c …`).
+    pub skip_arg_reorder: bool,
 }
 
 impl Command {
@@ -161,6 +164,7 @@ impl Command {
             flags: &[],
             subcommands: &[],
             action: None,
+            skip_arg_reorder: false,
         }
     }
 
@@ -613,7 +617,11 @@ fn run_command(
     }
     let mut flags = cmd.flags.to_vec();
     flags.push(HELP_FLAG);
-    let args = reorder_args(&flags, args);
+    let args = if cmd.skip_arg_reorder {
+        args.to_vec()
+    } else {
+        reorder_args(&flags, args)
+    };
     let (values, rest) = match parse_flags(&flags, &args) {
         Ok(v) => v,
         Err(FlagError::Help) => return Resolved::Print(command_help(&help_name, cmd)),

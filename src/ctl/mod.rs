@@ -2,14 +2,25 @@
 //! [`cli`] is urfave/cli v1's parser and help pages, [`tabwriter`] Go's column writer,
 //! [`client`] the connection, [`duration`] Go's durations, [`fmt`] the value formats ctr's
 //! tables use (sizes, times, labels).
+//! The commands' own behaviour: [`pull_client`] (client-side pull) with [`progress`] (its
+//! display), [`run`] with [`spec_from_image`] and [`task_io`], [`task_tables`] and
+//! [`go_json`] (ctr's task outputs), [`shim_cmd`] (`ctr shim`).
 
 pub mod cli;
 pub mod client;
 pub mod duration;
 pub mod fmt;
+pub mod go_json;
 pub mod image;
 pub mod json;
+pub mod progress;
+pub mod pull_client;
+pub mod run;
+pub mod shim_cmd;
+pub mod spec_from_image;
 pub mod tabwriter;
+pub mod task_io;
+pub mod task_tables;
 
 use std::io::Write as _;
 use std::process::ExitCode;

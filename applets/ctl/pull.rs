@@ -1,0 +1,166 @@
+//! `ctr images pull`: client-side as ctr 1.6 pulls from a containerd 1.6 (fetch into the
+//! daemon's content store, record the image, unpack per platform), with ctr's progress.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use ocibox::ctl::cli::{Command, Flag, Parsed};
+use ocibox::ctl::client::Client;
+use ocibox::ctl::out;
+use ocibox::ctl::progress::{self, ProgressWriter};
+use ocibox::ctl::pull_client::{self, PullOptions, Session};
+use ocibox::registry::client::ClientOptions;
+use ocibox::registry::hosts::HostsOptions;
+use ocibox::registry::{Credentials, RegistryClient};
+
+use super::flags::SNAPSHOTTER;
+
+pub const PULL: Command = Command {
+    args_usage: "[flags] <ref>",
+    description: "Fetch and prepare an image for use in containerd.\n\n\
+After pulling an image, it should be ready to use the same reference in a run\n\
+command. As part of this process, we do the following:\n\n\
+1. Fetch all resources into containerd.\n\
+2. Prepare the snapshot filesystem with the pulled resources.\n\
+3. Register metadata for the image.\n",
+    flags: registry_flags![
+        SNAPSHOTTER,
+        Flag::strings("label", "labels to attach to the image"),
+        Flag::strings("platform", "Pull content from a specific platform"),
+        Flag::bool(
+            "all-platforms",
+            "pull content and metadata from all platforms"
+        ),
+        Flag::bool("all-metadata", "Pull metadata for all platforms"),
+        Flag::bool("print-chainid", "Print the resulting image's chain ID"),
+        Flag::number(
+            "max-concurrent-downloads",
+            "Set the max concurrent downloads for each pull"
+        ),
+    ],
+    action: Some(pull),
+    ..Command::new("pull", "pull an image from a remote")
+};
+
+/// The registry client ctr's registry flags describe.
+pub fn registry_client(p: &Parsed) -> Result<RegistryClient> {
+    let mut opts = ClientOptions {
+        hosts: HostsOptions {
+            hosts_dir: Some(p.string("hosts-dir"))
+                .filter(|s| !s.is_empty())
+                .map(Into::into),
+            plain_http: p.bool("plain-http"),
+            skip_verify: p.bool("skip-verify"),
+            ca_files: Some(p.string("tlscacert"))
+                .filter(|s| !s.is_empty())
+                .map(Into::into)
+                .into_iter()
+                .collect(),
+        },
+        ..ClientOptions::default()
+    };
+    let user = p.string("user");
+    if !user.is_empty() {
+        opts.credentials = Some(Credentials::parse_user_flag(&user)?);
+    }
+    Ok(RegistryClient::new(opts))
+}
+
+fn pull(p: &Parsed) -> Result<()> {
+    let reference = p.first().to_string();
+    if reference.is_empty() {
+        anyhow::bail!("please provide an image reference to pull");
+    }
+    let c = Client::new(p)?;
+    let ch = c.channel()?;
+    let labels: HashMap<String, String> =
+        ocibox::ctl::spec_from_image::label_args(&p.strings("label"))
+            .into_iter()
+            .collect();
+    let opts = PullOptions {
+        reference,
+        registry: registry_client(p)?,
+        platforms: p.strings("platform"),
+        all_platforms: p.bool("all-platforms"),
+        snapshotter: Some(p.string("snapshotter"))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| pull_client::DEFAULT_SNAPSHOTTER.to_string()),
+        labels,
+        max_concurrent_downloads: p.string("max-concurrent-downloads").parse().unwrap_or(0),
+    };
+    let tty = nix::unistd::isatty(libc::STDOUT_FILENO).unwrap_or(false);
+    let print_chain = p.bool("print-chainid");
+    c.run(async {
+        let mut s = Session::new(ch, &c.namespace);
+        let lease = pull_client::create_lease(&s).await?;
+        s.lease = Some(lease.clone());
+        let result = pull_in_lease(&s, &opts, tty, print_chain).await;
+        let _ = pull_client::delete_lease(&s, &lease).await;
+        result
+    })
+}
+
+async fn pull_in_lease(
+    s: &Session,
+    opts: &PullOptions,
+    tty: bool,
+    print_chain: bool,
+) -> Result<()> {
+    let statuses: pull_client::Statuses = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let writer = Arc::new(Mutex::new(ProgressWriter::new(std::io::stdout(), tty)));
+    let ticker = {
+        let (st, w) = (statuses.clone(), writer.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let frame = progress::render(
+                    &st.lock().map(|v| v.clone()).unwrap_or_default(),
+                    start.elapsed(),
+                );
+                if let Ok(mut w) = w.lock() {
+                    let _ = w.frame(frame);
+                }
+            }
+        })
+    };
+    let fetched = pull_client::fetch(s, opts, &statuses).await;
+    ticker.abort();
+    // The last frame, as ctr's `done` pass draws it: whatever was still in flight is done.
+    let mut last = statuses.lock().map(|v| v.clone()).unwrap_or_default();
+    if fetched.is_ok() {
+        for l in &mut last {
+            if l.status != "done" && l.status != "exists" && l.status != "resolved" {
+                l.status = "done".into();
+            }
+        }
+    }
+    if let Ok(mut w) = writer.lock() {
+        let _ = w.finish(progress::render(&last, start.elapsed()));
+    }
+    let (target, manifests) = fetched?;
+    let unpack_start = Instant::now();
+    let default_platform = opts
+        .platforms
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "linux/amd64".to_string());
+    for (m, plat) in &manifests {
+        let name = plat
+            .as_ref()
+            .map(pull_client::platform_name)
+            .unwrap_or_else(|| default_platform.clone());
+        out(&format!("unpacking {name} {}...\n", target.digest));
+        let chain = pull_client::unpack(s, m, &opts.snapshotter).await?;
+        if print_chain {
+            out(&format!("image chain ID: {chain}\n"));
+        }
+    }
+    out(&format!(
+        "done: {}\t\n",
+        progress::go_duration(unpack_start.elapsed())
+    ));
+    Ok(())
+}
