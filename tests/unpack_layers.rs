@@ -546,10 +546,10 @@ fn parallel_layers_stack_into_native_snapshots() {
     let m = sn
         .prepare("work", chain.last().unwrap(), BTreeMap::new())
         .unwrap();
-    assert_eq!(
-        (m[0].fs_type.as_str(), m[0].options[0].as_str()),
-        ("bind", "rw")
-    );
+    // containerd's native mounts: a read-write recursive bind (`ctr snapshots mounts` of a
+    // real containerd 1.6 is compared in tests/daemon_stores.rs).
+    assert_eq!(m[0].fs_type, "bind");
+    assert_eq!(m[0].options, ["rbind", "rw"]);
     let target = t.path().join("mnt");
     std::fs::create_dir_all(&target).unwrap();
     in_mount_ns(|| {
