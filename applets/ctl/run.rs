@@ -157,7 +157,7 @@ fn create_action(p: &Parsed) -> Result<()> {
     let ch = c.channel()?;
     c.run(async {
         let s = Session::new(ch, &c.namespace);
-        run::create_container(&s, &o).await
+        run::with_lease(&s, |s| async move { run::create_container(&s, &o).await }).await
     })
 }
 
@@ -175,7 +175,7 @@ fn run_action(p: &Parsed) -> Result<()> {
     let ch = c.channel()?;
     let code = c.run(async {
         let s = Session::new(ch, &c.namespace);
-        run::run(&s, &o, &t).await
+        run::with_lease(&s, |s| async move { run::run(&s, &o, &t).await }).await
     })?;
     if code != 0 {
         return Err(exit(code.clamp(0, 255) as u8, ""));

@@ -211,6 +211,23 @@ pub fn user_db_from_mounts(mounts: &[api_types::Mount]) -> Result<UserDb> {
     })
 }
 
+/// Run `f` under a new lease, deleted when it returns, as ctr's commands do
+/// (`client.WithLease`): the snapshot a create prepares must not be collected by a GC that
+/// another client's delete starts before the container that refers to it exists.
+pub async fn with_lease<T, F, Fut>(s: &Session, f: F) -> Result<T>
+where
+    F: FnOnce(Session) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut leased = s.clone();
+    leased.lease = Some(pull_client::create_lease(s).await?);
+    let result = f(leased.clone()).await;
+    if let Some(id) = &leased.lease {
+        let _ = pull_client::delete_lease(s, id).await;
+    }
+    result
+}
+
 /// `ctr container create` (and the first half of `ctr run`).
 pub async fn create_container(s: &Session, o: &ContainerOptions) -> Result<()> {
     let snapshotter = if o.snapshotter.is_empty() {
