@@ -20,6 +20,12 @@ pub fn format(t: SystemTime) -> String {
             }
         }
     };
+    format_unix(secs, nanos)
+}
+
+/// [`format`] of the time `secs` seconds (negative before the epoch) and `nanos` after it,
+/// as a protobuf Timestamp carries it.
+pub fn format_unix(secs: i64, nanos: u32) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
@@ -30,6 +36,13 @@ pub fn format(t: SystemTime) -> String {
         s.push_str(frac.trim_end_matches('0'));
     }
     s.push('Z');
+    s
+}
+
+/// The UTC date of `t` as `2006-01-02`.
+pub fn format_date(t: SystemTime) -> String {
+    let mut s = format(t);
+    s.truncate(10);
     s
 }
 

@@ -138,26 +138,7 @@ pub fn familiar_repo_tag(name: &str) -> Result<String> {
 /// Today's date in UTC as `yyyy-mm-dd` (ctr formats local time; a static binary has no
 /// zone database to hand, so UTC it is).
 fn today_utc() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    crate::timefmt::format_date(std::time::SystemTime::now())
 }
 
 #[cfg(test)]
@@ -223,7 +204,14 @@ mod tests {
             familiar_repo_tag("127.0.0.1:5000/a/b:v").unwrap(),
             "127.0.0.1:5000/a/b:v"
         );
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_789), (2026, 12, 2));
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(
+            crate::timefmt::format_date(std::time::UNIX_EPOCH),
+            "1970-01-01"
+        );
+        assert_eq!(
+            crate::timefmt::format_date(std::time::UNIX_EPOCH + day * 20_789),
+            "2026-12-02"
+        );
     }
 }

@@ -41,36 +41,9 @@ fn message(m: &dyn MessageDyn) -> Value {
                 }
             }
         }
-        return Value::from(rfc3339_nano(secs, nanos));
+        return Value::from(crate::timefmt::format_unix(secs, nanos));
     }
     Value::Object(object(m))
-}
-
-/// Go's `time.Time.Format(time.RFC3339Nano)` in UTC (trailing zeros of the fraction cut).
-pub fn rfc3339_nano(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let frac = if nanos == 0 {
-        String::new()
-    } else {
-        format!(".{nanos:09}").trim_end_matches('0').to_string()
-    };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// Go's zero `time.Time`, which an unset stdtime field prints as.
@@ -167,12 +140,12 @@ mod tests {
             serde_json::to_string(&to_value(&m)).unwrap(),
             r#"{"pids":{"current":3},"cpu":{"usage":{"total":10,"per_cpu":[4,6]}}}"#
         );
-        assert_eq!(rfc3339_nano(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(crate::timefmt::format_unix(0, 0), "1970-01-01T00:00:00Z");
         assert_eq!(
-            rfc3339_nano(1_798_761_600, 120_000_000),
+            crate::timefmt::format_unix(1_798_761_600, 120_000_000),
             "2027-01-01T00:00:00.12Z"
         );
-        assert_eq!(rfc3339_nano(-62135596800, 0), ZERO_TIME);
+        assert_eq!(crate::timefmt::format_unix(-62135596800, 0), ZERO_TIME);
         assert!(to_string_indent(&m, "  ").starts_with("{\n  \"pids\": {\n    \"current\": 3"));
     }
 }

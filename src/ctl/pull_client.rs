@@ -121,11 +121,7 @@ fn is_code(e: &tonic::Status, c: tonic::Code) -> bool {
 
 /// RFC 3339 UTC with seconds, as Go's `time.RFC3339` prints a UTC time.
 fn rfc3339(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
-    crate::ctl::go_json::rfc3339_nano(secs, 0)
+    crate::timefmt::format_seconds(t)
 }
 
 /// A short random-ish unique part for ids and keys (containerd's `uniquePart`: the

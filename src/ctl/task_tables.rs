@@ -200,7 +200,7 @@ pub fn metrics_json(data: &MetricsData) -> String {
 
 /// Go's `time.Time.String()` of a UTC time: `2026-12-02 02:54:12.911204853 +0000 UTC`.
 pub fn go_time_string(secs: i64, nanos: u32) -> String {
-    let iso = super::go_json::rfc3339_nano(secs, 0);
+    let iso = crate::timefmt::format_unix(secs, 0);
     let (date, time) = iso
         .trim_end_matches('Z')
         .split_once('T')
