@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::client::{grpc, Client};
 use crate::api::channel::origin;
 use crate::api::services::content::v1::content_client::ContentClient;
-use crate::api::services::content::v1::{InfoRequest, ReadContentRequest};
+use crate::api::services::content::v1::InfoRequest;
 use crate::content::Digest;
 use crate::errdefs::{kind_of, ErrorKind};
 use crate::image::platform::{Matcher, Platform};
@@ -65,26 +65,10 @@ impl Desc {
     }
 }
 
-/// The whole blob `digest` (Content Read).
+/// The whole blob `digest` (Content Read), through the pull's reader.
 pub fn read_blob(c: &Client, digest: &str) -> Result<Vec<u8>> {
-    let ch = c.channel()?;
-    c.run(async {
-        let mut s = ContentClient::with_origin(ch, origin())
-            .max_decoding_message_size(crate::api::MAX_MESSAGE_SIZE)
-            .read(c.req(ReadContentRequest {
-                digest: digest.to_string(),
-                offset: 0,
-                size: 0,
-            }))
-            .await
-            .map_err(grpc)?
-            .into_inner();
-        let mut data = Vec::new();
-        while let Some(r) = s.message().await.map_err(grpc)? {
-            data.extend_from_slice(&r.data);
-        }
-        Ok(data)
-    })
+    let s = super::pull_client::Session::new(c.channel()?, &c.namespace);
+    c.run(super::pull_client::read_content(&s, digest, u64::MAX))
 }
 
 /// Whether the store has blob `digest` (Content Info; NotFound is `false`).
