@@ -23,6 +23,8 @@ pub mod image;
 #[cfg(feature = "runtime")]
 pub mod init;
 pub mod linux;
+#[cfg(feature = "runtime")]
+pub mod logrus;
 #[cfg(feature = "images")]
 pub mod metadata;
 pub mod oci;
@@ -32,7 +34,6 @@ pub mod pull;
 pub mod registry;
 #[cfg(feature = "runtime")]
 pub mod runtime;
-#[cfg(feature = "runtime")]
 pub mod runtime_log;
 #[cfg(feature = "shim")]
 pub mod shim;

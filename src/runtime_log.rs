@@ -26,24 +26,7 @@ impl std::str::FromStr for Format {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl Level {
-    fn name(self) -> &'static str {
-        match self {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warning",
-            Level::Error => "error",
-        }
-    }
-}
+pub use crate::logrus::Level;
 
 struct Logger {
     file: Option<PathBuf>,
@@ -129,28 +112,7 @@ pub fn error(msg: &str) {
 /// One record, newline-terminated, in logrus's text or json shape.
 pub fn format_record(format: Format, level: Level, msg: &str, time: &str) -> String {
     match format {
-        Format::Json => {
-            let v = serde_json::json!({ "level": level.name(), "msg": msg, "time": time });
-            format!("{v}\n")
-        }
-        Format::Text => {
-            let quoted = serde_json::to_string(msg).unwrap_or_default();
-            format!("time=\"{time}\" level={} msg={quoted}\n", level.name())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_have_logrus_shape() {
-        let j = format_record(Format::Json, Level::Error, "boom \"x\"", "T");
-        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
-        assert_eq!(v["level"], "error");
-        assert_eq!(v["msg"], "boom \"x\"");
-        let t = format_record(Format::Text, Level::Warn, "a b", "T");
-        assert_eq!(t, "time=\"T\" level=warning msg=\"a b\"\n");
+        Format::Json => crate::logrus::json_record(level, msg, time),
+        Format::Text => crate::logrus::text_record(level, msg, time),
     }
 }
