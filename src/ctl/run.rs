@@ -338,6 +338,9 @@ async fn store_container(s: &Session, c: containers_api::Container) -> Result<()
 /// `ctr container create --config FILE` / `--rootfs DIR`: a container without image or
 /// snapshot.
 async fn create_without_image(s: &Session, o: &ContainerOptions) -> Result<()> {
+    if o.config.is_empty() {
+        spec_from_image::check_flags(&o.spec)?;
+    }
     let labels: HashMap<String, String> = spec_from_image::label_args(&o.spec.labels)
         .into_iter()
         .collect();
@@ -369,6 +372,7 @@ pub async fn create_container(s: &Session, o: &ContainerOptions) -> Result<()> {
     let config = ImageConfig::from_json(
         &pull_client::read_content(s, &config_desc.digest.to_string(), 16 << 20).await?,
     )?;
+    spec_from_image::check_flags(&o.spec)?;
     let runtime_opts = runtime_options(o)?;
     match o.spec.id_maps {
         Some((uid, gid)) if !o.remap_labels => {

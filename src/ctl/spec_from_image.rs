@@ -868,6 +868,36 @@ fn cpu(s: &mut Spec) -> &mut Cpu {
     s.linux.resources.cpu.get_or_insert_with(Cpu::default)
 }
 
+/// The flag errors ctr reports while reading its flags, before it prepares a snapshot or
+/// applies any spec option (`build` makes the same checks in place).
+pub fn check_flags(flags: &SpecFlags) -> Result<()> {
+    annotation_args(&flags.annotations)?;
+    capabilities::check_names(&flags.cap_add)?;
+    capabilities::check_names(&flags.cap_drop)?;
+    if !flags.seccomp && !flags.seccomp_profile.is_empty() {
+        bail!("seccomp must be set to true, if using a custom seccomp-profile");
+    }
+    if !flags.apparmor_profile.is_empty() && !flags.apparmor_default_profile.is_empty() {
+        bail!("apparmor-profile conflicts with apparmor-default-profile");
+    }
+    if flags.cpu_cfs.is_some() && flags.cpus > 0.0 {
+        bail!("cpus and quota/period should be used separately");
+    }
+    for ns in &flags.with_ns {
+        let parts: Vec<&str> = ns.split(':').collect();
+        if parts.len() != 2 {
+            bail!("joining a Linux namespace using --with-ns requires the format 'nstype:path'");
+        }
+        if !valid_namespace(parts[0]) {
+            bail!(
+                "the Linux namespace type specified in --with-ns is not valid: {}",
+                parts[0]
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Build the spec of container `id` in namespace `ns` from the image's config (or, with
 /// `--rootfs`, none), its rootfs's user databases and ctr's flags, in ctr 1.6's order.
 pub fn build(
@@ -971,13 +1001,14 @@ pub fn build(
             seccomp::profile_from_file(Path::new(&flags.seccomp_profile))?
         });
     }
+    // ctr refuses the pair while reading its flags, before it checks the kernel.
+    if !flags.apparmor_profile.is_empty() && !flags.apparmor_default_profile.is_empty() {
+        bail!("apparmor-profile conflicts with apparmor-default-profile");
+    }
     if !flags.apparmor_default_profile.is_empty() {
         s.process.apparmor_profile = apparmor::default_profile(&flags.apparmor_default_profile)?;
     }
     if !flags.apparmor_profile.is_empty() {
-        if !flags.apparmor_default_profile.is_empty() {
-            bail!("apparmor-profile conflicts with apparmor-default-profile");
-        }
         s.process.apparmor_profile = flags.apparmor_profile.clone();
     }
     if flags.cpus > 0.0 {
