@@ -2,7 +2,7 @@
 # Install the Debian packages ocibox's tests and benchmarks use; only what is missing.
 # Idempotent: a second run installs nothing.
 set -eu
-PKGS="runc crun containerd busybox-static bats hyperfine skopeo umoci docker-registry mmdebstrap apache2-utils openssl jq iproute2 util-linux procps podman uidmap slirp4netns docker.io curl"
+PKGS="runc crun containerd containernetworking-plugins busybox-static bats hyperfine skopeo umoci docker-registry mmdebstrap apache2-utils openssl jq iproute2 util-linux procps podman uidmap slirp4netns docker.io curl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

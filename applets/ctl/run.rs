@@ -1,12 +1,13 @@
 //! `ctr run` and `ctr containers create`: ctr 1.6's flags, the spec and container built by
 //! `ocibox::ctl::run`, the container's exit status as ctr's.
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, Context, Result};
 use ocibox::ctl::cli::{exit, Command, Flag, Parsed};
 use ocibox::ctl::client::Client;
 use ocibox::ctl::pull_client::Session;
 use ocibox::ctl::run::{self, ContainerOptions, TaskOptions};
-use ocibox::ctl::spec_from_image::{read_env_file, SpecFlags};
+use ocibox::ctl::spec_from_image::{read_env_file, IdMapping, SpecFlags};
+use ocibox::ctl::spec_opts::userns::parse_id_mapping;
 
 use super::flags::SNAPSHOTTER;
 
@@ -86,38 +87,82 @@ pub const CREATE: Command = Command {
     ..Command::new("create", "create container")
 };
 
-/// The flags ocibox does not carry yet: refused rather than silently ignored.
-const NOT_YET: [&str; 10] = [
-    "config",
-    "rootfs",
-    "seccomp-profile",
-    "apparmor-profile",
-    "apparmor-default-profile",
-    "cap-add",
-    "cap-drop",
-    "device",
-    "uidmap",
-    "cni",
-];
+/// Which command parses: `container create` answers argument errors with
+/// ": invalid argument" appended, `run` without.
+#[derive(Clone, Copy, PartialEq)]
+enum Cmd {
+    Run,
+    Create,
+}
 
-fn container_options(p: &Parsed) -> Result<ContainerOptions> {
-    for f in NOT_YET {
-        if p.is_set(f) {
-            bail!("--{f}: not supported by ocibox's ctr yet");
+/// An integer flag's value (the parser already checked it is a number).
+fn int(p: &Parsed, key: &str) -> i64 {
+    let v = p.string(key);
+    v.parse::<i64>()
+        .unwrap_or_else(|_| v.parse::<f64>().map(|f| f as i64).unwrap_or(0))
+}
+
+/// Go's `filepath.Abs`: joined to the working directory and cleaned lexically.
+fn clean_absolute(path: &str) -> Result<String> {
+    use std::path::Component;
+    let abs = std::path::absolute(path).with_context(|| format!("absolute path of {path}"))?;
+    let mut out = std::path::PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
         }
     }
-    if p.bool("seccomp") {
-        // containerd's default seccomp profile is a large table not carried yet.
-        bail!("--seccomp: not supported by ocibox's ctr yet");
+    Ok(out.display().to_string())
+}
+
+fn id_maps(p: &Parsed) -> Result<Option<(IdMapping, IdMapping)>> {
+    let (u, g) = (p.string("uidmap"), p.string("gidmap"));
+    if u.is_empty() || g.is_empty() {
+        return Ok(None);
     }
-    let image = p.first().to_string();
-    let Some(id) = p.args.get(1).cloned() else {
-        bail!("image ref and container id must be provided");
+    Ok(Some((parse_id_mapping(&u)?, parse_id_mapping(&g)?)))
+}
+
+fn container_options(p: &Parsed, cmd: Cmd) -> Result<ContainerOptions> {
+    let invalid = |m: &str| {
+        if cmd == Cmd::Create {
+            anyhow!("{m}: invalid argument")
+        } else {
+            anyhow!("{m}")
+        }
     };
-    if image.is_empty() {
-        bail!("image ref must be provided");
+    let config = p.string("config");
+    let (image, id) = if p.is_set("config") {
+        if p.args.len() > 1 {
+            return Err(invalid(
+                "with spec config file, only container id should be provided",
+            ));
+        }
+        (String::new(), p.first().to_string())
+    } else {
+        let image = p.first().to_string();
+        if image.is_empty() {
+            return Err(invalid("image ref must be provided"));
+        }
+        (image, p.args.get(1).cloned().unwrap_or_default())
+    };
+    if id.is_empty() {
+        return Err(invalid("container id must be provided"));
     }
+    let rootfs = p.bool("rootfs") && !p.is_set("config");
+    let rootfs_path = if rootfs {
+        clean_absolute(&image)?
+    } else {
+        String::new()
+    };
     let env_file = p.string("env-file");
+    let cpu_quota = int(p, "cpu-quota");
+    let cpu_period = int(p, "cpu-period").max(0) as u64;
+    let uses_image = !rootfs && !p.is_set("config");
     let spec = SpecFlags {
         env: p.strings("env"),
         env_file: if env_file.is_empty() {
@@ -137,6 +182,23 @@ fn container_options(p: &Parsed) -> Result<ContainerOptions> {
         memory_limit: p.string("memory-limit").parse().unwrap_or(0),
         labels: p.strings("label"),
         user: p.string("user"),
+        rootfs_path,
+        id_maps: if uses_image { id_maps(p)? } else { None },
+        annotations: p.strings("annotation"),
+        cap_add: p.strings("cap-add"),
+        cap_drop: p.strings("cap-drop"),
+        seccomp: p.bool("seccomp"),
+        seccomp_profile: p.string("seccomp-profile"),
+        apparmor_default_profile: p.string("apparmor-default-profile"),
+        apparmor_profile: p.string("apparmor-profile"),
+        cpu_shares: int(p, "cpu-shares").max(0) as u64,
+        cpu_cfs: (cpu_quota != -1 || cpu_period != 0).then_some((cpu_quota, cpu_period)),
+        gpus: p.is_set("gpus"),
+        allow_new_privs: p.is_set("allow-new-privs"),
+        cgroup: p.is_set("cgroup").then(|| p.string("cgroup")),
+        devices: p.strings("device"),
+        rootfs_propagation: p.string("rootfs-propagation"),
+        rdt_class: p.string("rdt-class"),
     };
     Ok(ContainerOptions {
         image,
@@ -147,12 +209,33 @@ fn container_options(p: &Parsed) -> Result<ContainerOptions> {
         runtime_config_path: p.string("runtime-config-path"),
         runc_binary: p.string("runc-binary"),
         runc_root: p.string("runc-root"),
+        runc_systemd_cgroup: p.bool("runc-systemd-cgroup"),
         platform: p.string("platform"),
+        rootfs,
+        config,
+        snapshot_labels: p.strings("snapshotter-label"),
+        remap_labels: p.bool("remap-labels"),
     })
 }
 
+/// ctr's `getNewTaskOpts`: a lone or bad map still sets the pipes' owner (the zero
+/// mapping's host id 0 when it does not parse, as ctr only warns).
+fn io_owner(p: &Parsed, key: &str) -> Option<u32> {
+    let v = p.string(key);
+    if v.is_empty() {
+        return None;
+    }
+    Some(parse_id_mapping(&v).map(|m| m.host_id).unwrap_or_else(|e| {
+        ocibox::ctl::fmt::log_warn(&format!(
+            "unable to parse {key}; defaulting to {} 0 IO ownership: {e:#}",
+            if key == "uidmap" { "uid" } else { "gid" }
+        ));
+        0
+    }))
+}
+
 fn create_action(p: &Parsed) -> Result<()> {
-    let o = container_options(p)?;
+    let o = container_options(p, Cmd::Create)?;
     let c = Client::new(p)?;
     let ch = c.channel()?;
     c.run(async {
@@ -162,7 +245,7 @@ fn create_action(p: &Parsed) -> Result<()> {
 }
 
 fn run_action(p: &Parsed) -> Result<()> {
-    let o = container_options(p)?;
+    let o = container_options(p, Cmd::Run)?;
     let t = TaskOptions {
         tty: p.bool("tty"),
         detach: p.bool("detach"),
@@ -170,6 +253,11 @@ fn run_action(p: &Parsed) -> Result<()> {
         null_io: p.bool("null-io"),
         fifo_dir: p.string("fifo-dir"),
         pid_file: p.string("pid-file"),
+        log_uri: p.string("log-uri"),
+        no_pivot: p.bool("no-pivot"),
+        io_uid: io_owner(p, "uidmap"),
+        io_gid: io_owner(p, "gidmap"),
+        cni: p.bool("cni"),
     };
     let c = Client::new(p)?;
     let ch = c.channel()?;

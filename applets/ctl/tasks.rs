@@ -173,6 +173,8 @@ fn start(p: &Parsed) -> Result<()> {
             null_io: p.bool("null-io"),
             fifo_dir: p.string("fifo-dir"),
             pid_file: p.string("pid-file"),
+            log_uri: p.string("log-uri"),
+            ..TaskOptions::default()
         };
         run::start_task(s, &id, &t).await
     })?;
@@ -191,9 +193,6 @@ fn exec(p: &Parsed) -> Result<()> {
     if exec_id.is_empty() {
         bail!("exec-id must be provided");
     }
-    if p.is_set("user") {
-        bail!("--user: not supported by ocibox's ctr yet");
-    }
     let e = ExecOptions {
         exec_id,
         args: p.args.iter().skip(1).cloned().collect(),
@@ -201,6 +200,8 @@ fn exec(p: &Parsed) -> Result<()> {
         tty: p.bool("tty"),
         detach: p.bool("detach"),
         fifo_dir: p.string("fifo-dir"),
+        user: p.string("user"),
+        log_uri: p.string("log-uri"),
     };
     let code = session(p, async |s| run::exec(s, &id, &e).await)?;
     exit_with(code)

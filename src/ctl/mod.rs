@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod cni;
 pub mod duration;
 pub mod fmt;
 pub mod go_json;
@@ -15,9 +16,11 @@ pub mod image;
 pub mod json;
 pub mod progress;
 pub mod pull_client;
+pub mod remap_snapshot;
 pub mod run;
 pub mod shim_cmd;
 pub mod spec_from_image;
+pub mod spec_opts;
 pub mod tabwriter;
 pub mod task_io;
 pub mod task_tables;

@@ -31,6 +31,7 @@ use crate::api::types as api_types;
 use crate::ctl::pull_client::{self, grpc, Session, DEFAULT_SNAPSHOTTER};
 use crate::ctl::spec_from_image::{self, ImageConfig, SpecFlags, UserDb};
 use crate::ctl::task_io::{FifoSet, RawTerminal, TaskIo};
+use crate::ctl::{cni, remap_snapshot, spec_opts};
 use crate::image::manifest::{parse_index, select_manifests};
 use crate::image::media_types::{self, Kind};
 use crate::image::{Descriptor, Matcher};
@@ -49,7 +50,16 @@ pub struct ContainerOptions {
     pub runtime_config_path: String,
     pub runc_binary: String,
     pub runc_root: String,
+    pub runc_systemd_cgroup: bool,
     pub platform: String,
+    /// `--rootfs`: `image` is a host directory, no image and no snapshot.
+    pub rootfs: bool,
+    /// `--config FILE`: the spec is the file's, no image and no snapshot.
+    pub config: String,
+    /// `--snapshotter-label` as `k=v`.
+    pub snapshot_labels: Vec<String>,
+    /// `--remap-labels`: with id maps, label the snapshot instead of copying it remapped.
+    pub remap_labels: bool,
 }
 
 /// How `ctr run` / `ctr task start` attach.
@@ -61,6 +71,15 @@ pub struct TaskOptions {
     pub null_io: bool,
     pub fifo_dir: String,
     pub pid_file: String,
+    /// `--log-uri`: the shim sends stdout and stderr there (no fifos).
+    pub log_uri: String,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// The host ids `--uidmap` / `--gidmap` map root to (the shim's pipes' owner).
+    pub io_uid: Option<u32>,
+    pub io_gid: Option<u32>,
+    /// `--cni`: the default CNI network joined between create and start.
+    pub cni: bool,
 }
 
 pub fn containers(s: &Session) -> ContainersClient<UnixChannel> {
@@ -90,6 +109,20 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+fn put_bool(out: &mut Vec<u8>, field: u32, b: bool) {
+    if b {
+        put_varint(out, u64::from(field << 3));
+        out.push(1);
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, field: u32, v: u32) {
+    if v != 0 {
+        put_varint(out, u64::from(field << 3));
+        put_varint(out, u64::from(v));
+    }
+}
+
 /// The runtime options ctr 1.6 records (`getRuntimeOptions`).
 pub fn runtime_options(o: &ContainerOptions) -> Result<Option<prost_types::Any>> {
     let runtime = if o.runtime.is_empty() {
@@ -97,14 +130,18 @@ pub fn runtime_options(o: &ContainerOptions) -> Result<Option<prost_types::Any>>
     } else {
         o.runtime.as_str()
     };
-    if !o.runc_binary.is_empty() && runtime != DEFAULT_RUNTIME {
+    if (!o.runc_binary.is_empty() || o.runc_systemd_cgroup) && runtime != DEFAULT_RUNTIME {
         bail!("specifying runc-binary and runc-systemd-cgroup is only supported for \"io.containerd.runc.v2\" runtime");
     }
     if runtime == DEFAULT_RUNTIME {
-        // containerd.runc.v1.Options: binary_name = 6, root = 7.
+        if o.runc_systemd_cgroup && o.spec.cgroup.as_deref().unwrap_or("").is_empty() {
+            bail!("option --runc-systemd-cgroup requires --cgroup to be set, e.g. \"machine.slice:foo:deadbeef\"");
+        }
+        // containerd.runc.v1.Options: binary_name = 6, root = 7, systemd_cgroup = 9.
         let mut value = Vec::new();
         put_string(&mut value, 6, &o.runc_binary);
         put_string(&mut value, 7, &o.runc_root);
+        put_bool(&mut value, 9, o.runc_systemd_cgroup);
         return Ok(Some(prost_types::Any {
             type_url: "containerd.runc.v1.Options".into(),
             value,
@@ -120,6 +157,42 @@ pub fn runtime_options(o: &ContainerOptions) -> Result<Option<prost_types::Any>>
         }));
     }
     Ok(None)
+}
+
+/// containerd's `CheckRuntime(current, "io.containerd.runc")`: a runc shim of any version.
+fn is_runc_runtime(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() == 4 && parts[..3] == ["io", "containerd", "runc"]
+}
+
+/// The task options ctr 1.6 sends with Create (`WithNoPivotRoot`, `WithUIDOwner`,
+/// `WithGIDOwner`): `containerd.runc.v1.Options` for a runc shim, the old
+/// `containerd.linux.runc.CreateOptions` otherwise; none when no flag asks for one.
+/// Like ctr 1.6 they replace (do not merge with) the container's runtime options.
+pub fn task_options(runtime: &str, t: &TaskOptions) -> Option<prost_types::Any> {
+    if !t.no_pivot && t.io_uid.is_none() && t.io_gid.is_none() {
+        return None;
+    }
+    let mut value = Vec::new();
+    let (uid, gid) = (t.io_uid.unwrap_or(0), t.io_gid.unwrap_or(0));
+    if is_runc_runtime(runtime) {
+        // no_pivot_root = 1, io_uid = 4, io_gid = 5.
+        put_bool(&mut value, 1, t.no_pivot);
+        put_u32(&mut value, 4, uid);
+        put_u32(&mut value, 5, gid);
+        return Some(prost_types::Any {
+            type_url: "containerd.runc.v1.Options".into(),
+            value,
+        });
+    }
+    // no_pivot_root = 1, io_uid = 10, io_gid = 11.
+    put_bool(&mut value, 1, t.no_pivot);
+    put_u32(&mut value, 10, uid);
+    put_u32(&mut value, 11, gid);
+    Some(prost_types::Any {
+        type_url: "containerd.linux.runc.CreateOptions".into(),
+        value,
+    })
 }
 
 /// The image's target and, for the platform, its manifest (`images.Manifest`).
@@ -228,8 +301,66 @@ where
     result
 }
 
+/// The container record ctr writes for `o`: labels, runtime and the spec as JSON.
+fn container_record(
+    o: &ContainerOptions,
+    labels: HashMap<String, String>,
+    spec_json: Vec<u8>,
+    runtime_opts: Option<prost_types::Any>,
+) -> containers_api::Container {
+    containers_api::Container {
+        id: o.id.clone(),
+        labels,
+        runtime: Some(containers_api::container::Runtime {
+            name: if o.runtime.is_empty() {
+                DEFAULT_RUNTIME.into()
+            } else {
+                o.runtime.clone()
+            },
+            options: runtime_opts,
+        }),
+        spec: Some(prost_types::Any {
+            type_url: spec_from_image::SPEC_TYPE_URL.into(),
+            value: spec_json,
+        }),
+        ..Default::default()
+    }
+}
+
+async fn store_container(s: &Session, c: containers_api::Container) -> Result<()> {
+    containers(s)
+        .create(s.req(containers_api::CreateContainerRequest { container: Some(c) }))
+        .await
+        .map_err(grpc)?;
+    Ok(())
+}
+
+/// `ctr container create --config FILE` / `--rootfs DIR`: a container without image or
+/// snapshot.
+async fn create_without_image(s: &Session, o: &ContainerOptions) -> Result<()> {
+    if o.config.is_empty() {
+        spec_from_image::check_flags(&o.spec)?;
+    }
+    let labels: HashMap<String, String> = spec_from_image::label_args(&o.spec.labels)
+        .into_iter()
+        .collect();
+    let spec_json = if o.config.is_empty() {
+        let spec = spec_from_image::build(&s.namespace, &o.id, None, &UserDb::default(), &o.spec)?;
+        spec_from_image::to_json(&spec)?
+    } else {
+        let annotations = spec_from_image::label_args(&o.spec.labels);
+        let v = spec_opts::config_file::load(Path::new(&o.config), &annotations)?;
+        serde_json::to_vec(&v).context("marshal spec")?
+    };
+    let runtime_opts = runtime_options(o)?;
+    store_container(s, container_record(o, labels, spec_json, runtime_opts)).await
+}
+
 /// `ctr container create` (and the first half of `ctr run`).
 pub async fn create_container(s: &Session, o: &ContainerOptions) -> Result<()> {
+    if o.rootfs || !o.config.is_empty() {
+        return create_without_image(s, o).await;
+    }
     let snapshotter = if o.snapshotter.is_empty() {
         DEFAULT_SNAPSHOTTER.to_string()
     } else {
@@ -241,21 +372,61 @@ pub async fn create_container(s: &Session, o: &ContainerOptions) -> Result<()> {
     let config = ImageConfig::from_json(
         &pull_client::read_content(s, &config_desc.digest.to_string(), 16 << 20).await?,
     )?;
+    spec_from_image::check_flags(&o.spec)?;
     let runtime_opts = runtime_options(o)?;
-    let prepared = s
-        .snapshots()
-        .prepare(s.req(snapshots_api::PrepareSnapshotRequest {
-            snapshotter: snapshotter.clone(),
-            key: o.id.clone(),
-            parent: chain.to_string(),
-            labels: HashMap::new(),
-        }))
-        .await
-        .map_err(grpc)?
-        .into_inner();
+    match o.spec.id_maps {
+        Some((uid, gid)) if !o.remap_labels => {
+            remap_snapshot::prepare_remapped(
+                s,
+                &snapshotter,
+                &o.id,
+                &chain.to_string(),
+                uid.host_id,
+                gid.host_id,
+            )
+            .await?;
+        }
+        id_maps => {
+            let labels: HashMap<String, String> = match id_maps {
+                // containerd's WithRemapperLabels(0, uid host, 0, gid host, uid size).
+                Some((uid, gid)) => HashMap::from([
+                    (
+                        "containerd.io/snapshot/uidmapping".to_string(),
+                        format!("0:{}:{}", uid.host_id, uid.size),
+                    ),
+                    (
+                        "containerd.io/snapshot/gidmapping".to_string(),
+                        format!("0:{}:{}", gid.host_id, uid.size),
+                    ),
+                ]),
+                None => spec_from_image::label_args(&o.snapshot_labels)
+                    .into_iter()
+                    .collect(),
+            };
+            s.snapshots()
+                .prepare(s.req(snapshots_api::PrepareSnapshotRequest {
+                    snapshotter: snapshotter.clone(),
+                    key: o.id.clone(),
+                    parent: chain.to_string(),
+                    labels,
+                }))
+                .await
+                .map_err(grpc)?;
+        }
+    }
     let built = async {
-        let db = user_db_from_mounts(&prepared.mounts)?;
-        let spec = spec_from_image::build(&s.namespace, &o.id, &config, &db, &o.spec)?;
+        let mounts = s
+            .snapshots()
+            .mounts(s.req(snapshots_api::MountsRequest {
+                snapshotter: snapshotter.clone(),
+                key: o.id.clone(),
+            }))
+            .await
+            .map_err(grpc)?
+            .into_inner()
+            .mounts;
+        let db = user_db_from_mounts(&mounts)?;
+        let spec = spec_from_image::build(&s.namespace, &o.id, Some(&config), &db, &o.spec)?;
         let mut labels: HashMap<String, String> = spec_from_image::label_args(&o.spec.labels)
             .into_iter()
             .collect();
@@ -263,31 +434,11 @@ pub async fn create_container(s: &Session, o: &ContainerOptions) -> Result<()> {
             spec_from_image::STOP_SIGNAL_LABEL.to_string(),
             config.stop_signal_label(),
         );
-        let c = containers_api::Container {
-            id: o.id.clone(),
-            labels,
-            image: o.image.clone(),
-            runtime: Some(containers_api::container::Runtime {
-                name: if o.runtime.is_empty() {
-                    DEFAULT_RUNTIME.into()
-                } else {
-                    o.runtime.clone()
-                },
-                options: runtime_opts,
-            }),
-            spec: Some(prost_types::Any {
-                type_url: spec_from_image::SPEC_TYPE_URL.into(),
-                value: spec_from_image::to_json(&spec)?,
-            }),
-            snapshotter: snapshotter.clone(),
-            snapshot_key: o.id.clone(),
-            ..Default::default()
-        };
-        containers(s)
-            .create(s.req(containers_api::CreateContainerRequest { container: Some(c) }))
-            .await
-            .map_err(grpc)?;
-        Ok::<(), anyhow::Error>(())
+        let mut c = container_record(o, labels, spec_from_image::to_json(&spec)?, runtime_opts);
+        c.image = o.image.clone();
+        c.snapshotter = snapshotter.clone();
+        c.snapshot_key = o.id.clone();
+        store_container(s, c).await
     }
     .await;
     if built.is_err() {
@@ -365,15 +516,37 @@ pub async fn start_task(s: &Session, id: &str, t: &TaskOptions) -> Result<i32> {
             .into_inner()
             .mounts
     };
-    let fifos = if t.null_io {
+    if t.tty && t.null_io {
+        bail!("tty and null-io cannot be used together");
+    }
+    // ctr's choice of IO: a terminal's fifos, nothing (--null-io), the log URI for both
+    // outputs (--log-uri), or the ctl's stdio through fifos.
+    let log_uri = !t.tty && !t.null_io && !t.log_uri.is_empty();
+    let fifos = if t.null_io || log_uri {
         None
     } else {
         Some(FifoSet::new(&t.fifo_dir, id, t.tty, true)?)
     };
-    let (stdin, stdout, stderr) = fifos
+    let (stdin, stdout, stderr) = if log_uri {
+        (String::new(), t.log_uri.clone(), t.log_uri.clone())
+    } else {
+        fifos
+            .as_ref()
+            .map(|f| (f.stdin.clone(), f.stdout.clone(), f.stderr.clone()))
+            .unwrap_or_default()
+    };
+    let runtime = c
+        .runtime
         .as_ref()
-        .map(|f| (f.stdin.clone(), f.stdout.clone(), f.stderr.clone()))
+        .map(|r| r.name.clone())
         .unwrap_or_default();
+    // Read before the task exists: a bad network config fails the run as ctr's does,
+    // before any process is made.
+    let network = if t.cni {
+        Some(cni::default_network(Path::new(cni::CONF_DIR))?)
+    } else {
+        None
+    };
     // Also when detached: the shim opens the output fifos for writing and waits for a
     // reader, as containerd's own shim does; the copies end with the ctl.
     let io = fifos.clone().map(|f| TaskIo::attach_with(f, !t.detach));
@@ -385,6 +558,7 @@ pub async fn start_task(s: &Session, id: &str, t: &TaskOptions) -> Result<i32> {
             stdout,
             stderr,
             terminal: t.tty,
+            options: task_options(&runtime, t),
             ..Default::default()
         }))
         .await;
@@ -415,6 +589,28 @@ pub async fn start_task(s: &Session, id: &str, t: &TaskOptions) -> Result<i32> {
                 .map(|r| r.into_inner().exit_status)
         }))
     };
+    let cni_id = format!("{}-{id}", s.namespace);
+    if let Some(net) = &network {
+        let netns = format!("/proc/{}/ns/net", created.pid);
+        let (net2, cni_id2) = (net.clone(), cni_id.clone());
+        let added = tokio::task::spawn_blocking(move || cni::setup(&net2, &cni_id2, &netns))
+            .await
+            .map_err(|e| anyhow!("cni: {e}"))?;
+        if let Err(e) = added {
+            if !t.detach {
+                remove_network(net, &cni_id).await;
+                let _ = tasks(s)
+                    .delete(s.req(tasks_api::DeleteTaskRequest {
+                        container_id: id.to_string(),
+                    }))
+                    .await;
+                if let Some(f) = &fifos {
+                    f.remove();
+                }
+            }
+            return Err(e);
+        }
+    }
     let raw = (t.tty && !t.detach).then(RawTerminal::enter);
     tasks(s)
         .start(s.req(tasks_api::StartRequest {
@@ -441,6 +637,9 @@ pub async fn start_task(s: &Session, id: &str, t: &TaskOptions) -> Result<i32> {
         // The shim closes its fifo ends when the process's output ends.
         let _ = tokio::task::spawn_blocking(move || io.wait()).await;
     }
+    if let Some(net) = &network {
+        remove_network(net, &cni_id).await;
+    }
     tasks(s)
         .delete(s.req(tasks_api::DeleteTaskRequest {
             container_id: id.to_string(),
@@ -454,6 +653,17 @@ pub async fn start_task(s: &Session, id: &str, t: &TaskOptions) -> Result<i32> {
         delete_container(s, id).await?;
     }
     Ok(status as i32)
+}
+
+/// CNI DEL at the end of a run; a failure is logged as ctr logs it ("network review").
+async fn remove_network(net: &cni::Network, cni_id: &str) {
+    let (net, cni_id) = (net.clone(), cni_id.to_string());
+    let r = tokio::task::spawn_blocking(move || cni::remove(&net, &cni_id)).await;
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => crate::ctl::fmt::log_error("network review", &e),
+        Err(e) => crate::ctl::fmt::log_error("network review", &anyhow!("{e}")),
+    }
 }
 
 /// Signals forwarded to the process (no terminal) or the window size followed (terminal),
@@ -580,6 +790,28 @@ pub struct ExecOptions {
     pub tty: bool,
     pub detach: bool,
     pub fifo_dir: String,
+    /// `--user`: resolved against the container's rootfs (`oci.WithUser`).
+    pub user: String,
+    /// `--log-uri`: the process's stdout and stderr go there (no fifos).
+    pub log_uri: String,
+}
+
+/// The user databases of container `id`'s rootfs, read through its snapshot's mounts.
+async fn container_user_db(s: &Session, c: &containers_api::Container) -> Result<UserDb> {
+    if c.snapshot_key.is_empty() {
+        return Ok(UserDb::default());
+    }
+    let mounts = s
+        .snapshots()
+        .mounts(s.req(snapshots_api::MountsRequest {
+            snapshotter: c.snapshotter.clone(),
+            key: c.snapshot_key.clone(),
+        }))
+        .await
+        .map_err(grpc)?
+        .into_inner()
+        .mounts;
+    user_db_from_mounts(&mounts)
 }
 
 /// `ctr task exec`: the container's process spec with the new args (and tty, cwd),
@@ -598,14 +830,37 @@ pub async fn exec(s: &Session, id: &str, e: &ExecOptions) -> Result<i32> {
     if !e.cwd.is_empty() {
         process["cwd"] = serde_json::Value::String(e.cwd.clone());
     }
-    let fifos = FifoSet::new(&e.fifo_dir, &e.exec_id, e.tty, true)?;
-    let io = Some(TaskIo::attach_with(fifos.clone(), !e.detach));
+    if !e.user.is_empty() {
+        let c = containers(s)
+            .get(s.req(containers_api::GetContainerRequest { id: id.to_string() }))
+            .await
+            .map_err(grpc)?
+            .into_inner()
+            .container
+            .ok_or_else(|| anyhow!("container {id:?}: not found"))?;
+        let db = container_user_db(s, &c).await?;
+        let (uid, gid, gids) = spec_from_image::exec_user(&e.user, &db)?;
+        process["user"]["uid"] = uid.into();
+        process["user"]["gid"] = gid.into();
+        process["user"]["additionalGids"] = serde_json::json!(gids);
+    }
+    let log_uri = !e.tty && !e.log_uri.is_empty();
+    let fifos = if log_uri {
+        None
+    } else {
+        Some(FifoSet::new(&e.fifo_dir, &e.exec_id, e.tty, true)?)
+    };
+    let io = fifos.clone().map(|f| TaskIo::attach_with(f, !e.detach));
+    let (stdin, stdout, stderr) = match &fifos {
+        Some(f) => (f.stdin.clone(), f.stdout.clone(), f.stderr.clone()),
+        None => (String::new(), e.log_uri.clone(), e.log_uri.clone()),
+    };
     let r = tasks(s)
         .exec(s.req(tasks_api::ExecProcessRequest {
             container_id: id.to_string(),
-            stdin: fifos.stdin.clone(),
-            stdout: fifos.stdout.clone(),
-            stderr: fifos.stderr.clone(),
+            stdin,
+            stdout,
+            stderr,
             terminal: e.tty,
             spec: Some(prost_types::Any {
                 type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
@@ -615,7 +870,9 @@ pub async fn exec(s: &Session, id: &str, e: &ExecOptions) -> Result<i32> {
         }))
         .await;
     if let Err(err) = r {
-        fifos.remove();
+        if let Some(f) = &fifos {
+            f.remove();
+        }
         return Err(grpc(err));
     }
     let wait = (!e.detach).then(|| {
@@ -666,7 +923,9 @@ pub async fn exec(s: &Session, id: &str, e: &ExecOptions) -> Result<i32> {
         }))
         .await
         .map_err(grpc)?;
-    fifos.remove();
+    if let Some(f) = &fifos {
+        f.remove();
+    }
     Ok(status as i32)
 }
 

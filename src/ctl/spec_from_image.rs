@@ -26,6 +26,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+pub use crate::ctl::spec_opts::userns::IdMapping;
+use crate::ctl::spec_opts::{apparmor, capabilities, devices, seccomp};
+
 /// The Env an image without one gets (containerd's `defaultUnixEnv`).
 pub const DEFAULT_UNIX_ENV: &str =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -129,6 +132,8 @@ pub struct Process {
     pub rlimits: Vec<Rlimit>,
     #[serde(rename = "noNewPrivileges", skip_serializing_if = "is_false")]
     pub no_new_privileges: bool,
+    #[serde(rename = "apparmorProfile", skip_serializing_if = "String::is_empty")]
+    pub apparmor_profile: String,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -174,16 +179,33 @@ pub struct Mount {
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Linux {
+    #[serde(rename = "uidMappings", skip_serializing_if = "Vec::is_empty")]
+    pub uid_mappings: Vec<IdMapping>,
+    #[serde(rename = "gidMappings", skip_serializing_if = "Vec::is_empty")]
+    pub gid_mappings: Vec<IdMapping>,
     pub resources: Resources,
     #[serde(rename = "cgroupsPath", skip_serializing_if = "String::is_empty")]
     pub cgroups_path: String,
     pub namespaces: Vec<Namespace>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<Device>,
+    /// A generated default profile or one read from `--seccomp-profile` (kept as JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<serde_json::Value>,
+    #[serde(rename = "rootfsPropagation", skip_serializing_if = "String::is_empty")]
+    pub rootfs_propagation: String,
     #[serde(rename = "maskedPaths", skip_serializing_if = "Vec::is_empty")]
     pub masked_paths: Vec<String>,
     #[serde(rename = "readonlyPaths", skip_serializing_if = "Vec::is_empty")]
     pub readonly_paths: Vec<String>,
+    #[serde(rename = "intelRdt", skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<IntelRdt>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct IntelRdt {
+    #[serde(rename = "closID", skip_serializing_if = "String::is_empty")]
+    pub clos_id: String,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -201,10 +223,14 @@ pub struct Memory {
     pub limit: i64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
 pub struct Cpu {
-    pub quota: i64,
-    pub period: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shares: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -294,6 +320,7 @@ pub fn default_spec(ns: &str, id: &str) -> Spec {
                 soft: 1024,
             }],
             no_new_privileges: true,
+            apparmor_profile: String::new(),
         },
         root: Root {
             path: "rootfs".into(),
@@ -347,6 +374,8 @@ pub fn default_spec(ns: &str, id: &str) -> Spec {
         ],
         annotations: BTreeMap::new(),
         linux: Linux {
+            uid_mappings: Vec::new(),
+            gid_mappings: Vec::new(),
             resources: Resources {
                 devices: vec![
                     DeviceRule {
@@ -380,6 +409,8 @@ pub fn default_spec(ns: &str, id: &str) -> Spec {
                 })
                 .collect(),
             devices: Vec::new(),
+            seccomp: None,
+            rootfs_propagation: String::new(),
             masked_paths: strings(&[
                 "/proc/acpi",
                 "/proc/asound",
@@ -399,6 +430,7 @@ pub fn default_spec(ns: &str, id: &str) -> Spec {
                 "/proc/sys",
                 "/proc/sysrq-trigger",
             ]),
+            intel_rdt: None,
         },
     }
 }
@@ -635,6 +667,25 @@ fn additional_gids(spec: &mut Spec, userstr: &str, db: &UserDb) {
     spec.process.user.additional_gids = gids;
 }
 
+/// `ctr task exec --user`: containerd's `WithUser` on the container's process — uid and
+/// gid resolved against the rootfs, the additional gids reset to just the primary one
+/// (`ensureAdditionalGids`). Lookup failures read as ctr's, which come from a temporary
+/// mount of the rootfs.
+pub fn exec_user(user: &str, db: &UserDb) -> Result<(u32, u32, Vec<u32>)> {
+    let mut s = default_spec("", "");
+    resolve_user(&mut s, user, db).map_err(|e| {
+        anyhow::anyhow!(
+            "mount callback failed on /tmp/containerd-mount{}: {e}",
+            std::process::id()
+        )
+    })?;
+    Ok((
+        s.process.user.uid,
+        s.process.user.gid,
+        vec![s.process.user.gid],
+    ))
+}
+
 /// `WithImageConfig`.
 pub fn apply_image_config(spec: &mut Spec, img: &ImageConfig, db: &UserDb) -> Result<()> {
     let defaults = if img.env.is_empty() {
@@ -681,6 +732,30 @@ pub struct SpecFlags {
     pub labels: Vec<String>,
     /// `--user` (ctr 1.7's `WithUser` + `WithAdditionalGIDs`; ctr 1.6 has no such flag).
     pub user: String,
+    /// `--rootfs`: the image argument is a host directory (absolute) used as the rootfs.
+    pub rootfs_path: String,
+    /// `--uidmap` and `--gidmap`, both given (`WithUserNamespace`).
+    pub id_maps: Option<(IdMapping, IdMapping)>,
+    /// `--annotation` as `k=v`.
+    pub annotations: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub seccomp: bool,
+    pub seccomp_profile: String,
+    pub apparmor_default_profile: String,
+    pub apparmor_profile: String,
+    /// `--cpu-shares` (run only; ctr's default 1024, 0 leaves it out).
+    pub cpu_shares: u64,
+    /// `--cpu-quota` and `--cpu-period`, when either differs from ctr's defaults (-1, 0).
+    pub cpu_cfs: Option<(i64, u64)>,
+    /// `--gpus` given.
+    pub gpus: bool,
+    pub allow_new_privs: bool,
+    /// `--cgroup` given (an empty value clears cgroupsPath).
+    pub cgroup: Option<String>,
+    pub devices: Vec<String>,
+    pub rootfs_propagation: String,
+    pub rdt_class: String,
 }
 
 /// ctr's `--mount` value: `type=bind,src=/a,dst=/b,options=rbind:ro` (`source`/`destination`
@@ -707,13 +782,24 @@ pub fn parse_mount(s: &str) -> Result<Mount> {
     Ok(m)
 }
 
-/// The `--label` list as a map (`k=v`, a bare `k` maps to "").
+/// ctr's `LabelArgs`: the `--label` list as a map (`k=v`; a bare `k` maps to "true").
 pub fn label_args(labels: &[String]) -> BTreeMap<String, String> {
     labels
         .iter()
         .map(|l| match l.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (l.to_string(), String::new()),
+            None => (l.to_string(), "true".to_string()),
+        })
+        .collect()
+}
+
+/// ctr's `AnnotationArgs`: every `--annotation` must be `k=v`.
+pub fn annotation_args(annotations: &[String]) -> Result<BTreeMap<String, String>> {
+    annotations
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => bail!("invalid key=value format annotation: {a}"),
         })
         .collect()
 }
@@ -737,58 +823,6 @@ fn current_capabilities() -> Vec<String> {
         .filter(|(i, _)| eff & (1u64 << i) != 0)
         .map(|(_, n)| n.to_string())
         .collect()
-}
-
-/// containerd's `HostDevices`: every char and block device under /dev (not /dev/pts,
-/// /dev/shm, /dev/fd, /dev/mqueue, the lxc/udev dirs, nor /dev/console), sorted by name.
-pub fn host_devices() -> Vec<Device> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    fn walk(dir: &Path, out: &mut Vec<Device>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let mut entries: Vec<_> = rd.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let Ok(md) = std::fs::symlink_metadata(&p) else {
-                continue;
-            };
-            let ft = md.file_type();
-            if ft.is_dir() {
-                let name = e.file_name();
-                let skip = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
-                if skip.iter().any(|s| name == *s) {
-                    continue;
-                }
-                walk(&p, out);
-                continue;
-            }
-            if p == Path::new("/dev/console") {
-                continue;
-            }
-            let kind = if ft.is_char_device() {
-                "c"
-            } else if ft.is_block_device() {
-                "b"
-            } else {
-                continue;
-            };
-            let rdev = md.rdev();
-            out.push(Device {
-                path: p.display().to_string(),
-                kind: kind.into(),
-                major: libc::major(rdev) as i64,
-                minor: libc::minor(rdev) as i64,
-                file_mode: md.mode() & 0o7777,
-                uid: md.uid(),
-                gid: md.gid(),
-            });
-        }
-    }
-    let mut out = Vec::new();
-    walk(Path::new("/dev"), &mut out);
-    out
 }
 
 fn valid_namespace(ns: &str) -> bool {
@@ -816,12 +850,60 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// Build the spec of container `id` in namespace `ns` from the image's config, its rootfs's
-/// user databases and ctr's flags, in ctr 1.6's order.
+/// The union of the spec's capability sets (what containerd's default seccomp profile
+/// looks at).
+fn all_capabilities(s: &Spec) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if let Some(c) = &s.process.capabilities {
+        for cap in c.bounding.iter().chain(&c.effective).chain(&c.permitted) {
+            if !out.contains(cap) {
+                out.push(cap.clone());
+            }
+        }
+    }
+    out
+}
+
+fn cpu(s: &mut Spec) -> &mut Cpu {
+    s.linux.resources.cpu.get_or_insert_with(Cpu::default)
+}
+
+/// The flag errors ctr reports while reading its flags, before it prepares a snapshot or
+/// applies any spec option (`build` makes the same checks in place).
+pub fn check_flags(flags: &SpecFlags) -> Result<()> {
+    annotation_args(&flags.annotations)?;
+    capabilities::check_names(&flags.cap_add)?;
+    capabilities::check_names(&flags.cap_drop)?;
+    if !flags.seccomp && !flags.seccomp_profile.is_empty() {
+        bail!("seccomp must be set to true, if using a custom seccomp-profile");
+    }
+    if !flags.apparmor_profile.is_empty() && !flags.apparmor_default_profile.is_empty() {
+        bail!("apparmor-profile conflicts with apparmor-default-profile");
+    }
+    if flags.cpu_cfs.is_some() && flags.cpus > 0.0 {
+        bail!("cpus and quota/period should be used separately");
+    }
+    for ns in &flags.with_ns {
+        let parts: Vec<&str> = ns.split(':').collect();
+        if parts.len() != 2 {
+            bail!("joining a Linux namespace using --with-ns requires the format 'nstype:path'");
+        }
+        if !valid_namespace(parts[0]) {
+            bail!(
+                "the Linux namespace type specified in --with-ns is not valid: {}",
+                parts[0]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Build the spec of container `id` in namespace `ns` from the image's config (or, with
+/// `--rootfs`, none), its rootfs's user databases and ctr's flags, in ctr 1.6's order.
 pub fn build(
     ns: &str,
     id: &str,
-    img: &ImageConfig,
+    img: Option<&ImageConfig>,
     db: &UserDb,
     flags: &SpecFlags,
 ) -> Result<Spec> {
@@ -835,7 +917,19 @@ pub fn build(
     for m in &flags.mounts {
         s.mounts.push(parse_mount(m)?);
     }
-    apply_image_config(&mut s, img, db)?;
+    match img {
+        Some(img) => {
+            apply_image_config(&mut s, img, db)?;
+            if let Some((uid, gid)) = flags.id_maps {
+                if !s.linux.namespaces.iter().any(|n| n.kind == "user") {
+                    set_namespace(&mut s, "user", "");
+                }
+                s.linux.uid_mappings.push(uid);
+                s.linux.gid_mappings.push(gid);
+            }
+        }
+        None => s.root.path = flags.rootfs_path.clone(),
+    }
     if flags.read_only {
         s.root.readonly = true;
     }
@@ -863,6 +957,8 @@ pub fn build(
                 *o = "rw".into();
             }
         }
+        s.process.apparmor_profile.clear();
+        s.linux.seccomp = None;
         s.linux.resources.devices = vec![DeviceRule {
             allow: true,
             kind: String::new(),
@@ -870,7 +966,7 @@ pub fn build(
             minor: None,
             access: "rwm".into(),
         }];
-        s.linux.devices = host_devices();
+        s.linux.devices.extend(devices::host_devices()?);
     }
     if flags.net_host {
         s.linux.namespaces.retain(|n| n.kind != "network");
@@ -880,11 +976,56 @@ pub fn build(
         s.process.env =
             replace_or_append_env(&s.process.env, &[format!("HOSTNAME={}", hostname())]);
     }
-    if flags.cpus > 0.0 {
-        s.linux.resources.cpu = Some(Cpu {
-            quota: (flags.cpus * 100000.0) as i64,
-            period: 100000,
+    if !flags.annotations.is_empty() {
+        s.annotations.extend(annotation_args(&flags.annotations)?);
+    }
+    if !flags.cap_add.is_empty() {
+        capabilities::check_names(&flags.cap_add)?;
+        if let Some(c) = s.process.capabilities.as_mut() {
+            capabilities::add(c, &flags.cap_add);
+        }
+    }
+    if !flags.cap_drop.is_empty() {
+        capabilities::check_names(&flags.cap_drop)?;
+        if let Some(c) = s.process.capabilities.as_mut() {
+            capabilities::drop(c, &flags.cap_drop);
+        }
+    }
+    if !flags.seccomp && !flags.seccomp_profile.is_empty() {
+        bail!("seccomp must be set to true, if using a custom seccomp-profile");
+    }
+    if flags.seccomp {
+        s.linux.seccomp = Some(if flags.seccomp_profile.is_empty() {
+            serde_json::to_value(seccomp::default_profile(&all_capabilities(&s)))?
+        } else {
+            seccomp::profile_from_file(Path::new(&flags.seccomp_profile))?
         });
+    }
+    // ctr refuses the pair while reading its flags, before it checks the kernel.
+    if !flags.apparmor_profile.is_empty() && !flags.apparmor_default_profile.is_empty() {
+        bail!("apparmor-profile conflicts with apparmor-default-profile");
+    }
+    if !flags.apparmor_default_profile.is_empty() {
+        s.process.apparmor_profile = apparmor::default_profile(&flags.apparmor_default_profile)?;
+    }
+    if !flags.apparmor_profile.is_empty() {
+        s.process.apparmor_profile = flags.apparmor_profile.clone();
+    }
+    if flags.cpus > 0.0 {
+        let c = cpu(&mut s);
+        c.quota = Some((flags.cpus * 100000.0) as i64);
+        c.period = Some(100000);
+    }
+    if flags.cpu_shares > 0 {
+        cpu(&mut s).shares = Some(flags.cpu_shares);
+    }
+    if let Some((q, p)) = flags.cpu_cfs {
+        if flags.cpus > 0.0 {
+            bail!("cpus and quota/period should be used separately");
+        }
+        let c = cpu(&mut s);
+        c.quota = Some(q);
+        c.period = Some(p);
     }
     for ns in &flags.with_ns {
         let parts: Vec<&str> = ns.split(':').collect();
@@ -899,9 +1040,43 @@ pub fn build(
         }
         set_namespace(&mut s, parts[0], parts[1]);
     }
+    if flags.gpus {
+        // contrib/nvidia's WithGPUs looks up the hook (containerd itself) and the
+        // nvidia CLI before it changes the spec.
+        if !on_path("containerd") {
+            bail!("exec: \"containerd\": executable file not found in $PATH");
+        }
+        if !on_path("nvidia-container-cli") {
+            bail!("exec: \"nvidia-container-cli\": executable file not found in $PATH");
+        }
+        bail!("--gpus: the nvidia hook is not supported by ocibox's ctr");
+    }
+    if flags.allow_new_privs {
+        s.process.no_new_privileges = false;
+    }
+    if let Some(path) = &flags.cgroup {
+        s.linux.cgroups_path = path.clone();
+    }
     if flags.memory_limit != 0 {
         s.linux.resources.memory = Some(Memory {
             limit: flags.memory_limit as i64,
+        });
+    }
+    for dev in &flags.devices {
+        for d in devices::devices_at(Path::new(dev))? {
+            s.linux
+                .resources
+                .devices
+                .push(devices::allow_rule(&d, "rwm"));
+            s.linux.devices.push(d);
+        }
+    }
+    if !flags.rootfs_propagation.is_empty() {
+        s.linux.rootfs_propagation = flags.rootfs_propagation.clone();
+    }
+    if !flags.rdt_class.is_empty() {
+        s.linux.intel_rdt = Some(IntelRdt {
+            clos_id: flags.rdt_class.clone(),
         });
     }
     if !flags.user.is_empty() {
@@ -911,6 +1086,20 @@ pub fn build(
     }
     s.annotations.extend(label_args(&flags.labels));
     Ok(s)
+}
+
+/// Whether `name` is an executable on $PATH (Go's `exec.LookPath`).
+fn on_path(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p).any(|d| {
+                std::fs::metadata(d.join(name))
+                    .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                    .unwrap_or(false)
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// The spec as the JSON bytes a container record carries.
@@ -939,7 +1128,7 @@ mod tests {
     #[test]
     fn busybox_default_matches_ctr() {
         let (img, db) = busybox();
-        let s = build("ref", "ref1", &img, &db, &SpecFlags::default()).unwrap();
+        let s = build("ref", "ref1", Some(&img), &db, &SpecFlags::default()).unwrap();
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["process"]["args"], serde_json::json!(["sh"]));
         assert_eq!(
@@ -975,7 +1164,7 @@ mod tests {
             read_only: true,
             ..SpecFlags::default()
         };
-        let s = build("ref", "ref2", &img, &db, &flags).unwrap();
+        let s = build("ref", "ref2", Some(&img), &db, &flags).unwrap();
         assert_eq!(s.process.env, ["PATH=/x", "A=1", "FOO=bar", "TERM=xterm"]);
         assert_eq!(s.process.cwd, "/tmp");
         assert!(s.root.readonly);
@@ -995,7 +1184,7 @@ mod tests {
             passwd: Some("root:x:0:0::/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n".into()),
             group: Some("app:x:1000:app\nwheel:x:10:root,app\naudio:x:29:app\n".into()),
         };
-        let s = build("n", "c", &img, &db, &SpecFlags::default()).unwrap();
+        let s = build("n", "c", Some(&img), &db, &SpecFlags::default()).unwrap();
         assert_eq!((s.process.user.uid, s.process.user.gid), (1000, 1000));
         assert_eq!(s.process.user.additional_gids, [1000, 10, 29]);
         assert_eq!(s.process.env, [DEFAULT_UNIX_ENV]);
@@ -1003,12 +1192,12 @@ mod tests {
             user: "nobody".into(),
             ..ImageConfig::default()
         };
-        assert!(build("n", "c", &missing, &db, &SpecFlags::default()).is_err());
+        assert!(build("n", "c", Some(&missing), &db, &SpecFlags::default()).is_err());
         let numeric = ImageConfig {
             user: "4242".into(),
             ..ImageConfig::default()
         };
-        let s = build("n", "c", &numeric, &db, &SpecFlags::default()).unwrap();
+        let s = build("n", "c", Some(&numeric), &db, &SpecFlags::default()).unwrap();
         assert_eq!((s.process.user.uid, s.process.user.gid), (4242, 0));
         assert_eq!(s.process.user.additional_gids, [0]);
     }
@@ -1020,7 +1209,7 @@ mod tests {
             with_ns: vec!["bogus:/x".into()],
             ..SpecFlags::default()
         };
-        let e = build("n", "c", &img, &db, &flags).unwrap_err();
+        let e = build("n", "c", Some(&img), &db, &flags).unwrap_err();
         assert_eq!(
             e.to_string(),
             "the Linux namespace type specified in --with-ns is not valid: bogus"
