@@ -497,8 +497,30 @@ fn flags_take_effect_in_running_containers_as_with_ctr() {
         words,
         ["0", "100000", "65536", "0", "100000", "65536", "0:0"]
     );
-    // --no-pivot runs as well.
+    // The same through ocibox's shim: ctr 1.6 sends a runtime not named io.containerd.runc.*
+    // its options as containerd.linux.runc.CreateOptions (IoUid/IoGid, NoPivotRoot).
+    let (o, _) = run(
+        &[
+            "--runtime",
+            "io.containerd.ocibox.v2",
+            "--uidmap",
+            "0:100000:65536",
+            "--gidmap",
+            "0:100000:65536",
+        ],
+        "umo",
+        "cat /proc/self/uid_map; stat -c %u:%g /bin/busybox; echo out >/dev/stdout",
+    );
+    let out = stdout(&o);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["0", "100000", "65536", "0:0", "out"]);
+    // --no-pivot runs as well, on both shims.
     run(&["--no-pivot"], "np", "echo ok");
+    run(
+        &["--runtime", "io.containerd.ocibox.v2", "--no-pivot"],
+        "npo",
+        "echo ok",
+    );
     // --log-uri: the output goes to the file, not to ctr's stdout.
     let logs = common::TempDir::new("ocibox-ctl-log-uri");
     for (which, own_ctl) in [(OWN, true), (REAL, false)] {

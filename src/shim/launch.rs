@@ -73,7 +73,7 @@ pub fn run_process(
     } else {
         args.push(id.to_string());
         let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        ProcessIo::pipes(&p.stdio)
+        ProcessIo::pipes(&p.stdio, (opts.io_uid, opts.io_gid))
             .and_then(|(stdio, io)| runtime.run_with_stdio(what, &argv, stdio).map(|_| io))
     };
     if !init {

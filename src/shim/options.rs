@@ -1,5 +1,7 @@
 //! The runtime options a task is created with: containerd's `containerd.runc.v1.Options`
-//! (what `ctr run --runc-binary` and CRI's `[…runtimes.X.options]` send), or a
+//! (what `ctr run --runc-binary` and CRI's `[…runtimes.X.options]` send), the older
+//! `containerd.linux.runc.CreateOptions` (what ctr 1.6 sends to a runtime not named
+//! `io.containerd.runc.*`, e.g. for `--uidmap`, `--no-pivot`), or a
 //! `runtimeoptions.v1.Options` naming a TOML config file (`ctr run --runtime-config-path`)
 //! with the same keys (`BinaryName`, `Root`, `SystemdCgroup`, `NoPivotRoot`,
 //! `NoNewKeyring`). The options in force are saved in the bundle as `options.json`, so the
@@ -21,6 +23,7 @@ pub const START_OPTIONS_FILE: &str = "start-options.pb";
 
 const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
 const RUNTIME_OPTIONS: &str = "runtimeoptions.v1.Options";
+const CREATE_OPTIONS: &str = "containerd.linux.runc.CreateOptions";
 const MAX_CONFIG: u64 = 1 << 20;
 
 /// What the shim needs to know about the runtime it drives.
@@ -31,6 +34,12 @@ pub struct RuntimeOptions {
     pub systemd_cgroup: bool,
     pub no_pivot_root: bool,
     pub no_new_keyring: bool,
+    /// Owner of the stdio pipes (`IoUid`/`IoGid`), so a process running as a remapped uid
+    /// can reopen its /dev/stdout; None leaves them root's.
+    #[serde(default)]
+    pub io_uid: Option<u32>,
+    #[serde(default)]
+    pub io_gid: Option<u32>,
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -52,8 +61,11 @@ impl RuntimeOptions {
                     systemd_cgroup: o.systemd_cgroup,
                     no_pivot_root: o.no_pivot_root,
                     no_new_keyring: o.no_new_keyring,
+                    io_uid: (o.io_uid != 0).then_some(o.io_uid),
+                    io_gid: (o.io_gid != 0).then_some(o.io_gid),
                 })
             }
+            CREATE_OPTIONS => create_options(&any.value),
             RUNTIME_OPTIONS => {
                 let path = config_path_field(&any.value)?;
                 if path.is_empty() {
@@ -155,30 +167,79 @@ impl RuntimeOptions {
     }
 }
 
-/// Field 2 (`config_path`, a string) of a `runtimeoptions.v1.Options` message, decoded by
-/// hand: the message is not in the generated protos.
-fn config_path_field(mut buf: &[u8]) -> Result<String> {
-    let mut path = String::new();
+/// One field of a protobuf message read by hand (for messages not in the generated protos).
+enum Field<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+    Fixed,
+}
+
+/// Calls `f` with each field number and value of the encoded message `buf`.
+fn walk_fields<'a>(
+    mut buf: &'a [u8],
+    mut f: impl FnMut(u64, Field<'a>) -> Result<()>,
+) -> Result<()> {
     while !buf.is_empty() {
         let (key, rest) = varint(buf)?;
         buf = rest;
-        match key & 7 {
-            0 => buf = varint(buf)?.1,
-            1 => buf = buf.get(8..).context("truncated fixed64")?,
-            5 => buf = buf.get(4..).context("truncated fixed32")?,
+        let field = match key & 7 {
+            0 => {
+                let (v, rest) = varint(buf)?;
+                buf = rest;
+                Field::Varint(v)
+            }
+            1 => {
+                buf = buf.get(8..).context("truncated fixed64")?;
+                Field::Fixed
+            }
+            5 => {
+                buf = buf.get(4..).context("truncated fixed32")?;
+                Field::Fixed
+            }
             2 => {
                 let (len, rest) = varint(buf)?;
                 let len = usize::try_from(len).context("length too large")?;
                 let data = rest.get(..len).context("truncated field")?;
-                if key >> 3 == 2 {
-                    path = String::from_utf8(data.to_vec()).context("config_path is not UTF-8")?;
-                }
                 buf = &rest[len..];
+                Field::Bytes(data)
             }
-            w => bail!("runtimeoptions.v1.Options: unsupported wire type {w}"),
-        }
+            w => bail!("unsupported wire type {w}"),
+        };
+        f(key >> 3, field)?;
     }
+    Ok(())
+}
+
+/// Field 2 (`config_path`, a string) of a `runtimeoptions.v1.Options` message.
+fn config_path_field(buf: &[u8]) -> Result<String> {
+    let mut path = String::new();
+    walk_fields(buf, |n, f| {
+        if let (2, Field::Bytes(d)) = (n, f) {
+            path = String::from_utf8(d.to_vec()).context("config_path is not UTF-8")?;
+        }
+        Ok(())
+    })
+    .context("decode runtimeoptions.v1.Options")?;
     Ok(path)
+}
+
+/// The fields of `containerd.linux.runc.CreateOptions` a shim acts on: no_pivot_root (1),
+/// no_new_keyring (8), io_uid (10), io_gid (11). The checkpoint and criu fields have no
+/// use without CRIU.
+fn create_options(buf: &[u8]) -> Result<RuntimeOptions> {
+    let mut o = RuntimeOptions::default();
+    walk_fields(buf, |n, f| {
+        match (n, f) {
+            (1, Field::Varint(v)) => o.no_pivot_root = v != 0,
+            (8, Field::Varint(v)) => o.no_new_keyring = v != 0,
+            (10, Field::Varint(v)) => o.io_uid = Some(u32::try_from(v).context("io_uid")?),
+            (11, Field::Varint(v)) => o.io_gid = Some(u32::try_from(v).context("io_gid")?),
+            _ => {}
+        }
+        Ok(())
+    })
+    .context("decode containerd.linux.runc.CreateOptions")?;
+    Ok(o)
 }
 
 fn varint(buf: &[u8]) -> Result<(u64, &[u8])> {
@@ -227,5 +288,24 @@ mod tests {
         };
         let r = RuntimeOptions::from_any(&any).unwrap();
         assert_eq!(r.binary_name.as_deref(), Some("/usr/sbin/runc"));
+    }
+
+    #[test]
+    fn linux_runc_create_options_decode() {
+        // no_pivot_root=true (1), terminal=true (4, ignored), empty_namespaces "x" (6,
+        // ignored), no_new_keyring=true (8), io_uid=100000 (10), io_gid=100000 (11)
+        let bytes = [
+            0x08, 1, 0x20, 1, 0x32, 1, b'x', 0x40, 1, 0x50, 0xa0, 0x8d, 0x06, 0x58, 0xa0, 0x8d,
+            0x06,
+        ];
+        let any = Any {
+            type_url: CREATE_OPTIONS.into(),
+            value: bytes.to_vec(),
+            ..Default::default()
+        };
+        let o = RuntimeOptions::from_any(&any).unwrap();
+        assert!(o.no_pivot_root && o.no_new_keyring);
+        assert_eq!((o.io_uid, o.io_gid), (Some(100000), Some(100000)));
+        assert!(create_options(&[0x50, 0x80]).is_err());
     }
 }

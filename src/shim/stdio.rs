@@ -11,13 +11,14 @@
 //! The copying itself is done by the shim's one [`super::io_loop`] thread.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Stdio;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::OFlag;
+use nix::unistd::{Gid, Uid};
 
 use super::io_loop::{self, CopyDone};
 use super::reaper::lock;
@@ -129,7 +130,23 @@ fn output(path: &str) -> Result<Output> {
 impl ProcessIo {
     /// Sets up piped (non-terminal) stdio: the stdio for the runtime command that starts the
     /// process, and the shim's side.
-    pub fn pipes(paths: &StdioPaths) -> Result<(ProcessStdio, ProcessIo)> {
+    /// `owner` (the runtime options' IoUid/IoGid) owns the pipes, as go-runc's
+    /// `NewPipeIO(uid, gid)` makes them, so a remapped process can reopen them.
+    pub fn pipes(
+        paths: &StdioPaths,
+        owner: (Option<u32>, Option<u32>),
+    ) -> Result<(ProcessStdio, ProcessIo)> {
+        let pipe = || -> Result<(File, File)> {
+            let (r, w) = pipe()?;
+            if owner != (None, None) {
+                let (uid, gid) = (owner.0.map(Uid::from_raw), owner.1.map(Gid::from_raw));
+                for end in [r.as_fd(), w.as_fd()] {
+                    nix::unistd::fchown(end.as_raw_fd(), uid, gid)
+                        .context("chown stdio pipe to the io uid/gid")?;
+                }
+            }
+            Ok((r, w))
+        };
         let io = ProcessIo::default();
         let mut stdio = ProcessStdio::null();
         if !paths.stdin.is_empty() {
