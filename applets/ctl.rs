@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod flags;
+mod archive;
 mod containers;
 mod content;
 mod events;

@@ -26,8 +26,8 @@ pub const COMMAND: Command = Command {
     aliases: &["image", "i"],
     subcommands: &[
         CHECK,
-        stub("export", "export images"),
-        stub("import", "import images"),
+        super::archive::EXPORT,
+        super::archive::IMPORT,
         LIST,
         stub("mount", "mount an image to a target path"),
         stub("unmount", "unmount the image from the target"),

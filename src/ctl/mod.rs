@@ -6,6 +6,7 @@
 //! display), [`run`] with [`spec_from_image`] and [`task_io`], [`task_tables`] and
 //! [`go_json`] (ctr's task outputs), [`shim_cmd`] (`ctr shim`).
 
+pub mod api_store;
 pub mod cli;
 pub mod client;
 pub mod duration;
