@@ -10,6 +10,7 @@ mod content;
 mod events;
 mod images;
 mod leases;
+mod mount;
 mod namespaces;
 mod plugins;
 mod pull;
