@@ -32,7 +32,7 @@ pub const COMMAND: Command = Command {
         super::mount::MOUNT,
         super::mount::UNMOUNT,
         super::pull::PULL,
-        stub("push", "push an image to a remote"),
+        super::push::PUSH,
         DELETE,
         TAG,
         LABEL,
