@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use ocibox::ctl::cli::{Command, Flag, Parsed};
 use ocibox::ctl::client::Client;
+use ocibox::ctl::go_errors::go_request_errors;
 use ocibox::ctl::progress_loop::{run_with_progress, Display};
 use ocibox::ctl::pull_client::{self, PullOptions, Session, Statuses};
 
@@ -86,4 +87,5 @@ fn fetch(p: &Parsed) -> Result<()> {
         let _ = pull_client::delete_lease(&s, &lease).await;
         fetched.map(|_| ())
     })
+    .map_err(|e| anyhow::anyhow!(go_request_errors(&format!("{e:#}"))))
 }

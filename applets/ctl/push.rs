@@ -8,6 +8,7 @@ use ocibox::api::services::images::v1::GetImageRequest;
 use ocibox::content::Digest;
 use ocibox::ctl::cli::{Command, Flag, Parsed};
 use ocibox::ctl::client::Client;
+use ocibox::ctl::go_errors::go_request_errors;
 use ocibox::ctl::progress_loop::{run_with_progress, Display};
 use ocibox::ctl::pull_client::{grpc, read_content, Session, Statuses};
 use ocibox::ctl::push_client::{self, PushOptions};
@@ -125,6 +126,7 @@ fn push(p: &Parsed) -> Result<()> {
         push_client::push(&s, &top, &opts, &statuses),
         |_, _| true,
     ))
+    .map_err(|e| anyhow!(go_request_errors(&format!("{e:#}"))))
 }
 
 /// ctr's `--platform` for an index: the first manifest whose platform matches, once its

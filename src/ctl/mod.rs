@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod duration;
 pub mod fmt;
+pub mod go_errors;
 pub mod go_json;
 pub mod image;
 pub mod json;
