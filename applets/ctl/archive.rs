@@ -221,6 +221,8 @@ fn export(p: &Parsed) -> Result<()> {
         opts.platforms = Matcher::Ordered(all);
     }
     opts.all_platforms = p.bool("all-platforms");
+    // ctr 1.6.20 writes manifest.json even with this flag (only its RepoTags go); ocibox
+    // does what the flag says, as the archive library does.
     opts.skip_manifest_json = p.bool("skip-manifest-json");
     opts.skip_non_distributable = p.bool("skip-non-distributable");
     let c = Client::new(p)?;

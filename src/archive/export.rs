@@ -364,7 +364,14 @@ fn header(name: &str, size: u64, mode: u32, kind: tar::EntryType) -> Result<tar:
     h.set_mtime(0);
     h.set_uid(0);
     h.set_gid(0);
-    h.set_cksum();
+    // Go's archive/tar writes the device numbers of every ustar entry, and its checksum as
+    // six octal digits, NUL, space: byte for byte what ctr writes.
+    h.set_device_major(0)?;
+    h.set_device_minor(0)?;
+    let bytes = h.as_mut_bytes();
+    bytes[148..156].fill(b' ');
+    let sum: u32 = bytes.iter().map(|&b| u32::from(b)).sum();
+    bytes[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
     Ok(h)
 }
 
