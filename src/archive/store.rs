@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 
 use crate::content::Digest;
-use crate::errdefs::{err, ErrorKind};
+use crate::errdefs::ErrorKind;
 use crate::metadata::content::ContentRecord;
 use crate::metadata::encoding::Labels;
 use crate::metadata::images::{self, Image};
@@ -152,12 +152,4 @@ impl ArchiveStore for NamespacedContent<'_> {
             Ok(out)
         })
     }
-}
-
-/// NotFound for a blob the store does not hold.
-pub fn not_found(d: &Digest) -> anyhow::Error {
-    err(
-        ErrorKind::NotFound,
-        format!("content digest {d}: not found"),
-    )
 }
