@@ -4,14 +4,18 @@
 
 #[macro_use]
 mod flags;
+mod archive;
 mod containers;
 mod content;
 mod events;
+mod fetch;
 mod images;
 mod leases;
+mod mount;
 mod namespaces;
 mod plugins;
 mod pull;
+mod push;
 mod run;
 mod shim;
 mod snapshots;

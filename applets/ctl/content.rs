@@ -18,14 +18,14 @@ use ocibox::ctl::out;
 use ocibox::ctl::tabwriter::TabWriter;
 use ocibox::errdefs::{kind_of, ErrorKind};
 
-use super::stubs::{not_built, stub};
+use super::stubs::stub;
 
 pub const COMMAND: Command = Command {
     subcommands: &[
         ACTIVE,
         DELETE,
         stub("edit", "edit a blob and return a new digest"),
-        FETCH,
+        super::fetch::FETCH,
         stub("fetch-object", "retrieve objects from a remote"),
         GET,
         stub("ingest", "accept content into the store"),
@@ -55,36 +55,6 @@ const DELETE: Command = Command {
         "Delete one or more blobs permanently. Successfully deleted\n  blobs are printed to stdout.",
     action: Some(delete),
     ..Command::new("delete", "permanently delete one or more blobs")
-};
-
-const FETCH: Command = Command {
-    args_usage: "[flags] <remote> <object>",
-    description: "Fetch an image into containerd.
-  
-This command ensures that containerd has all the necessary resources to build
-an image's rootfs and convert the configuration to a runtime format supported
-by containerd.
-
-This command uses the same syntax, of remote and object, as 'ctr fetch-object'.
-We may want to make this nicer, but agnostism is preferred for the moment.
-
-Right now, the responsibility of the daemon and the cli aren't quite clear. Do
-not use this implementation as a guide. The end goal should be having metadata,
-content and snapshots ready for a direct use via the 'ctr run'.
-
-Most of this is experimental and there are few leaps to make this work.",
-    flags: crate::registry_flags![
-        Flag::strings("label", "labels to attach to the image"),
-        Flag::strings("platform", "Pull content from a specific platform"),
-        Flag::bool("all-platforms", "pull content from all platforms"),
-        Flag::bool("all-metadata", "Pull metadata for all platforms"),
-        Flag::bool(
-            "metadata-only",
-            "Pull all metadata including manifests and configs"
-        ),
-    ],
-    action: Some(not_built),
-    ..Command::new("fetch", "fetch all content for an image into containerd")
 };
 
 const GET: Command = Command {

@@ -6,10 +6,10 @@
 //! flate2's, not Go's: the same layer gets another compressed digest than under ctr, but
 //! the same uncompressed one.
 
+use super::store::ArchiveStore;
 use crate::content::Digest;
 use crate::errdefs::{kind_of, ErrorKind};
 use crate::metadata::encoding::Labels;
-use crate::metadata::namespaced_content::NamespacedContent;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -20,9 +20,9 @@ pub const UNCOMPRESSED_LABEL: &str = "containerd.io/uncompressed";
 /// The compressed blobs the namespace holds, by the uncompressed digest they are labelled
 /// with: containerd's importer uses one of these for a layer whenever it finds one, with
 /// or without `--compress-blobs`.
-pub fn labelled(content: &NamespacedContent) -> Result<HashMap<Digest, (Digest, u64)>> {
+pub fn labelled(content: &dyn ArchiveStore) -> Result<HashMap<Digest, (Digest, u64)>> {
     let mut out = HashMap::new();
-    for rec in content.walk(&[])? {
+    for rec in content.walk()? {
         if let Some(Ok(plain)) = rec
             .labels
             .get(UNCOMPRESSED_LABEL)
@@ -37,18 +37,20 @@ pub fn labelled(content: &NamespacedContent) -> Result<HashMap<Digest, (Digest, 
 }
 
 /// Store the gzip form of the plain layer `plain` (`size` bytes): its (digest, size).
-pub fn compress(content: &NamespacedContent, plain: &Digest, size: u64) -> Result<(Digest, u64)> {
+pub fn compress(content: &dyn ArchiveStore, plain: &Digest, size: u64) -> Result<(Digest, u64)> {
     let want = plain.to_string();
     let ref_ = format!("compress-blob-sha256-{}", plain.encoded());
     let mut w = content
-        .writer(&ref_, 0, None)
+        .open_writer(&ref_, 0, None)?
         .with_context(|| format!("failed to open writer for {ref_}"))?;
+    let mut counted = 0u64;
     let written = (|| -> Result<()> {
-        if w.status().offset > 0 {
-            w.truncate(0)?;
-        }
-        let src = content.reader(plain)?.stream_from(0)?;
-        let mut gz = flate2::write::GzEncoder::new(&mut w, flate2::Compression::default());
+        let src = content.stream(plain)?;
+        let mut out = Counting {
+            inner: &mut w,
+            count: &mut counted,
+        };
+        let mut gz = flate2::write::GzEncoder::new(&mut out, flate2::Compression::default());
         let n = std::io::copy(&mut src.take(size), &mut gz).context("compress the layer")?;
         if n != size {
             anyhow::bail!("layer {plain} ended at {n} of its {size} bytes");
@@ -61,13 +63,13 @@ pub fn compress(content: &NamespacedContent, plain: &Digest, size: u64) -> Resul
         let _ = content.abort(&ref_);
         return Err(e.context(format!("compress layer {plain}")));
     }
-    let (digest, n) = (w.digest(), w.status().offset);
+    let (digest, n) = (w.digest(), counted);
     let labels = Labels::from([(UNCOMPRESSED_LABEL.to_owned(), want)]);
-    match content.commit(w, n, Some(digest), labels.clone()) {
+    match w.commit(n, Some(digest), labels.clone()) {
         Ok(_) => {}
         Err(e) if kind_of(&e) == ErrorKind::AlreadyExists => {
             let path = format!("labels.{UNCOMPRESSED_LABEL}");
-            content.update(&digest, &labels, &[&path])?;
+            content.update_labels(&digest, &labels, &[&path])?;
         }
         Err(e) => {
             let _ = content.abort(&ref_);
@@ -75,4 +77,21 @@ pub fn compress(content: &NamespacedContent, plain: &Digest, size: u64) -> Resul
         }
     }
     Ok((digest, n))
+}
+
+/// A writer that counts what passes.
+struct Counting<'a, W: Write + ?Sized> {
+    inner: &'a mut W,
+    count: &'a mut u64,
+}
+
+impl<W: Write + ?Sized> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        *self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -22,8 +22,9 @@ use crate::image::manifest::{
 };
 use crate::image::media_types::{self, Kind};
 use crate::image::{Matcher, Platform};
-use crate::metadata::images;
 use crate::metadata::namespaced_content::NamespacedContent;
+
+use super::store::ArchiveStore;
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -76,11 +77,20 @@ pub fn export(
     w: impl Write,
     opts: &ExportOptions,
 ) -> Result<()> {
+    export_from(content, names, w, opts)
+}
+
+/// [`export`] from any store ([`ArchiveStore`]).
+pub fn export_from(
+    content: &dyn ArchiveStore,
+    names: &[&str],
+    w: impl Write,
+    opts: &ExportOptions,
+) -> Result<()> {
     let mut targets = Vec::new();
     for name in names {
         let img = content
-            .db
-            .view(|v| images::get(v, &content.ns, name))
+            .image(name)
             .with_context(|| format!("image {name:?}"))?;
         let mut d = Descriptor::new(img.target.media_type, img.target.digest, img.target.size);
         d.annotations = img.target.annotations;
@@ -203,7 +213,7 @@ fn blob_record(d: &Descriptor, opts: &ExportOptions, records: &mut BTreeMap<Stri
 
 /// `d` and everything below it (containerd's `getRecords`: all children, no filter).
 fn add_tree(
-    content: &NamespacedContent,
+    content: &dyn ArchiveStore,
     d: &Descriptor,
     opts: &ExportOptions,
     records: &mut BTreeMap<String, Record>,
@@ -241,7 +251,7 @@ fn add_tree(
 
 /// An image index: its blob, the manifests wanted, and the one `manifest.json` gets.
 fn add_index(
-    content: &NamespacedContent,
+    content: &dyn ArchiveStore,
     desc: &Descriptor,
     opts: &ExportOptions,
     records: &mut BTreeMap<String, Record>,
@@ -297,16 +307,15 @@ fn add_index(
     Ok(Some(d))
 }
 
-fn read(content: &NamespacedContent, d: &Descriptor) -> Result<Vec<u8>> {
+fn read(content: &dyn ArchiveStore, d: &Descriptor) -> Result<Vec<u8>> {
     content
-        .reader(&d.digest)
-        .and_then(|r| r.read_all(MAX_MANIFEST_SIZE))
+        .read_all(&d.digest, MAX_MANIFEST_SIZE)
         .with_context(|| format!("read {} ({})", d.digest, d.media_type))
 }
 
 /// Docker's `manifest.json` for the chosen manifests.
 fn manifest_json(
-    content: &NamespacedContent,
+    content: &dyn ArchiveStore,
     docker: &BTreeMap<Digest, DockerManifest>,
 ) -> Result<Vec<u8>> {
     #[derive(serde::Serialize)]
@@ -355,7 +364,14 @@ fn header(name: &str, size: u64, mode: u32, kind: tar::EntryType) -> Result<tar:
     h.set_mtime(0);
     h.set_uid(0);
     h.set_gid(0);
-    h.set_cksum();
+    // Go's archive/tar writes the device numbers of every ustar entry, and its checksum as
+    // six octal digits, NUL, space: byte for byte what ctr writes.
+    h.set_device_major(0)?;
+    h.set_device_minor(0)?;
+    let bytes = h.as_mut_bytes();
+    bytes[148..156].fill(b' ');
+    let sum: u32 = bytes.iter().map(|&b| u32::from(b)).sum();
+    bytes[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
     Ok(h)
 }
 
@@ -376,7 +392,7 @@ impl<R: Read> Read for Digesting<R> {
 }
 
 fn write_tar(
-    content: &NamespacedContent,
+    content: &dyn ArchiveStore,
     records: &BTreeMap<String, Record>,
     w: impl Write,
 ) -> Result<()> {
@@ -394,8 +410,7 @@ fn write_tar(
             Record::Blob(d) => {
                 let h = header(name, d.size, 0o444, tar::EntryType::Regular)?;
                 let file = content
-                    .reader(&d.digest)
-                    .and_then(|r| Ok(r.stream_from(0)?))
+                    .stream(&d.digest)
                     .with_context(|| format!("failed to get reader for {}", d.digest))?;
                 let mut src = Digesting {
                     inner: file.take(d.size),

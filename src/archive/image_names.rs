@@ -107,8 +107,11 @@ pub fn normalize_repo_tag(tag: &str) -> Result<String> {
 /// containerd's `ociReferenceName`: the object (tag, `tag@digest`, `@digest`) of a full
 /// name; a name without a host part is kept whole.
 pub fn oci_reference_name(name: &str) -> String {
+    // containerd's `reference.Parse` of a name without a path: `myidx` has no object, and
+    // `busybox:latest` is a host with a bad port; either way the ref name is empty (as
+    // ctr 1.6.20 exports an image named `myidx`).
     let Some((host, path)) = name.split_once('/') else {
-        return name.to_owned();
+        return String::new();
     };
     if host.is_empty() || host.contains('@') {
         return name.to_owned();
@@ -190,7 +193,8 @@ mod tests {
             oci_reference_name(&format!("docker.io/library/busybox@{d}")),
             format!("@{d}")
         );
-        assert_eq!(oci_reference_name("busybox:latest"), "busybox:latest");
+        assert_eq!(oci_reference_name("busybox:latest"), "");
+        assert_eq!(oci_reference_name("myidx"), "");
         assert_eq!(oci_reference_name("127.0.0.1:5000/x/y:t"), "t");
         assert_eq!(
             normalize_repo_tag("busybox:latest").unwrap(),

@@ -28,7 +28,7 @@
 //! the manifest names those ([`super::compress_layer`]). Not done here: the unpack
 //! `ctr import` does after the import (the caller unpacks the images returned).
 
-use crate::content::{Digest, Writer};
+use crate::content::Digest;
 use crate::errdefs::{kind_of, ErrorKind};
 use crate::image::descriptor::Descriptor;
 use crate::image::manifest::{
@@ -37,7 +37,7 @@ use crate::image::manifest::{
 use crate::image::media_types::{self, Compression, Kind};
 use crate::image::Matcher;
 use crate::metadata::encoding::Labels;
-use crate::metadata::images::{self, Image, Target};
+use crate::metadata::images::{Image, Target};
 use crate::metadata::leases;
 use crate::metadata::namespaced_content::NamespacedContent;
 use crate::pull::gc_labels::children_labels;
@@ -51,6 +51,7 @@ use super::docker_save::{self, DockerImage};
 use super::entry_names::{classify, docker_layer_link, docker_reference, EntryName};
 use super::header_budget::{Budget, BudgetReader};
 use super::image_names::Naming;
+use super::store::{ArchiveStore, IngestWriter};
 
 /// Largest `index.json`, `manifest.json` or `oci-layout` read (they are held in memory).
 pub const MAX_INDEX_JSON: u64 = MAX_MANIFEST_SIZE;
@@ -134,7 +135,7 @@ pub fn import(content: &NamespacedContent, r: impl Read, opts: &ImportOptions) -
         ns: content.ns.clone(),
         lease: content.lease.clone().or_else(|| made_lease.clone()),
     };
-    let res = import_leased(&leased, r, opts);
+    let res = import_to(&leased, r, opts);
     if let Some(id) = made_lease {
         let del = content.db.update(|tx| leases::delete(tx, &content.ns, &id));
         if let (Ok(_), Err(e)) = (&res, del) {
@@ -162,8 +163,10 @@ fn create_lease(content: &NamespacedContent) -> Result<String> {
     Ok(id)
 }
 
-fn import_leased(
-    content: &NamespacedContent,
+/// Import the archive `r` into `content`, any store ([`ArchiveStore`]): the caller holds
+/// the lease the import runs under (ctr's `WithLease`).
+pub fn import_to(
+    content: &dyn ArchiveStore,
     r: impl Read,
     opts: &ImportOptions,
 ) -> Result<Imported> {
@@ -188,25 +191,13 @@ fn import_leased(
     };
     let images = walk_and_name(content, &index, opts)?;
     content
-        .db
-        .update(|tx| {
-            let mut out = Vec::new();
-            for i in &images {
-                let rec = if images::get(tx, &content.ns, &i.name).is_ok() {
-                    images::update(tx, &content.ns, i.clone(), &["target"])?
-                } else {
-                    images::create(tx, &content.ns, i.clone())?
-                };
-                out.push(rec);
-            }
-            Ok(out)
-        })
+        .record_images(&images)
         .context("record the imported images")
         .map(|images| Imported { index, images })
 }
 
 /// The one pass over the tar.
-fn scan(content: &NamespacedContent, r: impl Read) -> Result<Scan> {
+fn scan(content: &dyn ArchiveStore, r: impl Read) -> Result<Scan> {
     let budget = Budget::new();
     let mut archive = tar::Archive::new(BudgetReader::new(r, budget.clone()));
     let mut scan = Scan::default();
@@ -278,7 +269,7 @@ fn read_small(entry: &mut impl Read, name: &str, size: u64, limit: u64) -> Resul
 }
 
 fn read_file(
-    content: &NamespacedContent,
+    content: &dyn ArchiveStore,
     scan: &mut Scan,
     entry: &mut impl Read,
     shown: &str,
@@ -329,14 +320,18 @@ fn read_file(
 /// when given). An ingest left by an earlier attempt is started over (a tar stream cannot
 /// skip what it already has). Bytes that do not match are refused and the ingest aborted.
 fn ingest(
-    content: &NamespacedContent,
+    content: &dyn ArchiveStore,
     entry: &mut impl Read,
     ref_: &str,
     size: u64,
     expected: Option<Digest>,
 ) -> Result<Stored> {
     let mut w = open_writer(content, ref_, size, expected)?;
-    let head = match copy_entry(entry, w.as_mut(), size) {
+    let copied = match w.as_mut() {
+        Some(w) => copy_entry(entry, Some(w.as_mut() as &mut dyn Write), size),
+        None => copy_entry(entry, None, size),
+    };
+    let head = match copied {
         Ok(h) => h,
         Err(e) => {
             if let Some(w) = w.take() {
@@ -353,7 +348,7 @@ fn ingest(
         (Some(w), _) => {
             let got = w.digest();
             let want = expected.unwrap_or(got);
-            match content.commit(w, size, Some(want), Labels::new()) {
+            match w.commit(size, Some(want), Labels::new()) {
                 Ok(d) => d,
                 Err(e) if kind_of(&e) == ErrorKind::AlreadyExists => want,
                 Err(e) => {
@@ -378,7 +373,7 @@ fn ingest(
 
 /// Copy `size` bytes of `entry` to `w` (or past, without a writer); its first bytes (the
 /// compression magic) are returned.
-fn copy_entry(entry: &mut impl Read, mut w: Option<&mut Writer>, size: u64) -> Result<Vec<u8>> {
+fn copy_entry(entry: &mut impl Read, mut w: Option<&mut dyn Write>, size: u64) -> Result<Vec<u8>> {
     let mut head = Vec::with_capacity(4);
     let mut buf = vec![0u8; CHUNK];
     let mut done = 0u64;
@@ -404,31 +399,22 @@ fn copy_entry(entry: &mut impl Read, mut w: Option<&mut Writer>, size: u64) -> R
 
 /// A writer, or None when the namespace already holds `expected` (then the entry's bytes
 /// are only read past). A leftover ingest is emptied.
-fn open_writer(
-    content: &NamespacedContent,
+fn open_writer<'a>(
+    content: &'a dyn ArchiveStore,
     ref_: &str,
     size: u64,
     expected: Option<Digest>,
-) -> Result<Option<Writer>> {
-    match content.writer(ref_, size, expected) {
-        Ok(mut w) => {
-            if w.status().offset > 0 {
-                w.truncate(0)?;
-            }
-            Ok(Some(w))
-        }
-        Err(e) if kind_of(&e) == ErrorKind::AlreadyExists && expected.is_some() => Ok(None),
-        Err(e) => Err(e.context(format!("failed to open writer for {ref_}"))),
-    }
+) -> Result<Option<Box<dyn IngestWriter + 'a>>> {
+    content.open_writer(ref_, size, expected)
 }
 
 /// Store bytes made here (an index, a manifest) and describe them.
-fn put_bytes(content: &NamespacedContent, media_type: &str, data: &[u8]) -> Result<Descriptor> {
+fn put_bytes(content: &dyn ArchiveStore, media_type: &str, data: &[u8]) -> Result<Descriptor> {
     let d = docker_save::descriptor_of(media_type, data);
     let ref_ = format!("manifest-{}", d.digest);
     if let Some(mut w) = open_writer(content, &ref_, d.size, Some(d.digest))? {
         w.write_all(data).context("write the ingest")?;
-        match content.commit(w, d.size, Some(d.digest), Labels::new()) {
+        match w.commit(d.size, Some(d.digest), Labels::new()) {
             Ok(_) => {}
             Err(e) if kind_of(&e) == ErrorKind::AlreadyExists => {}
             Err(e) => {
@@ -442,7 +428,7 @@ fn put_bytes(content: &NamespacedContent, media_type: &str, data: &[u8]) -> Resu
 
 /// containerd's docker branch of `ImportIndex`.
 fn docker_index(
-    content: &NamespacedContent,
+    content: &dyn ArchiveStore,
     scan: &Scan,
     images: &[DockerImage],
     compress_blobs: bool,
@@ -494,8 +480,7 @@ fn docker_index(
         let mut desc = put_bytes(content, media_types::DOCKER_MANIFEST, &bytes)
             .context("write docker manifest")?;
         let config_bytes = content
-            .reader(&config.digest)
-            .and_then(|r| r.read_all(MAX_CONFIG_SIZE))
+            .read_all(&config.digest, MAX_CONFIG_SIZE)
             .with_context(|| format!("read image config {}", img.config))?;
         desc.platform = docker_save::config_platform(&config_bytes)
             .with_context(|| format!("unable to resolve platform of {}", img.config))?;
@@ -510,7 +495,7 @@ fn docker_index(
 
 /// containerd's import walk (see the module doc, step 3): the images to record.
 fn walk_and_name(
-    content: &NamespacedContent,
+    content: &dyn ArchiveStore,
     index: &Descriptor,
     opts: &ImportOptions,
 ) -> Result<Vec<Image>> {
@@ -551,7 +536,7 @@ fn walk_and_name(
         let paths: Vec<String> = labels.keys().map(|k| format!("labels.{k}")).collect();
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
         content
-            .update(&d.digest, &labels, &paths)
+            .update_labels(&d.digest, &labels, &paths)
             .with_context(|| format!("set the labels of {}", d.digest))?;
         for c in kept.into_iter().rev() {
             stack.push((c, depth + 1));
@@ -579,7 +564,7 @@ fn image_of(name: &str, target: &Descriptor, labels: &Labels) -> Image {
 }
 
 /// A walked blob's children (none for configs and layers, which need only be present).
-fn children(content: &NamespacedContent, d: &Descriptor) -> Result<Vec<Descriptor>> {
+fn children(content: &dyn ArchiveStore, d: &Descriptor) -> Result<Vec<Descriptor>> {
     let foreign = matches!(
         media_types::kind(&d.media_type),
         Kind::Layer {
@@ -611,8 +596,7 @@ fn children(content: &NamespacedContent, d: &Descriptor) -> Result<Vec<Descripto
         return Ok(Vec::new());
     }
     let data = content
-        .reader(&d.digest)
-        .and_then(|r| r.read_all(MAX_MANIFEST_SIZE))
+        .read_all(&d.digest, MAX_MANIFEST_SIZE)
         .with_context(|| format!("read {}", d.digest))?;
     let mut out = Vec::new();
     match parse_manifest_or_index(&d.media_type, &data)

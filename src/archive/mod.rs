@@ -8,7 +8,9 @@
 //! - [`docker_save`]: a docker archive's `manifest.json` turned into schema 2 manifests;
 //! - [`compress_layer`]: `--compress-blobs`, plain docker layers stored gzip'd;
 //! - [`image_names`]: ref names, `--base-name`, `--digests`, RepoTags normalisation;
-//! - [`header_budget`]: the bound on what the tar parser buffers for headers.
+//! - [`header_budget`]: the bound on what the tar parser buffers for headers;
+//! - [`store`]: what both need of a content store, so they run over the daemon's own store
+//!   and over containerd's Content and Images services alike.
 
 pub mod compress_layer;
 pub mod docker_save;
@@ -17,7 +19,9 @@ pub mod export;
 pub mod header_budget;
 pub mod image_names;
 pub mod import;
+pub mod store;
 
-pub use export::{export, ExportOptions};
+pub use export::{export, export_from, ExportOptions};
 pub use image_names::Naming;
-pub use import::{import, ImportOptions, Imported};
+pub use import::{import, import_to, ImportOptions, Imported};
+pub use store::{ArchiveStore, IngestWriter};

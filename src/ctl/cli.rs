@@ -362,12 +362,14 @@ fn reorder_args(flags: &[Flag], args: &[String]) -> Vec<String> {
     let mut rest = Vec::new();
     let mut next_may_be_value = false;
     for (i, arg) in args.iter().enumerate() {
-        if arg == "--" {
-            rest.extend_from_slice(&args[i..]);
-            break;
-        } else if next_may_be_value && !arg.starts_with('-') {
+        // As urfave: whatever is not one of the flags may be the value of the one before
+        // (`--skip-manifest-json - IMAGE` keeps `-` first).
+        if next_may_be_value && !arg_is_flag(flags, arg) {
             next_may_be_value = false;
             front.push(arg.clone());
+        } else if arg == "--" {
+            rest.extend_from_slice(&args[i..]);
+            break;
         } else if arg_is_flag(flags, arg) {
             front.push(arg.clone());
             if !arg.contains('=') {
@@ -804,6 +806,11 @@ mod tests {
         assert_eq!(
             reorder_args(&flags, &s(&["a", "--", "-q"])),
             s(&["a", "--", "-q"])
+        );
+        // A flag's possible value may be `-` (stdin/stdout): it stays where it is.
+        assert_eq!(
+            reorder_args(&flags, &s(&["-t", "-", "img"])),
+            s(&["-t", "-", "img"])
         );
     }
 

@@ -188,6 +188,11 @@ pub fn platforms(c: &Client, target: &Desc) -> Result<Vec<Platform>> {
 
 /// `images.Manifest`: the manifest (JSON) for platform `m`, as containerd resolves it.
 pub fn manifest(c: &Client, target: &Desc, m: &Matcher) -> Result<Value> {
+    manifest_desc(c, target, m).map(|(_, v)| v)
+}
+
+/// [`manifest`] with the descriptor it was found under.
+pub fn manifest_desc(c: &Client, target: &Desc, m: &Matcher) -> Result<(Desc, Value)> {
     let mut was_index = false;
     let mut stack = vec![target.clone()];
     while let Some(d) = stack.pop() {
@@ -209,7 +214,7 @@ pub fn manifest(c: &Client, target: &Desc, m: &Matcher) -> Result<Value> {
                     }
                 }
             }
-            return Ok(man);
+            return Ok((d, man));
         } else if is_index(&d.media_type) {
             was_index = true;
             let mut ch: Vec<Desc> = children(c, &d)?

@@ -6,17 +6,21 @@
 //! display), [`run`] with [`spec_from_image`] and [`task_io`], [`task_tables`] and
 //! [`go_json`] (ctr's task outputs), [`shim_cmd`] (`ctr shim`).
 
+pub mod api_store;
 pub mod cli;
 pub mod client;
 pub mod cni;
 pub mod duration;
 pub mod fmt;
+pub mod go_errors;
 pub mod go_json;
 pub mod image;
 pub mod json;
 pub mod progress;
+pub mod progress_loop;
 pub mod pull_client;
 pub mod remap_snapshot;
+pub mod push_client;
 pub mod run;
 pub mod shim_cmd;
 pub mod spec_from_image;
