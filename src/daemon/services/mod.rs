@@ -28,6 +28,7 @@ pub mod transfer;
 pub mod transfer_archive;
 pub mod transfer_pull;
 pub mod transfer_snapshots;
+pub mod transfer_unpack;
 pub mod version;
 
 /// Every service ociboxd serves, on one router. Introspection comes last: it lists the

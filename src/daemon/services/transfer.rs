@@ -130,31 +130,53 @@ impl Transfer for TransferService {
             ));
         };
         let d = self.d.clone();
-        match (object(&src)?, object(&dst)?) {
+        // Pulls and imports end by deleting their leases; what those held and nothing
+        // else does is collected before the answer, as a client's synchronous lease
+        // delete (ctr 1.6's `WithLease`) collects it: the stores a client sees right after
+        // a Transfer are those after its client-side equivalent.
+        let (result, collect) = match (object(&src)?, object(&dst)?) {
             (Object::Registry(reg), Object::Store(store)) => {
+                crate::daemon::log::info(&format!(
+                    "transfer: pull {} into image {:?} (namespace {ns})",
+                    reg.reference, store.name
+                ));
                 let auth = match reg.resolver.as_ref().map(|r| r.auth_stream.as_str()) {
                     Some(id) if !id.is_empty() => Some(self.take(&ns, id)?),
                     _ => None,
                 };
-                blocking(move || transfer_pull::pull(&d, &ns, &reg, &store, auth, &progress))
-                    .await?
+                let r =
+                    blocking(move || transfer_pull::pull(&d, &ns, &reg, &store, auth, &progress))
+                        .await;
+                (r, true)
             }
             (Object::Import(import), Object::Store(store)) => {
+                crate::daemon::log::info(&format!(
+                    "transfer: import from stream {} (namespace {ns})",
+                    import.stream
+                ));
                 let stream = self.take(&ns, &import.stream)?;
-                blocking(move || {
+                let r = blocking(move || {
                     transfer_archive::import(&d, &ns, &import, stream, &store, &progress)
                 })
-                .await?
+                .await;
+                (r, true)
             }
             (Object::Store(store), Object::Export(export)) => {
+                crate::daemon::log::info(&format!(
+                    "transfer: export image {:?} to stream {} (namespace {ns})",
+                    store.name, export.stream
+                ));
                 let stream = self.take(&ns, &export.stream)?;
-                blocking(move || {
+                let r = blocking(move || {
                     transfer_archive::export(&d, &ns, &store, &export, stream, &progress)
                 })
-                .await?
+                .await;
+                (r, false)
             }
             (Object::Store(from), Object::Store(to)) => {
-                blocking(move || transfer_archive::tag(&d, &ns, &from, &to, &progress)).await?
+                let r =
+                    blocking(move || transfer_archive::tag(&d, &ns, &from, &to, &progress)).await;
+                (r, false)
             }
             _ => {
                 return Err(Status::unimplemented(format!(
@@ -162,7 +184,13 @@ impl Transfer for TransferService {
                     src.type_url, dst.type_url
                 )))
             }
+        };
+        if collect {
+            if let Err(e) = self.d.gc.collect_now(&self.d).await {
+                crate::daemon::log::warn(&format!("collection after a transfer: {e:#}"));
+            }
         }
+        result?;
         Ok(Response::new(()))
     }
 }

@@ -5,9 +5,9 @@
 //!   ([`StreamReader`]) straight into [`crate::archive::import`]; the images named as the
 //!   store's first prefix reference says (`WithNamedPrefix` / `WithDigestRef`: base name,
 //!   overwrite, digests), `name` kept as the index's image (`--index-name`), `platforms`
-//!   followed (none: all), `force_compress` is `--compress-blobs`. A `saved` event per
-//!   image. `unpacks` are not done here (the layers are unpacked when a container is made
-//!   from the image by a client, or by a pull).
+//!   followed (none: all), `force_compress` is `--compress-blobs`; then each image is
+//!   unpacked for each of `unpacks` ([`super::transfer_unpack`]). A `saved` event per
+//!   image.
 //! - `ImageStore` → `ImageExportStream`: [`crate::archive::export`] of the store's name
 //!   (and its full extra references) written into the stream ([`StreamWriter`]).
 //! - `ImageStore` → `ImageStore`: the destination name gets the source's target.
@@ -30,11 +30,13 @@ use crate::archive::{ExportOptions, ImportOptions, Naming};
 use crate::daemon::context::Daemon;
 use crate::errdefs::{err, ErrorKind};
 use crate::image::platform::{Matcher, Platform};
+use crate::image::Descriptor;
 use crate::metadata::images;
 use crate::metadata::namespaced_content::NamespacedContent;
 
 use super::streaming::Stream;
 use super::transfer::ProgressSink;
+use super::transfer_unpack::unpack_image;
 
 /// The most one `Data` message carries.
 pub const MAX_READ: usize = 32 * 1024;
@@ -89,14 +91,25 @@ pub fn import(
         compress_blobs: from.force_compress,
     };
     let reader = StreamReader::new(stream);
-    let imported = match crate::archive::import(&content(d, ns), reader, &opts) {
-        Ok(i) => i,
-        Err(e) => {
-            // Blobs stored before the failure are held by nothing: collect them.
-            d.gc.schedule();
-            return Err(e.context("failed to import"));
+    let imported =
+        crate::archive::import(&content(d, ns), reader, &opts).context("failed to import")?;
+    for u in &store.unpacks {
+        let sn = match u.snapshotter.as_str() {
+            "" => d.config.snapshotter.clone(),
+            s => s.to_owned(),
+        };
+        let platforms = match &u.platform {
+            Some(p) => Matcher::only(&Platform::new(&p.os, &p.architecture, &p.variant)),
+            None => Matcher::default_for_host(),
+        };
+        for i in &imported.images {
+            let t = &i.target;
+            let mut target = Descriptor::new(t.media_type.clone(), t.digest, t.size);
+            target.annotations = t.annotations.clone();
+            unpack_image(d, ns, &target, &platforms, &sn)
+                .with_context(|| format!("unpack image {}", i.name))?;
         }
-    };
+    }
     for i in &imported.images {
         d.events.publish(
             ns,

@@ -108,11 +108,7 @@ pub fn pull(
         }
         None => fetch_only(d, ns, &client, &reference, &fetch, &on_event),
     };
-    if let Err(e) = result {
-        // What the failed pull stored is held by nothing now: collect it.
-        d.gc.schedule();
-        return Err(e);
-    }
+    result?;
     let i = d.db.view(|v| images::get(v, ns, &store.name))?;
     let labels = i.labels.clone().into_iter().collect();
     if existed {
