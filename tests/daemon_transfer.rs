@@ -104,6 +104,38 @@ fn wait_empty(d: &Ociboxd, args: &[&str]) -> String {
     }
 }
 
+/// A pull's output reduced to its last progress frame, as (ref, status) pairs sorted, the
+/// footer's and the unpack lines' first word.
+fn last_frame(out: &str) -> Vec<String> {
+    let lines: Vec<&str> = out.lines().collect();
+    let footers: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("elapsed:"))
+        .collect();
+    let start = match footers.len() {
+        0 | 1 => 0,
+        n => footers[n - 2] + 1,
+    };
+    let (mut frame, mut rest) = (Vec::new(), Vec::new());
+    let mut in_frame = true;
+    for l in &lines[start..] {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if in_frame
+            && w.first()
+                .is_some_and(|f| f.ends_with(':') && *f != "elapsed:")
+        {
+            frame.push(format!("{} {}", w[0], w.get(1).unwrap_or(&"")));
+        } else {
+            in_frame = false;
+            // `unpacking linux/amd64 sha256:…...`, `done:`, `elapsed:`.
+            rest.push(w.iter().take(3).copied().collect::<Vec<_>>().join(" "));
+        }
+    }
+    frame.sort();
+    rest.retain(|l| !l.starts_with("elapsed:") && !l.starts_with("done:"));
+    frame.extend(rest);
+    frame
+}
+
 /// The transfer lines ociboxd logged (proof the pull ran in the daemon).
 fn transfers_logged(d: &Ociboxd) -> usize {
     d.log().matches("transfer: pull ").count()
@@ -150,7 +182,14 @@ fn ctl_pull_through_transfer_matches_ctr_client_side_pull_and_runs() {
             out.lines().last().unwrap_or("").starts_with("done: "),
             "{out}"
         );
-        ok(client_side.ctr(&["image", "pull", "--plain-http", name]));
+        let real = ok(client_side.ctr(&["image", "pull", "--plain-http", name]));
+        // The last frame's lines (ref and status; ctr adds them from concurrent handlers,
+        // so sorted) and what follows it: the same as ctr 1.6's client-side pull draws.
+        assert_eq!(
+            last_frame(&out),
+            last_frame(&real),
+            "own:\n{out}\nctr:\n{real}"
+        );
     }
     assert_eq!(transfers_logged(&via_transfer), 2, "{}", via_transfer.log());
     assert_eq!(transfers_logged(&client_side), 0);
