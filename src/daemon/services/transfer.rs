@@ -14,6 +14,11 @@
 //! archive bytes) are named inside the source or destination. Errors carry containerd's
 //! gRPC codes (NotFound for an unknown stream or image, InvalidArgument for a bad
 //! reference, …).
+//!
+//! The work runs on a blocking thread and goes on when the client leaves mid-transfer:
+//! progress for a client that is gone is dropped, a pull finishes (its lease goes at the
+//! end; a later collection takes what nothing holds), an import whose stream broke fails
+//! and leaves no image record.
 
 use std::sync::Arc;
 
