@@ -1,5 +1,7 @@
-//! `ctr images pull`: client-side as ctr 1.6 pulls from a containerd 1.6 (fetch into the
-//! daemon's content store, record the image, unpack per platform), with ctr's progress.
+//! `ctr images pull`: in the daemon through Transfer when it serves it (ociboxd,
+//! containerd 1.7), else client-side as ctr 1.6 pulls from a containerd 1.6 (fetch into
+//! the daemon's content store, record the image, unpack per platform); ctr 1.6's progress
+//! either way. The choice is `pull_transfer::use_transfer`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,7 @@ use ocibox::ctl::client::Client;
 use ocibox::ctl::out;
 use ocibox::ctl::progress::{self, ProgressWriter};
 use ocibox::ctl::pull_client::{self, PullOptions, Session};
+use ocibox::ctl::pull_transfer::{self, TransferPull, CLIENT_SIDE_FLAGS};
 use ocibox::registry::client::ClientOptions;
 use ocibox::registry::hosts::HostsOptions;
 use ocibox::registry::{Credentials, RegistryClient};
@@ -38,6 +41,10 @@ command. As part of this process, we do the following:\n\n\
         Flag::number(
             "max-concurrent-downloads",
             "Set the max concurrent downloads for each pull"
+        ),
+        Flag::bool(
+            "local",
+            "Fetch content from local client rather than using transfer service"
         ),
     ],
     action: Some(pull),
@@ -92,8 +99,26 @@ fn pull(p: &Parsed) -> Result<()> {
     };
     let tty = nix::unistd::isatty(libc::STDOUT_FILENO).unwrap_or(false);
     let print_chain = p.bool("print-chainid");
+    let client_side = p.bool("local") || CLIENT_SIDE_FLAGS.iter().any(|f| p.is_set(f));
+    let user = Some(p.string("user"))
+        .filter(|u| !u.is_empty())
+        .map(|u| Credentials::parse_user_flag(&u))
+        .transpose()?;
+    let transfer = TransferPull {
+        reference: opts.reference.clone(),
+        platforms: opts.platforms.clone(),
+        all_platforms: opts.all_platforms,
+        snapshotter: p.string("snapshotter"),
+        labels: opts.labels.clone(),
+        hosts_dir: p.string("hosts-dir"),
+        plain_http: p.bool("plain-http"),
+        user,
+    };
     c.run(async {
         let mut s = Session::new(ch, &c.namespace);
+        if pull_transfer::use_transfer(&s, client_side).await {
+            return pull_through_transfer(&s, &transfer, tty).await;
+        }
         let lease = pull_client::create_lease(&s).await?;
         s.lease = Some(lease.clone());
         let result = pull_in_lease(&s, &opts, tty, print_chain).await;
@@ -157,6 +182,51 @@ async fn pull_in_lease(
         if print_chain {
             out(&format!("image chain ID: {chain}\n"));
         }
+    }
+    out(&format!(
+        "done: {}\t\n",
+        progress::go_duration(unpack_start.elapsed())
+    ));
+    Ok(())
+}
+
+/// The pull in the daemon (Transfer), drawn as ctr 1.6 draws its pull: the blob lines and
+/// footer while it runs, then the `unpacking` and `done` lines (the daemon unpacked each
+/// layer as it arrived; the lines name what was unpacked).
+async fn pull_through_transfer(s: &Session, o: &TransferPull, tty: bool) -> Result<()> {
+    let statuses: pull_client::Statuses = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let writer = Arc::new(Mutex::new(ProgressWriter::new(std::io::stdout(), tty)));
+    let ticker = {
+        let (st, w) = (statuses.clone(), writer.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let frame = progress::render(
+                    &st.lock().map(|v| v.clone()).unwrap_or_default(),
+                    start.elapsed(),
+                );
+                if let Ok(mut w) = w.lock() {
+                    let _ = w.frame(frame);
+                }
+            }
+        })
+    };
+    let pulled = pull_transfer::pull(s, o, &statuses).await;
+    ticker.abort();
+    let last = statuses.lock().map(|v| v.clone()).unwrap_or_default();
+    if let Ok(mut w) = writer.lock() {
+        let _ = w.finish(progress::render(&last, start.elapsed()));
+    }
+    pulled?;
+    let unpack_start = Instant::now();
+    let digest = pull_transfer::image_digest(s, &o.reference).await?;
+    let names: Vec<String> = match (o.all_platforms, o.platforms.is_empty()) {
+        (false, false) => o.platforms.clone(),
+        _ => vec![pull_client::platform_name(&ocibox::image::Platform::host())],
+    };
+    for name in names {
+        out(&format!("unpacking {name} {digest}...\n"));
     }
     out(&format!(
         "done: {}\t\n",

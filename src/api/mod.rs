@@ -28,6 +28,7 @@ pub mod channel;
 pub mod namespace;
 pub mod serve;
 pub mod status;
+pub mod typeurl;
 
 /// containerd's default bounds on one gRPC message (`defaults.DefaultMaxRecvMsgSize` and
 /// `DefaultMaxSendMsgSize`): 16 MiB.

@@ -2,8 +2,8 @@
 //! [`cli`] is urfave/cli v1's parser and help pages, [`tabwriter`] Go's column writer,
 //! [`client`] the connection, [`duration`] Go's durations, [`fmt`] the value formats ctr's
 //! tables use (sizes, times, labels).
-//! The commands' own behaviour: [`pull_client`] (client-side pull) with [`progress`] (its
-//! display), [`run`] with [`spec_from_image`] and [`task_io`], [`task_tables`] and
+//! The commands' own behaviour: [`pull_client`] (client-side pull) and [`pull_transfer`]
+//! (the pull in the daemon, through Transfer) with [`progress`] (their display), [`run`] with [`spec_from_image`] and [`task_io`], [`task_tables`] and
 //! [`go_json`] (ctr's task outputs), [`shim_cmd`] (`ctr shim`).
 
 pub mod api_store;
@@ -19,8 +19,9 @@ pub mod json;
 pub mod progress;
 pub mod progress_loop;
 pub mod pull_client;
-pub mod remap_snapshot;
+pub mod pull_transfer;
 pub mod push_client;
+pub mod remap_snapshot;
 pub mod run;
 pub mod shim_cmd;
 pub mod spec_from_image;

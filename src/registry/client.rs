@@ -85,11 +85,18 @@ pub(crate) enum Operation {
 
 impl RegistryClient {
     pub fn new(opts: ClientOptions) -> RegistryClient {
-        let creds: CredentialSource = match (opts.credentials, opts.docker_config) {
+        let creds: CredentialSource = match (opts.credentials.clone(), opts.docker_config.clone()) {
             (Some(c), _) => Arc::new(move |_: &str| Some(c.clone())),
             (None, Some(cfg)) => Arc::new(move |host: &str| cfg.lookup(host).cloned()),
             (None, None) => Arc::new(|_: &str| None),
         };
+        Self::with_credential_source(opts, creds)
+    }
+
+    /// A client whose credentials come from `creds`, asked per host when the host
+    /// challenges (the daemon's Transfer asks its client over the auth stream);
+    /// `opts.credentials` and `opts.docker_config` are not used.
+    pub fn with_credential_source(opts: ClientOptions, creds: CredentialSource) -> RegistryClient {
         RegistryClient {
             inner: Arc::new(Inner {
                 transport: Transport::new(opts.retry, opts.user_agent),

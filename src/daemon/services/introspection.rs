@@ -127,6 +127,24 @@ fn plugin_list(d: &Daemon, served: &[&str]) -> Vec<Plugin> {
         t.platforms.push(host_platform());
         out.push(t);
     }
+    if has("streaming") {
+        out.push(plugin(
+            "io.containerd.streaming.v1",
+            "manager",
+            &["io.containerd.metadata.v1"],
+        ));
+    }
+    if has("transfer") {
+        // containerd 1.7's local transfer service: what ctr 1.7 looks for to pull in the
+        // daemon.
+        let mut t = plugin(
+            "io.containerd.transfer.v1",
+            "local",
+            &["io.containerd.lease.v1", "io.containerd.metadata.v1"],
+        );
+        t.platforms.push(host_platform());
+        out.push(t);
+    }
     for id in [
         "containers",
         "content",

@@ -22,7 +22,13 @@ pub mod leases;
 pub mod namespaces;
 pub mod plumbing;
 pub mod snapshots;
+pub mod streaming;
 pub mod tasks;
+pub mod transfer;
+pub mod transfer_archive;
+pub mod transfer_pull;
+pub mod transfer_snapshots;
+pub mod transfer_unpack;
 pub mod version;
 
 /// Every service ociboxd serves, on one router. Introspection comes last: it lists the
@@ -39,6 +45,10 @@ pub fn router(d: &Arc<Daemon>) -> Router {
         .service(snapshots::server(d))
         .service(diff::server(d))
         .service(tasks::server(d));
+    let streams = streaming::Streams::new();
+    let r = r
+        .service(streaming::server(d, &streams))
+        .service(transfer::server(d, &streams));
     let mut served = r.names();
     served.push(introspection::SERVICE_NAME);
     r.service(introspection::server(d, &served))
