@@ -120,11 +120,14 @@ impl NamespacedContent<'_> {
             .strip_prefix(&prefix)
             .unwrap_or(w.ref_())
             .to_owned();
-        let d = match (w.commit(size, expected), expected) {
-            (Ok(d), _) => d,
-            // On disk through another ref or namespace: adopt it.
-            (Err(e), Some(exp)) if kind_of(&e) == ErrorKind::AlreadyExists => exp,
-            (Err(e), _) => return Err(e),
+        // The writer's AlreadyExists comes after its size and digest checks: the bytes
+        // written are `written`, already on disk through another ref or namespace. Adopt
+        // them, also when the caller named no digest (ctr 1.6's import commits with none).
+        let written = w.digest();
+        let d = match w.commit(size, expected) {
+            Ok(d) => d,
+            Err(e) if kind_of(&e) == ErrorKind::AlreadyExists => written,
+            Err(e) => return Err(e),
         };
         let on_disk = self.store.info(&d)?;
         if let Some(l) = &self.lease {
