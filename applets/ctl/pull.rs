@@ -5,13 +5,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use ocibox::ctl::cli::{Command, Flag, Parsed};
 use ocibox::ctl::client::Client;
 use ocibox::ctl::out;
-use ocibox::ctl::progress::{self, ProgressWriter};
+use ocibox::ctl::progress;
+use ocibox::ctl::progress_loop::{run_with_progress, Display};
 use ocibox::ctl::pull_client::{self, PullOptions, Session};
 use ocibox::ctl::pull_transfer::{self, TransferPull, CLIENT_SIDE_FLAGS};
 use ocibox::registry::client::ClientOptions;
@@ -134,38 +135,20 @@ async fn pull_in_lease(
     print_chain: bool,
 ) -> Result<()> {
     let statuses: pull_client::Statuses = Arc::new(Mutex::new(Vec::new()));
-    let start = Instant::now();
-    let writer = Arc::new(Mutex::new(ProgressWriter::new(std::io::stdout(), tty)));
-    let ticker = {
-        let (st, w) = (statuses.clone(), writer.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let frame = progress::render(
-                    &st.lock().map(|v| v.clone()).unwrap_or_default(),
-                    start.elapsed(),
-                );
-                if let Ok(mut w) = w.lock() {
-                    let _ = w.frame(frame);
+    let display = Display { enabled: true, tty };
+    let fetch = pull_client::fetch(s, opts, &statuses);
+    // The last frame, as ctr's `done` pass draws it: whatever was still in flight is done.
+    let (target, manifests) = run_with_progress(display, &statuses, fetch, |last, ok| {
+        if ok {
+            for l in last {
+                if l.status != "done" && l.status != "exists" && l.status != "resolved" {
+                    l.status = "done".into();
                 }
             }
-        })
-    };
-    let fetched = pull_client::fetch(s, opts, &statuses).await;
-    ticker.abort();
-    // The last frame, as ctr's `done` pass draws it: whatever was still in flight is done.
-    let mut last = statuses.lock().map(|v| v.clone()).unwrap_or_default();
-    if fetched.is_ok() {
-        for l in &mut last {
-            if l.status != "done" && l.status != "exists" && l.status != "resolved" {
-                l.status = "done".into();
-            }
         }
-    }
-    if let Ok(mut w) = writer.lock() {
-        let _ = w.finish(progress::render(&last, start.elapsed()));
-    }
-    let (target, manifests) = fetched?;
+        true
+    })
+    .await?;
     let unpack_start = Instant::now();
     let default_platform = opts
         .platforms
@@ -195,30 +178,9 @@ async fn pull_in_lease(
 /// layer as it arrived; the lines name what was unpacked).
 async fn pull_through_transfer(s: &Session, o: &TransferPull, tty: bool) -> Result<()> {
     let statuses: pull_client::Statuses = Arc::new(Mutex::new(Vec::new()));
-    let start = Instant::now();
-    let writer = Arc::new(Mutex::new(ProgressWriter::new(std::io::stdout(), tty)));
-    let ticker = {
-        let (st, w) = (statuses.clone(), writer.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let frame = progress::render(
-                    &st.lock().map(|v| v.clone()).unwrap_or_default(),
-                    start.elapsed(),
-                );
-                if let Ok(mut w) = w.lock() {
-                    let _ = w.frame(frame);
-                }
-            }
-        })
-    };
-    let pulled = pull_transfer::pull(s, o, &statuses).await;
-    ticker.abort();
-    let last = statuses.lock().map(|v| v.clone()).unwrap_or_default();
-    if let Ok(mut w) = writer.lock() {
-        let _ = w.finish(progress::render(&last, start.elapsed()));
-    }
-    pulled?;
+    let display = Display { enabled: true, tty };
+    let pull = pull_transfer::pull(s, o, &statuses);
+    run_with_progress(display, &statuses, pull, |_, _| true).await?;
     let unpack_start = Instant::now();
     let digest = pull_transfer::image_digest(s, &o.reference).await?;
     let names: Vec<String> = match (o.all_platforms, o.platforms.is_empty()) {
