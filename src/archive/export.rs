@@ -17,8 +17,7 @@
 use crate::content::Digest;
 use crate::image::descriptor::Descriptor;
 use crate::image::manifest::{
-    parse_index, parse_manifest, parse_manifest_or_index, ManifestOrIndex, MAX_INDEX_DEPTH,
-    MAX_MANIFEST_SIZE,
+    parse_index, parse_manifest, parse_manifest_or_index, MAX_INDEX_DEPTH, MAX_MANIFEST_SIZE,
 };
 use crate::image::media_types::{self, Kind};
 use crate::image::{Matcher, Platform};
@@ -230,19 +229,11 @@ fn add_tree(
         return Ok(());
     }
     let data = read(content, d)?;
-    let children: Vec<Descriptor> = match parse_manifest_or_index(&d.media_type, &data)
+    let children: Vec<Descriptor> = parse_manifest_or_index(&d.media_type, &data)
         .with_context(|| format!("{} of the export", d.digest))?
-    {
-        ManifestOrIndex::Index(ix) => ix
-            .manifests()
-            .iter()
-            .map(Descriptor::from_oci)
-            .collect::<Result<_>>()?,
-        ManifestOrIndex::Manifest(m) => std::iter::once(m.config())
-            .chain(m.layers().iter())
-            .map(Descriptor::from_oci)
-            .collect::<Result<_>>()?,
-    };
+        .children()
+        .map(Descriptor::from_oci)
+        .collect::<Result<_>>()?;
     for c in &children {
         add_tree(content, c, opts, records, depth + 1)?;
     }

@@ -38,8 +38,8 @@ use crate::image::media_types::{self, Compression, Kind};
 use crate::image::Matcher;
 use crate::metadata::encoding::Labels;
 use crate::metadata::images::{Image, Target};
-use crate::metadata::leases;
 use crate::metadata::namespaced_content::NamespacedContent;
+use crate::metadata::temp_lease::with_leased_content;
 use crate::pull::gc_labels::children_labels;
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
@@ -59,9 +59,6 @@ pub const MAX_INDEX_JSON: u64 = MAX_MANIFEST_SIZE;
 pub const MAX_ENTRIES: u64 = 1 << 20;
 /// The OCI image layout version this reads (`oci-layout`'s `imageLayoutVersion`).
 pub const IMAGE_LAYOUT_VERSION: &str = "1.0.0";
-/// How long a lease made for an import lives if the import is killed before it deletes
-/// the lease (ctr's `WithLease` default: 24 hours).
-pub const IMPORT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 const CHUNK: usize = 256 << 10;
 
@@ -125,42 +122,10 @@ struct Scan {
 
 /// Import the archive `r` into `content` (see the module doc).
 pub fn import(content: &NamespacedContent, r: impl Read, opts: &ImportOptions) -> Result<Imported> {
-    let made_lease = match &content.lease {
-        Some(_) => None,
-        None => Some(create_lease(content)?),
-    };
-    let leased = NamespacedContent {
-        db: content.db,
-        store: content.store,
-        ns: content.ns.clone(),
-        lease: content.lease.clone().or_else(|| made_lease.clone()),
-    };
-    let res = import_to(&leased, r, opts);
-    if let Some(id) = made_lease {
-        let del = content.db.update(|tx| leases::delete(tx, &content.ns, &id));
-        if let (Ok(_), Err(e)) = (&res, del) {
-            return Err(e.context(format!("delete the import's lease {id}")));
-        }
+    match &content.lease {
+        Some(_) => import_to(content, r, opts),
+        None => with_leased_content(content, "import", |leased, _| import_to(leased, r, opts)),
     }
-    res
-}
-
-fn create_lease(content: &NamespacedContent) -> Result<String> {
-    let now = std::time::SystemTime::now();
-    let nanos = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let id = format!("ocibox-import-{}-{nanos}", std::process::id());
-    let labels = Labels::from([(
-        leases::EXPIRE_LABEL.to_owned(),
-        crate::timefmt::format(now + IMPORT_LEASE_TTL),
-    )]);
-    content
-        .db
-        .update(|tx| leases::create(tx, &content.ns, &id, labels).map(|_| ()))
-        .context("create the import's lease")?;
-    Ok(id)
 }
 
 /// Import the archive `r` into `content`, any store ([`ArchiveStore`]): the caller holds

@@ -19,7 +19,7 @@ use tokio::runtime::Handle;
 use super::api_store::ContentStream;
 use super::progress::StatusLine;
 use super::pull_client::{read_content, Session, Statuses};
-use crate::image::manifest::{parse_manifest_or_index, ManifestOrIndex};
+use crate::image::manifest::parse_manifest_or_index;
 use crate::image::media_types::{self, Kind};
 use crate::image::{Descriptor, Reference};
 use crate::registry::client::MAX_MANIFEST_SIZE;
@@ -181,19 +181,11 @@ pub async fn push(s: &Session, top: &Descriptor, opts: &PushOptions, st: &Status
             continue;
         }
         let bytes = read_content(s, &d.digest.to_string(), MAX_MANIFEST_SIZE).await?;
-        let children: Vec<Descriptor> = match parse_manifest_or_index(&d.media_type, &bytes)
+        let children: Vec<Descriptor> = parse_manifest_or_index(&d.media_type, &bytes)
             .with_context(|| format!("{} {}", d.media_type, d.digest))?
-        {
-            ManifestOrIndex::Index(ix) => ix
-                .manifests()
-                .iter()
-                .map(Descriptor::from_oci)
-                .collect::<Result<_>>()?,
-            ManifestOrIndex::Manifest(m) => std::iter::once(m.config())
-                .chain(m.layers().iter())
-                .map(Descriptor::from_oci)
-                .collect::<Result<_>>()?,
-        };
+            .children()
+            .map(Descriptor::from_oci)
+            .collect::<Result<_>>()?;
         queue.extend(children);
         manifests.push(Walked { desc: d, bytes });
     }

@@ -25,6 +25,19 @@ pub enum ManifestOrIndex {
     Index(Box<ImageIndex>),
 }
 
+impl ManifestOrIndex {
+    /// The descriptors it references, as containerd's `images.Children` walks them: an
+    /// index's manifests, or a manifest's config then its layers.
+    pub fn children(&self) -> Box<dyn Iterator<Item = &Descriptor> + '_> {
+        match self {
+            ManifestOrIndex::Index(ix) => Box::new(ix.manifests().iter()),
+            ManifestOrIndex::Manifest(m) => {
+                Box::new(std::iter::once(m.config()).chain(m.layers().iter()))
+            }
+        }
+    }
+}
+
 fn invalid(msg: impl Into<String>) -> anyhow::Error {
     err(ErrorKind::InvalidArgument, msg)
 }

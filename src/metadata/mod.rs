@@ -22,6 +22,7 @@ pub mod leases;
 pub mod namespaced_content;
 pub mod namespaces;
 pub mod snapshots;
+pub mod temp_lease;
 
 pub use crate::errdefs::{kind_of, Error, ErrorKind};
 pub use db::{Database, Read, Tx, View};

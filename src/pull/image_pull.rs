@@ -32,7 +32,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
@@ -45,8 +45,9 @@ use crate::image::manifest::{
 use crate::image::{Descriptor, Reference};
 use crate::metadata::db::Database;
 use crate::metadata::encoding::Labels;
-use crate::metadata::leases::{self, Resource, EXPIRE_LABEL};
+use crate::metadata::leases::{self, Resource};
 use crate::metadata::namespaced_content::NamespacedContent;
+use crate::metadata::temp_lease::with_temp_lease;
 use crate::pull::fetch::{event, record_image, ref_key, Ctx, FetchOptions, Walked};
 use crate::pull::gc_labels::distribution_source;
 use crate::pull::progress::{ProgressEvent, ProgressFn, ProgressStatus};
@@ -154,29 +155,9 @@ pub fn pull(
         bail!("reference {reference} names no registry");
     }
     remove_stale_unpacks(target.snapshotter);
-    let lease = format!(
-        "ocibox-pull-{}-{}",
-        std::process::id(),
-        crate::timefmt::to_unix_nanos(SystemTime::now())
-    );
-    let expires = crate::timefmt::format(SystemTime::now() + opts.lease_expiry);
-    target
-        .db
-        .update(|tx| {
-            leases::create(
-                tx,
-                target.ns,
-                &lease,
-                Labels::from([(EXPIRE_LABEL.to_owned(), expires)]),
-            )
-            .map(|_| ())
-        })
-        .context("create the pull's lease")?;
-    let result = pull_under_lease(client, target, reference, opts, progress, &lease);
-    let deleted = target.db.update(|tx| leases::delete(tx, target.ns, &lease));
-    let pulled = result?;
-    deleted.with_context(|| format!("delete the pull's lease {lease}"))?;
-    Ok(pulled)
+    with_temp_lease(target.db, target.ns, "pull", opts.lease_expiry, |lease| {
+        pull_under_lease(client, target, reference, opts, progress, lease)
+    })
 }
 
 /// A layer's chain that needs work.

@@ -20,9 +20,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::api::services::images::v1::{ImageCreate, ImageUpdate};
 use crate::api::types::transfer::{
@@ -32,13 +32,12 @@ use crate::api::typeurl;
 use crate::content::{read_blob, Digest, Store};
 use crate::daemon::context::Daemon;
 use crate::errdefs::{err, ErrorKind};
-use crate::image::manifest::{parse_manifest_or_index, ManifestOrIndex, MAX_MANIFEST_SIZE};
+use crate::image::manifest::{parse_manifest_or_index, MAX_MANIFEST_SIZE};
 use crate::image::platform::{Matcher, Platform};
 use crate::image::{Descriptor, Reference};
-use crate::metadata::encoding::Labels;
 use crate::metadata::images;
-use crate::metadata::leases::{self, EXPIRE_LABEL};
 use crate::metadata::namespaced_content::NamespacedContent;
+use crate::metadata::temp_lease::with_leased_content;
 use crate::pull::{FetchOptions, ProgressEvent, ProgressStatus, PullOptions, PullTarget};
 use crate::registry::auth::CredentialSource;
 use crate::registry::hosts::HostsOptions;
@@ -148,31 +147,15 @@ fn fetch_only(
     fetch: &FetchOptions,
     on_event: &(dyn Fn(&ProgressEvent) + Sync),
 ) -> Result<()> {
-    let lease = format!(
-        "ocibox-transfer-{}",
-        crate::timefmt::to_unix_nanos(SystemTime::now())
-    );
-    let expires = crate::timefmt::format(SystemTime::now() + Duration::from_secs(24 * 3600));
-    d.db.update(|tx| {
-        leases::create(
-            tx,
-            ns,
-            &lease,
-            Labels::from([(EXPIRE_LABEL.to_owned(), expires)]),
-        )
-        .map(|_| ())
-    })
-    .context("create the transfer's lease")?;
     let content = NamespacedContent {
         db: &d.db,
         store: &d.content,
         ns: ns.to_owned(),
-        lease: Some(lease.clone()),
+        lease: None,
     };
-    let r = crate::pull::fetch(client, &content, reference, fetch, on_event);
-    let deleted = d.db.update(|tx| leases::delete(tx, ns, &lease));
-    r?;
-    deleted.with_context(|| format!("delete the transfer's lease {lease}"))
+    with_leased_content(&content, "transfer", |content, _| {
+        crate::pull::fetch(client, content, reference, fetch, on_event).map(|_| ())
+    })
 }
 
 /// `ImageStore.platforms` as a matcher: containerd's `platforms.Ordered` (each platform
@@ -326,18 +309,13 @@ impl<'a> PullEvents<'a> {
             return;
         };
         // The JSON's own mediaType decides; the one guessed from the ref only routes.
-        let children: Vec<Descriptor> = match parse_manifest_or_index(media_type, &data) {
-            Ok(ManifestOrIndex::Index(ix)) => ix
-                .manifests()
-                .iter()
-                .filter_map(|c| Descriptor::from_oci(c).ok())
-                .collect(),
-            Ok(ManifestOrIndex::Manifest(m)) => std::iter::once(m.config())
-                .chain(m.layers().iter())
-                .filter_map(|c| Descriptor::from_oci(c).ok())
-                .collect(),
-            Err(_) => return,
+        let Ok(parsed) = parse_manifest_or_index(media_type, &data) else {
+            return;
         };
+        let children: Vec<Descriptor> = parsed
+            .children()
+            .filter_map(|c| Descriptor::from_oci(c).ok())
+            .collect();
         let mut p = self.parents.lock().unwrap_or_else(|p| p.into_inner());
         for c in children {
             let v = p.entry(c.digest).or_default();

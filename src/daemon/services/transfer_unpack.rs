@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -25,8 +24,9 @@ use crate::image::media_types::{self, Kind as MediaKind};
 use crate::image::platform::Matcher;
 use crate::image::Descriptor;
 use crate::metadata::encoding::Labels;
-use crate::metadata::leases::{self, Resource, EXPIRE_LABEL};
+use crate::metadata::leases::{self, Resource};
 use crate::metadata::namespaced_content::NamespacedContent;
+use crate::metadata::temp_lease::with_leased_content;
 use crate::pull::image_pull::{GC_REF_SNAPSHOT, SNAPSHOT_REF_LABEL, UNCOMPRESSED_LABEL};
 use crate::snapshot::{Kind, Snapshotter};
 use crate::unpack::{unpack_layer, Compression, UnpackOptions};
@@ -66,34 +66,17 @@ pub fn unpack_image(
 ) -> Result<()> {
     d.snapshotters.get(ns, sn_name)?;
     let sn = locked_snapshotter(d, ns, sn_name)?;
-    let lease = format!(
-        "ocibox-unpack-{}",
-        crate::timefmt::to_unix_nanos(SystemTime::now())
-    );
-    let expires = crate::timefmt::format(SystemTime::now() + Duration::from_secs(24 * 3600));
-    d.db.update(|tx| {
-        leases::create(
-            tx,
-            ns,
-            &lease,
-            Labels::from([(EXPIRE_LABEL.to_owned(), expires)]),
-        )
-        .map(|_| ())
-    })
-    .context("create the unpack's lease")?;
     let content = NamespacedContent {
         db: &d.db,
         store: &d.content,
         ns: ns.to_owned(),
-        lease: Some(lease.clone()),
+        lease: None,
     };
-    let r = manifests_of(&content, target, platforms).and_then(|ms| {
-        ms.iter()
-            .try_for_each(|m| unpack_manifest(d, &content, &sn, sn_name, &lease, m))
-    });
-    let deleted = d.db.update(|tx| leases::delete(tx, ns, &lease));
-    r?;
-    deleted.with_context(|| format!("delete the unpack's lease {lease}"))
+    with_leased_content(&content, "unpack", |content, lease| {
+        manifests_of(content, target, platforms)?
+            .iter()
+            .try_for_each(|m| unpack_manifest(d, content, &sn, sn_name, lease, m))
+    })
 }
 
 fn committed(sn: &Snapshotter, chain: &Digest) -> bool {
