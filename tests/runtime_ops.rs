@@ -104,14 +104,20 @@ fn pause_and_resume_freeze_the_container() {
     let b = Bundle::new(&[
         "sh",
         "-c",
-        "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.02; done",
+        // Renamed into place, so a read never meets the file truncated by `>` and not yet
+        // written (the freeze can land between the two).
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick.new; mv /tmp/tick.new /tmp/tick; sleep 0.02; done",
     ]);
     let id = running(&rt, &b);
-    std::thread::sleep(Duration::from_millis(200));
+    let tick = b.rootfs().join("tmp/tick");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !tick.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     rt.ok(&["pause", &id]);
     assert_eq!(rt.status(&id), "paused");
-    let tick = b.rootfs().join("tmp/tick");
     let before = std::fs::read_to_string(&tick).unwrap();
+    assert!(!before.is_empty(), "the loop ran before the pause");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         before,
@@ -123,7 +129,12 @@ fn pause_and_resume_freeze_the_container() {
     assert!(!rt.run(&["pause", &id]).status.success());
     rt.ok(&["resume", &id]);
     assert_eq!(rt.status(&id), "running");
-    std::thread::sleep(Duration::from_millis(300));
+    // Running again: the counter moves (within seconds, however loaded the machine is).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while before == std::fs::read_to_string(&tick).unwrap() && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_ne!(before, std::fs::read_to_string(&tick).unwrap());
     assert!(!rt.run(&["resume", &id]).status.success());
 }
