@@ -809,6 +809,25 @@ fn seed_walkthrough(which: Which) {
         theirs[0].starts_with("pull busybox: exit Some(0)\ndone"),
         "{theirs:?}"
     );
+    // Every step worked (the comparison alone would pass two equal failures).
+    for l in theirs
+        .iter()
+        .filter(|l| l.contains(": exit ") && !l.starts_with("run -t"))
+    {
+        assert!(l.contains(": exit Some(0)\n"), "{l}");
+    }
+    assert!(
+        theirs
+            .iter()
+            .any(|l| l.starts_with("container info: exit Some(0)\n{\n  \"ID\": \"u2\"")),
+        "{theirs:?}"
+    );
+    assert!(
+        theirs
+            .iter()
+            .any(|l| l.starts_with("start demo: exit Some(0)\nhello demo\n")),
+        "{theirs:?}"
+    );
     assert!(
         theirs.iter().any(|l| l == "run -t: exit Some(3)"),
         "{theirs:?}"
