@@ -468,6 +468,67 @@ fn task_commands_on_a_detached_task_match_ctr(which: Which) {
     let args = ["task", "metrics", "--format", "json", "d1"];
     assert_eq!(keys(f.own(&own_ns, &args)), keys(f.real(&real_ns, &args)));
     both(&["shim", "--id", "d1", "state"], 1);
+    // The shim commands word for word, errors too: no id, no exec id, a shim exec without
+    // stdio fifos (ctr makes them), a start or delete naming no task (ctr sends the
+    // argument, not --id), a start of a running task, a shim that is not there
+    // (its socket path has the namespace's hash).
+    let spec = f.c.dir.join("exec-process.json");
+    std::fs::write(
+        &spec,
+        r#"{"args":["true"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]}"#,
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap().to_string();
+    let fifo = |n: &str| f.c.dir.join(n).display().to_string();
+    let (si, so, se) = (fifo("se-in"), fifo("se-out"), fifo("se-err"));
+    let no_socket_hash = |s: String| {
+        let mut out = String::new();
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find("/run/containerd/s/") {
+            out.push_str(&rest[..i + 18]);
+            let after = &rest[i + 18..];
+            out.push('H');
+            rest = after.trim_start_matches(|c: char| c.is_ascii_hexdigit());
+        }
+        out + rest
+    };
+    for args in [
+        &["shim", "state"][..],
+        &["shim", "--id", "d1", "exec"],
+        &["shim", "--id", "d1", "exec", "--spec", &spec, "se0"],
+        &["shim", "--id", "d1", "start"],
+        &["shim", "--id", "d1", "start", "d1"],
+        &["shim", "--id", "d1", "delete"],
+        &["shim", "--id", "nosuch", "state"],
+    ] {
+        let (o, r) = (f.own(&own_ns, args), f.real(&real_ns, args));
+        assert_eq!(
+            o.status.code(),
+            r.status.code(),
+            "{args:?}: {}\n{}",
+            text(&o),
+            text(&r)
+        );
+        assert_eq!(numbers(&stdout(&o), 1), numbers(&stdout(&r), 1), "{args:?}");
+        assert_eq!(
+            no_socket_hash(common::stderr(&o)),
+            no_socket_hash(common::stderr(&r)),
+            "{args:?}"
+        );
+    }
+    // A shim exec with its fifos: ocibox's runs the process in the task; Debian's ctr 1.6
+    // panics there (its typeurl refuses the Process it names), a known difference.
+    let args = [
+        "shim", "--id", "d1", "exec", "--stdin", &si, "--stdout", &so, "--stderr", &se, "--spec",
+        &spec, "se1",
+    ];
+    let (o, r) = (f.own(&own_ns, &args), f.real(&real_ns, &args));
+    assert!(ok(&o).starts_with("exec running with pid "), "{}", text(&o));
+    assert!(
+        r.status.code() == Some(2) && common::stderr(&r).starts_with("panic: "),
+        "{}",
+        text(&r)
+    );
     let ex = both(
         &[
             "task",
@@ -504,8 +565,42 @@ fn task_commands_on_a_detached_task_match_ctr(which: Which) {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    // shim delete of the stopped task: its exit status, from the shim itself.
+    let del = both(&["shim", "--id", "d1", "delete", "d1"], 9);
+    assert!(del.contains("exit status 137"), "{del}");
     both(&["task", "delete", "d1"], 9);
     both(&["task", "ls"], 2);
+    // task attach: a detached task's output and exit status through a second ctr.
+    let fifo_dir = f.c.fifo_dir();
+    let mut attached = Vec::new();
+    for (ns, own) in [(&own_ns, true), (&real_ns, false)] {
+        let script = "sleep 2; echo attached; exit 4";
+        let args = [
+            "run",
+            "-d",
+            "--fifo-dir",
+            &fifo_dir,
+            &f.image,
+            "a1",
+            "sh",
+            "-c",
+            script,
+        ];
+        let o = if own {
+            f.own(ns, &args)
+        } else {
+            f.real(ns, &args)
+        };
+        ok(&o);
+        let o = if own {
+            f.own(ns, &["task", "attach", "a1"])
+        } else {
+            f.real(ns, &["task", "attach", "a1"])
+        };
+        attached.push((o.status.code(), stdout(&o)));
+    }
+    assert_eq!(attached[0], attached[1]);
+    assert_eq!(attached[1], (Some(4), "attached\n".to_string()));
     // Missing task and missing container: ctr's words.
     let o = f.own(&own_ns, &["task", "kill", "nope"]);
     let r = f.real(&real_ns, &["task", "kill", "nope"]);
