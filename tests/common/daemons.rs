@@ -39,6 +39,10 @@ pub struct Daemon {
 static KEEP: Mutex<Vec<Box<dyn Send>>> = Mutex::new(Vec::new());
 /// Namespaces handed out and not yet cleaned (address, namespace).
 static LIVE: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+/// Every namespace named (cases' and their `sub`s): what their shims leave outside the
+/// daemons' directories is removed once more at exit, after the daemons are gone (a
+/// daemon's cleanup of a killed shim runs `runc delete`, which makes the runc root again).
+static NAMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static CONTAINERD: OnceLock<Daemon> = OnceLock::new();
 static OCIBOXD: OnceLock<Daemon> = OnceLock::new();
 static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
@@ -56,6 +60,9 @@ extern "C" fn stop_everything() {
         // Last in, first out: the daemons before the scratch directory.
         for k in keep.into_iter().rev() {
             drop(k);
+        }
+        for ns in std::mem::take(&mut *NAMED.lock().unwrap()) {
+            remove_namespace_leftovers(&ns);
         }
     });
 }
@@ -143,6 +150,7 @@ impl Daemon {
     /// A fresh namespace (`<tag>-<pid>-<n>`) and scratch directory on this daemon.
     pub fn case(&'static self, tag: &str) -> Case {
         let namespace = super::unique(&format!("ctl-{tag}"));
+        NAMED.lock().unwrap().push(namespace.clone());
         let dir = self.dir.join("cases").join(&namespace);
         std::fs::create_dir_all(&dir).unwrap();
         LIVE.lock()
@@ -177,7 +185,12 @@ pub struct Case {
 impl Case {
     /// `<namespace>-<which>`: a second namespace of this case.
     pub fn sub(&self, which: &str) -> String {
-        format!("{}-{which}", self.namespace)
+        let ns = format!("{}-{which}", self.namespace);
+        let mut named = NAMED.lock().unwrap();
+        if !named.contains(&ns) {
+            named.push(ns.clone());
+        }
+        ns
     }
 
     /// Where ctr makes a task's stdio fifos (`--fifo-dir`): the case's directory.
