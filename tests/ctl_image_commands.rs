@@ -149,15 +149,7 @@ fn same_failure(d: &Case, ns: &str, args: &[&str]) {
     assert_eq!(stdout(&own), stdout(&real), "{args:?}");
 }
 
-#[test]
-fn import_export_mount_beside_ctr_on_containerd() {
-    import_export_mount_beside_ctr(Which::Containerd);
-}
-
-#[test]
-fn import_export_mount_beside_ctr_on_ociboxd() {
-    import_export_mount_beside_ctr(Which::Ociboxd);
-}
+crate::both_daemons!(import_export_mount_beside_ctr);
 
 fn import_export_mount_beside_ctr(which: Which) {
     let d = daemon(which).case("impexp");
@@ -388,15 +380,7 @@ fn registry() -> DockerRegistry {
     })
 }
 
-#[test]
-fn push_fetch_beside_ctr_on_containerd() {
-    push_fetch_beside_ctr(Which::Containerd);
-}
-
-#[test]
-fn push_fetch_beside_ctr_on_ociboxd() {
-    push_fetch_beside_ctr(Which::Ociboxd);
-}
+crate::both_daemons!(push_fetch_beside_ctr);
 
 fn push_fetch_beside_ctr(which: Which) {
     let d = daemon(which).case("push");

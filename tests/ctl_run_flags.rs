@@ -143,15 +143,7 @@ fn same_error((own, real): &(Output, Output), what: &str) {
     assert_eq!(stderr(own), stderr(real), "{what}");
 }
 
-#[test]
-fn container_create_specs_and_errors_match_ctr_on_containerd() {
-    container_create_specs_and_errors_match_ctr(Which::Containerd);
-}
-
-#[test]
-fn container_create_specs_and_errors_match_ctr_on_ociboxd() {
-    container_create_specs_and_errors_match_ctr(Which::Ociboxd);
-}
+crate::both_daemons!(container_create_specs_and_errors_match_ctr);
 
 fn container_create_specs_and_errors_match_ctr(which: Which) {
     let f = Fixture::start(which, "create");
@@ -329,15 +321,7 @@ fn container_create_specs_and_errors_match_ctr(which: Which) {
     }
 }
 
-#[test]
-fn run_specs_and_errors_match_ctr_on_containerd() {
-    run_specs_and_errors_match_ctr(Which::Containerd);
-}
-
-#[test]
-fn run_specs_and_errors_match_ctr_on_ociboxd() {
-    run_specs_and_errors_match_ctr(Which::Ociboxd);
-}
+crate::both_daemons!(run_specs_and_errors_match_ctr);
 
 fn run_specs_and_errors_match_ctr(which: Which) {
     let f = Fixture::start(which, "runspec");
@@ -429,15 +413,7 @@ fn run_specs_and_errors_match_ctr(which: Which) {
     }
 }
 
-#[test]
-fn flags_take_effect_in_running_containers_as_with_ctr_on_containerd() {
-    flags_take_effect_in_running_containers_as_with_ctr(Which::Containerd);
-}
-
-#[test]
-fn flags_take_effect_in_running_containers_as_with_ctr_on_ociboxd() {
-    flags_take_effect_in_running_containers_as_with_ctr(Which::Ociboxd);
-}
+crate::both_daemons!(flags_take_effect_in_running_containers_as_with_ctr);
 
 fn flags_take_effect_in_running_containers_as_with_ctr(which: Which) {
     let f = Fixture::start(which, "effect");
@@ -547,15 +523,7 @@ fn flags_take_effect_in_running_containers_as_with_ctr(which: Which) {
     assert_eq!(f.info(OWN, "unknown-cap"), f.info(REAL, "unknown-cap"));
 }
 
-#[test]
-fn task_exec_user_matches_ctr_on_containerd() {
-    task_exec_user_matches_ctr(Which::Containerd);
-}
-
-#[test]
-fn task_exec_user_matches_ctr_on_ociboxd() {
-    task_exec_user_matches_ctr(Which::Ociboxd);
-}
+crate::both_daemons!(task_exec_user_matches_ctr);
 
 fn task_exec_user_matches_ctr(which: Which) {
     let f = Fixture::start(which, "execuser");
@@ -643,15 +611,7 @@ impl Drop for CniGuard {
     }
 }
 
-#[test]
-fn cni_run_gets_an_address_and_gives_it_back_as_ctr_on_containerd() {
-    cni_run_gets_an_address_and_gives_it_back_as_ctr(Which::Containerd);
-}
-
-#[test]
-fn cni_run_gets_an_address_and_gives_it_back_as_ctr_on_ociboxd() {
-    cni_run_gets_an_address_and_gives_it_back_as_ctr(Which::Ociboxd);
-}
+crate::both_daemons!(cni_run_gets_an_address_and_gives_it_back_as_ctr);
 
 fn cni_run_gets_an_address_and_gives_it_back_as_ctr(which: Which) {
     let Some(net) = cni_network() else {

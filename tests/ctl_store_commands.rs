@@ -295,15 +295,7 @@ fn mine(c: &Case) -> impl Fn(&str) -> String + '_ {
     }
 }
 
-#[test]
-fn store_commands_match_ctr_on_containerd() {
-    store_commands(Which::Containerd);
-}
-
-#[test]
-fn store_commands_match_ctr_on_ociboxd() {
-    store_commands(Which::Ociboxd);
-}
+crate::both_daemons!(store_commands);
 
 fn store_commands(which: Which) {
     let c = daemon(which).case("store");
@@ -577,18 +569,10 @@ fn store_commands(which: Which) {
     same(&c, &["containers", "rm", "ctl-c1"]);
 }
 
+crate::both_daemons!(events_match_ctr);
+
 /// `ctr events` lines: the same events, the same JSON, from both clients subscribed side
 /// by side while the store changes.
-#[test]
-fn events_match_ctr_on_containerd() {
-    events_match_ctr(Which::Containerd);
-}
-
-#[test]
-fn events_match_ctr_on_ociboxd() {
-    events_match_ctr(Which::Ociboxd);
-}
-
 fn events_match_ctr(which: Which) {
     let c = daemon(which).case("events");
     c.import_busybox(&c.namespace);

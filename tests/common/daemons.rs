@@ -19,6 +19,24 @@ use super::containerd::{
 };
 use super::ociboxd::{unmount_under, Ociboxd};
 
+/// For each case `NAME(which: Which)`: the tests `NAME::on_containerd` and
+/// `NAME::on_ociboxd`, the same case on each daemon.
+#[macro_export]
+macro_rules! both_daemons {
+    ($($case:ident),+ $(,)?) => {$(
+        mod $case {
+            #[test]
+            fn on_containerd() {
+                super::$case($crate::common::daemons::Which::Containerd);
+            }
+            #[test]
+            fn on_ociboxd() {
+                super::$case($crate::common::daemons::Which::Ociboxd);
+            }
+        }
+    )+};
+}
+
 /// Which daemon a case runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
