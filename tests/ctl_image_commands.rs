@@ -10,84 +10,15 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
-use common::containerd::{text, with_timeout, Containerd, Runtime};
-use common::ociboxd::Ociboxd;
+use common::containerd::{text, with_timeout};
+use common::daemons::{busybox_tar, daemon, Case, Which};
+use common::no_digests;
 use common::registry::{DockerRegistry, RegistryConfig};
 
 const BUSYBOX: &str = "docker.io/library/busybox:latest";
-
-/// A daemon (containerd or ociboxd) both ctrs talk to.
-struct Daemon {
-    address: String,
-    dir: PathBuf,
-    ns: String,
-}
-
-impl Daemon {
-    fn of_containerd(c: &Containerd) -> Daemon {
-        Daemon {
-            address: c.address.clone(),
-            dir: c.dir.clone(),
-            ns: c.namespace.clone(),
-        }
-    }
-
-    fn of_ociboxd(d: &Ociboxd) -> Daemon {
-        Daemon {
-            address: d.address.display().to_string(),
-            dir: d.dir.clone(),
-            ns: d.namespace.clone(),
-        }
-    }
-
-    fn ns(&self, which: &str) -> String {
-        format!("{}-{which}", self.ns)
-    }
-
-    fn cmd(&self, own: bool, ns: &str, args: &[&str]) -> Command {
-        let mut c = if own {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_ocibox"));
-            c.arg("ctr");
-            c
-        } else {
-            Command::new("ctr")
-        };
-        c.args(["-a", &self.address, "-n", ns])
-            .args(args)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, own: bool, ns: &str, args: &[&str]) -> Output {
-        with_timeout(&mut self.cmd(own, ns, args), Duration::from_secs(120))
-    }
-
-    fn own(&self, ns: &str, args: &[&str]) -> Output {
-        self.run(true, ns, args)
-    }
-
-    fn real(&self, ns: &str, args: &[&str]) -> Output {
-        self.run(false, ns, args)
-    }
-
-    /// A busybox OCI archive made from busybox-static.
-    fn busybox_tar(&self) -> PathBuf {
-        let tar = self.dir.join("busybox-ctlimg.tar");
-        if !tar.exists() {
-            let st = Command::new(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-busybox-image.sh"),
-            )
-            .arg(&tar)
-            .status()
-            .unwrap();
-            assert!(st.success(), "make-busybox-image.sh failed");
-        }
-        tar
-    }
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -146,21 +77,6 @@ fn last_frame(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `s` with every sha256 digest replaced by `sha256:D`.
-fn no_digests(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("sha256:") {
-        out.push_str(&rest[..i + 7]);
-        let after = &rest[i + 7..];
-        let n = after.bytes().take_while(u8::is_ascii_hexdigit).count();
-        out.push('D');
-        rest = &after[n..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// A tar's entries: (name, size, mode, type) in order.
 fn tar_entries(data: &[u8]) -> Vec<(String, u64, u32, u8)> {
     let mut a = tar::Archive::new(data);
@@ -216,7 +132,7 @@ fn is_mounted(p: &Path) -> bool {
 }
 
 /// The same command through both ctrs: same exit status, stdout and stderr.
-fn same_failure(d: &Daemon, ns: &str, args: &[&str]) {
+fn same_failure(d: &Case, ns: &str, args: &[&str]) {
     let (own, real) = (d.own(ns, args), d.real(ns, args));
     assert!(
         !real.status.success(),
@@ -233,13 +149,13 @@ fn same_failure(d: &Daemon, ns: &str, args: &[&str]) {
     assert_eq!(stdout(&own), stdout(&real), "{args:?}");
 }
 
-#[test]
-fn import_export_mount_beside_ctr() {
-    let c = Containerd::start(Runtime::RuncShimRunc);
-    let d = Daemon::of_containerd(&c);
-    let tar = d.busybox_tar();
+crate::both_daemons!(import_export_mount_beside_ctr);
+
+fn import_export_mount_beside_ctr(which: Which) {
+    let d = daemon(which).case("impexp");
+    let tar = busybox_tar();
     let tar = tar.to_str().unwrap();
-    let (own_ns, real_ns) = (d.ns("own"), d.ns("real"));
+    let (own_ns, real_ns) = (d.sub("own"), d.sub("real"));
 
     // import: the same lines, images, content labels and snapshots.
     let o = ok(&d.own(&own_ns, &["image", "import", "--index-name", "idx", tar]));
@@ -326,7 +242,7 @@ fn import_export_mount_beside_ctr() {
     theirs.retain(|e| e.0 != "manifest.json");
     assert_eq!(tar_entries(&to_stdout.stdout), theirs);
     // What ocibox exported imports with Debian's ctr.
-    let back = d.ns("back");
+    let back = d.sub("back");
     ok(&d.real(&back, &["image", "import", own_tar.to_str().unwrap()]));
     let rows = |ns: &str| -> Vec<String> {
         ok(&d.real(ns, &["images", "ls"]))
@@ -464,13 +380,13 @@ fn registry() -> DockerRegistry {
     })
 }
 
-#[test]
-fn push_fetch_beside_ctr() {
-    let c = Containerd::start(Runtime::RuncShimRunc);
-    let d = Daemon::of_containerd(&c);
+crate::both_daemons!(push_fetch_beside_ctr);
+
+fn push_fetch_beside_ctr(which: Which) {
+    let d = daemon(which).case("push");
     let reg = registry();
-    let tar = d.busybox_tar();
-    let ns = d.ns("src");
+    let tar = busybox_tar();
+    let ns = d.sub("src");
     ok(&d.real(&ns, &["image", "import", tar.to_str().unwrap()]));
     let own_ref = format!("{}/ocibox/busybox:latest", reg.host());
     let real_ref = format!("{}/ctr/busybox:latest", reg.host());
@@ -487,7 +403,7 @@ fn push_fetch_beside_ctr() {
     assert_eq!(last_frame(&again), rf);
 
     // Pulled back by Debian's ctr: the digests pushed.
-    let back = d.ns("back");
+    let back = d.sub("back");
     ok(&d.real(&back, &["image", "pull", "--plain-http", &own_ref]));
     let target = |ns: &str, name: &str| {
         ok(&d.real(ns, &["images", "ls"]))
@@ -511,7 +427,7 @@ fn push_fetch_beside_ctr() {
     assert!(pulled.is_subset(&source), "{pulled:?} not in {source:?}");
 
     // content fetch: the same image record, blobs and labels, nothing unpacked.
-    let (fo, fr) = (d.ns("fetch-own"), d.ns("fetch-real"));
+    let (fo, fr) = (d.sub("fetch-own"), d.sub("fetch-real"));
     let o = ok(&d.own(&fo, &["content", "fetch", "--plain-http", &own_ref]));
     let r = ok(&d.real(&fr, &["content", "fetch", "--plain-http", &own_ref]));
     let names = |f: Vec<(String, String)>| f.into_iter().map(|(k, _)| k).collect::<BTreeSet<_>>();
@@ -556,11 +472,10 @@ fn push_fetch_beside_ctr() {
 
 #[test]
 fn image_commands_against_ociboxd() {
-    let b = Ociboxd::start();
-    let d = Daemon::of_ociboxd(&b);
+    let d = daemon(Which::Ociboxd).case("img");
     let reg = registry();
-    let tar = d.busybox_tar();
-    let ns = d.ns("own");
+    let tar = busybox_tar();
+    let ns = d.sub("own");
 
     let o = ok(&d.own(&ns, &["image", "import", tar.to_str().unwrap()]));
     assert!(
@@ -592,7 +507,7 @@ fn image_commands_against_ociboxd() {
     let remote = format!("{}/ociboxd/busybox:latest", reg.host());
     let o = ok(&d.own(&ns, &["image", "push", "--plain-http", &remote, BUSYBOX]));
     assert!(last_frame(&o).iter().all(|(_, s)| s == "done"), "{o}");
-    let f = d.ns("fetched");
+    let f = d.sub("fetched");
     ok(&d.own(&f, &["content", "fetch", "--plain-http", &remote]));
     let digest = |ns: &str, name: &str| {
         ok(&d.real(ns, &["images", "ls"]))

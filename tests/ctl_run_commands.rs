@@ -1,5 +1,5 @@
-//! ocibox's ctr against a private real containerd 1.6, beside Debian's ctr on the same
-//! daemon: `image pull` from a loopback docker-registry (progress, content labels, image
+//! ocibox's ctr beside Debian's ctr on the same daemon, once on a private real containerd
+//! 1.6 and once on ociboxd (tests/common/daemons.rs, namespaces per case): `image pull` from a loopback docker-registry (progress, content labels, image
 //! record, snapshots), `run` (output, exit status, `--rm` cleanup, stdin EOF), `container
 //! create` (the spec ctr builds from the image and its flags), the `task` commands on a
 //! detached task (`ls`, `ps`, `metrics` table and JSON, `exec`, `pause`/`resume`, `kill`,
@@ -14,21 +14,22 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::containerd::{text, Containerd, Runtime};
+use common::containerd::text;
+use common::daemons::{daemon, Case, Which};
 use common::registry::{busybox_layout, skopeo_push, DockerRegistry, RegistryConfig};
-use common::TempDir;
+use common::{no_digests, TempDir};
 
-/// A private containerd with a loopback registry serving the busybox image.
+/// A case on a shared daemon with a loopback registry serving the busybox image.
 struct Fixture {
-    c: Containerd,
+    c: Case,
     _reg: DockerRegistry,
     _layout: TempDir,
     image: String,
 }
 
 impl Fixture {
-    fn start() -> Fixture {
-        let c = Containerd::start(Runtime::RuncShimRunc);
+    fn start(which: Which, tag: &str) -> Fixture {
+        let c = daemon(which).case(tag);
         let reg = DockerRegistry::start(RegistryConfig {
             htpasswd: None,
             tls: false,
@@ -75,27 +76,7 @@ impl Fixture {
     }
 
     fn ns(&self, which: &str) -> String {
-        format!("{}-{which}", self.c.namespace)
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // Tasks and containers in our extra namespaces: containerd's Drop only knows its own.
-        for which in ["own", "real"] {
-            let ns = self.ns(which);
-            let out = self.real(&ns, &["task", "ls", "-q"]);
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = self.real(&ns, &["task", "kill", "-a", "-s", "KILL", id.trim()]);
-                std::thread::sleep(Duration::from_millis(200));
-                let _ = self.real(&ns, &["task", "delete", "-f", id.trim()]);
-            }
-            let out = self.real(&ns, &["container", "ls", "-q"]);
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = self.real(&ns, &["container", "rm", id.trim()]);
-            }
-            let _ = std::fs::remove_dir_all(std::path::Path::new("/run/containerd/runc").join(&ns));
-        }
+        self.c.sub(which)
     }
 }
 
@@ -171,9 +152,10 @@ fn content_labels(f: &Fixture, ns: &str) -> BTreeSet<(String, Vec<String>)> {
         .collect()
 }
 
-#[test]
-fn pull_matches_ctr_progress_labels_and_snapshots() {
-    let f = Fixture::start();
+crate::both_daemons!(pull_matches_ctr_progress_labels_and_snapshots);
+
+fn pull_matches_ctr_progress_labels_and_snapshots(which: Which) {
+    let f = Fixture::start(which, "pull");
     let (own_ns, real_ns) = (f.ns("own"), f.ns("real"));
     let own = f.own(&own_ns, &["image", "pull", "--plain-http", &f.image]);
     let real = f.real(&real_ns, &["image", "pull", "--plain-http", &f.image]);
@@ -253,19 +235,19 @@ fn pull_matches_ctr_progress_labels_and_snapshots() {
 
 /// The fixture with scripts/make-busybox-image.sh's image (every busybox applet) imported
 /// into both namespaces; `f.image` names it.
-fn pulled() -> Fixture {
-    let mut f = Fixture::start();
-    let tar = f.c.dir.join("busybox.tar");
+fn pulled(which: Which, tag: &str) -> Fixture {
+    let mut f = Fixture::start(which, tag);
     for ns in [f.ns("own"), f.ns("real")] {
-        ok(&f.real(&ns, &["image", "import", tar.to_str().unwrap()]));
+        f.c.import_busybox(&ns);
     }
     f.image = common::containerd::IMAGE.to_string();
     f
 }
 
-#[test]
-fn run_rm_output_exit_status_and_cleanup_as_ctr() {
-    let f = pulled();
+crate::both_daemons!(run_rm_output_exit_status_and_cleanup_as_ctr);
+
+fn run_rm_output_exit_status_and_cleanup_as_ctr(which: Which) {
+    let f = pulled(which, "runrm");
     let (own_ns, real_ns) = (f.ns("own"), f.ns("real"));
     let script = "echo out; echo err >&2; exit 7";
     let own = f.own(
@@ -318,9 +300,10 @@ fn info(f: &Fixture, ns: &str, id: &str) -> serde_json::Value {
     v
 }
 
-#[test]
-fn container_create_spec_matches_ctr() {
-    let f = pulled();
+crate::both_daemons!(container_create_spec_matches_ctr);
+
+fn container_create_spec_matches_ctr(which: Which) {
+    let f = pulled(which, "create");
     let (own_ns, real_ns) = (f.ns("own"), f.ns("real"));
     let env_file = TempDir::new("ocibox-ctl-envfile");
     let ef = env_file.path().join("env");
@@ -381,14 +364,15 @@ fn container_create_spec_matches_ctr() {
     );
 }
 
-#[test]
-fn task_commands_on_a_detached_task_match_ctr() {
-    let f = pulled();
+crate::both_daemons!(task_commands_on_a_detached_task_match_ctr);
+
+fn task_commands_on_a_detached_task_match_ctr(which: Which) {
+    let f = pulled(which, "task");
     let (own_ns, real_ns) = (f.ns("own"), f.ns("real"));
     for (ns, own) in [(&own_ns, true), (&real_ns, false)] {
         // A detached task's fifos stay after ctr exits (ctr leaves them too): kept under
         // the fixture's directory, which its Drop removes.
-        let fifo_dir = f.c.dir.join("fifo").display().to_string();
+        let fifo_dir = f.c.fifo_dir();
         let args = [
             "run",
             "-d",
@@ -452,6 +436,67 @@ fn task_commands_on_a_detached_task_match_ctr() {
     let args = ["task", "metrics", "--format", "json", "d1"];
     assert_eq!(keys(f.own(&own_ns, &args)), keys(f.real(&real_ns, &args)));
     both(&["shim", "--id", "d1", "state"], 1);
+    // The shim commands word for word, errors too: no id, no exec id, a shim exec without
+    // stdio fifos (ctr makes them), a start or delete naming no task (ctr sends the
+    // argument, not --id), a start of a running task, a shim that is not there
+    // (its socket path has the namespace's hash).
+    let spec = f.c.dir.join("exec-process.json");
+    std::fs::write(
+        &spec,
+        r#"{"args":["true"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]}"#,
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap().to_string();
+    let fifo = |n: &str| f.c.dir.join(n).display().to_string();
+    let (si, so, se) = (fifo("se-in"), fifo("se-out"), fifo("se-err"));
+    let no_socket_hash = |s: String| {
+        let mut out = String::new();
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find("/run/containerd/s/") {
+            out.push_str(&rest[..i + 18]);
+            let after = &rest[i + 18..];
+            out.push('H');
+            rest = after.trim_start_matches(|c: char| c.is_ascii_hexdigit());
+        }
+        out + rest
+    };
+    for args in [
+        &["shim", "state"][..],
+        &["shim", "--id", "d1", "exec"],
+        &["shim", "--id", "d1", "exec", "--spec", &spec, "se0"],
+        &["shim", "--id", "d1", "start"],
+        &["shim", "--id", "d1", "start", "d1"],
+        &["shim", "--id", "d1", "delete"],
+        &["shim", "--id", "nosuch", "state"],
+    ] {
+        let (o, r) = (f.own(&own_ns, args), f.real(&real_ns, args));
+        assert_eq!(
+            o.status.code(),
+            r.status.code(),
+            "{args:?}: {}\n{}",
+            text(&o),
+            text(&r)
+        );
+        assert_eq!(numbers(&stdout(&o), 1), numbers(&stdout(&r), 1), "{args:?}");
+        assert_eq!(
+            no_socket_hash(common::stderr(&o)),
+            no_socket_hash(common::stderr(&r)),
+            "{args:?}"
+        );
+    }
+    // A shim exec with its fifos: ocibox's runs the process in the task; Debian's ctr 1.6
+    // panics there (its typeurl refuses the Process it names), a known difference.
+    let args = [
+        "shim", "--id", "d1", "exec", "--stdin", &si, "--stdout", &so, "--stderr", &se, "--spec",
+        &spec, "se1",
+    ];
+    let (o, r) = (f.own(&own_ns, &args), f.real(&real_ns, &args));
+    assert!(ok(&o).starts_with("exec running with pid "), "{}", text(&o));
+    assert!(
+        r.status.code() == Some(2) && common::stderr(&r).starts_with("panic: "),
+        "{}",
+        text(&r)
+    );
     let ex = both(
         &[
             "task",
@@ -488,8 +533,42 @@ fn task_commands_on_a_detached_task_match_ctr() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    // shim delete of the stopped task: its exit status, from the shim itself.
+    let del = both(&["shim", "--id", "d1", "delete", "d1"], 9);
+    assert!(del.contains("exit status 137"), "{del}");
     both(&["task", "delete", "d1"], 9);
     both(&["task", "ls"], 2);
+    // task attach: a detached task's output and exit status through a second ctr.
+    let fifo_dir = f.c.fifo_dir();
+    let mut attached = Vec::new();
+    for (ns, own) in [(&own_ns, true), (&real_ns, false)] {
+        let script = "sleep 2; echo attached; exit 4";
+        let args = [
+            "run",
+            "-d",
+            "--fifo-dir",
+            &fifo_dir,
+            &f.image,
+            "a1",
+            "sh",
+            "-c",
+            script,
+        ];
+        let o = if own {
+            f.own(ns, &args)
+        } else {
+            f.real(ns, &args)
+        };
+        ok(&o);
+        let o = if own {
+            f.own(ns, &["task", "attach", "a1"])
+        } else {
+            f.real(ns, &["task", "attach", "a1"])
+        };
+        attached.push((o.status.code(), stdout(&o)));
+    }
+    assert_eq!(attached[0], attached[1]);
+    assert_eq!(attached[1], (Some(4), "attached\n".to_string()));
     // Missing task and missing container: ctr's words.
     let o = f.own(&own_ns, &["task", "kill", "nope"]);
     let r = f.real(&real_ns, &["task", "kill", "nope"]);
@@ -553,9 +632,10 @@ fn through_pty(mut cmd: Command) -> (String, Option<i32>) {
     (out, status.code())
 }
 
-#[test]
-fn run_tty_through_a_pty_as_ctr() {
-    let f = pulled();
+crate::both_daemons!(run_tty_through_a_pty_as_ctr);
+
+fn run_tty_through_a_pty_as_ctr(which: Which) {
+    let f = pulled(which, "tty");
     let (own_ns, real_ns) = (f.ns("own"), f.ns("real"));
     // ctr resizes the console after Start: the container waits for that before it looks.
     let script = "sleep 1; stty size; tty; exit 5";
@@ -581,3 +661,235 @@ fn run_tty_through_a_pty_as_ctr() {
         assert_eq!(ok(&f.real(ns, &["container", "ls", "-q"])).trim(), "");
     }
 }
+
+/// An interactive pty session: the child's stdio on the slave, what it prints collected,
+/// keystrokes written to the master.
+struct PtySession {
+    child: std::process::Child,
+    input: std::fs::File,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PtySession {
+    fn spawn(mut cmd: Command) -> PtySession {
+        let (master, slave) = pty(33, 101);
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        let child = cmd.spawn().unwrap();
+        drop(cmd);
+        let input = std::fs::File::from(master.try_clone().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut f = std::fs::File::from(master);
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        PtySession {
+            child,
+            input,
+            seen,
+            reader: Some(reader),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the output holds `what`.
+    fn expect(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.text().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} on the pty: {:?}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        use std::io::Write;
+        self.input.write_all(keys.as_bytes()).unwrap();
+    }
+
+    /// The exit code once the child ends (killed after 30s), and the whole transcript.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The container's shell may still hold the slave (it got the pty's other end
+        // through the shim, not from us): stop waiting for EOF once the child is gone.
+        std::thread::sleep(Duration::from_millis(100));
+        drop(self.reader.take());
+        (status.code(), self.text())
+    }
+}
+
+impl Drop for PtySession {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The seed's walkthrough, command for command, once by Debian's ctr and once by ocibox's
+/// ctl, each in a namespace of its own on the same daemon: pull busybox from the loopback
+/// registry, pull `docker.io/library/hello-world:latest` through a hosts.toml mirror that
+/// points docker.io at it, `run -t docker.io/library/busybox:latest u2 sh` on a pty,
+/// `container info u2`, `t metrics u2`, `shim --id u2 state`, `t kill u2` while it runs,
+/// then `container create … demo` and `task start demo`. The outputs are compared after
+/// the namespace, numbers (pids, sizes, times) and digests are normalised.
+fn seed_walkthrough(which: Which) {
+    let f = Fixture::start(which, "seed");
+    let reg = f._reg.host();
+    let busybox = format!("{reg}/library/busybox:latest");
+    let layout = busybox_layout(f._layout.path(), "latest", &["amd64"]);
+    skopeo_push(&layout, &busybox, &[]);
+    skopeo_push(&layout, &format!("{reg}/library/hello-world:latest"), &[]);
+    let hosts = f.c.dir.join("hosts");
+    std::fs::create_dir_all(hosts.join("docker.io")).unwrap();
+    std::fs::write(
+        hosts.join("docker.io/hosts.toml"),
+        format!(
+            "server = \"https://registry-1.docker.io\"\n\n[host.\"http://{reg}\"]\n  \
+             capabilities = [\"pull\", \"resolve\"]\n"
+        ),
+    )
+    .unwrap();
+    let hosts = hosts.display().to_string();
+    let image = "docker.io/library/busybox:latest";
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for own in [false, true] {
+        let ns = f.ns(if own { "ocibox" } else { "ctr" });
+        let run = |args: &[&str]| f.c.run(own, &ns, args);
+        let norm = |s: &str| no_digests(&numbers(&s.replace(&ns, "NS"), 2));
+        let mut out: Vec<String> = Vec::new();
+        let step = |out: &mut Vec<String>, what: &str, o: &Output, text: String| {
+            out.push(format!("{what}: exit {:?}\n{text}", o.status.code()));
+        };
+        let o = run(&["image", "pull", "--plain-http", &busybox]);
+        let last = |s: String| normalise_pull(&s).last().cloned().unwrap_or_default();
+        step(&mut out, "pull busybox", &o, last(stdout(&o)));
+        let o = run(&[
+            "image",
+            "pull",
+            "--hosts-dir",
+            &hosts,
+            "docker.io/library/hello-world:latest",
+        ]);
+        step(&mut out, "pull hello-world", &o, last(stdout(&o)));
+        let o = run(&["image", "tag", &busybox, image]);
+        step(&mut out, "tag", &o, stdout(&o));
+        let o = run(&["image", "ls", "-q"]);
+        step(&mut out, "image ls", &o, stdout(&o));
+
+        let mut tty = PtySession::spawn(f.c.cmd(own, &ns, &["run", "-t", image, "u2", "sh"]));
+        // Typed once the shell prompts: ctr has the terminal in raw mode by then.
+        tty.expect("# ");
+        tty.send("echo seed-$((6*7))\n");
+        tty.expect("seed-42");
+        let o = run(&["container", "info", "u2"]);
+        let mut info: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+        if let Some(m) = info.as_object_mut() {
+            m.remove("CreatedAt");
+            m.remove("UpdatedAt");
+        }
+        step(
+            &mut out,
+            "container info",
+            &o,
+            serde_json::to_string_pretty(&info)
+                .unwrap()
+                .replace(&ns, "NS"),
+        );
+        let o = run(&["t", "metrics", "u2"]);
+        let squash = stdout(&o).split_whitespace().collect::<Vec<_>>().join(" ");
+        step(&mut out, "metrics", &o, numbers(&squash, 1));
+        let o = run(&["shim", "--id", "u2", "state"]);
+        step(&mut out, "shim state", &o, norm(&stdout(&o)));
+        let o = run(&["t", "kill", "u2"]);
+        step(&mut out, "kill", &o, stdout(&o) + &common::stderr(&o));
+        // An interactive shell as pid 1 ignores SIGTERM: it still answers, then exits.
+        tty.send("echo still-$((6*7)); exit 3\n");
+        tty.expect("still-42");
+        let (code, transcript) = tty.finish();
+        out.push(format!("run -t: exit {code:?}"));
+        // ash redraws its prompt when ctr's resize (SIGWINCH) comes after it drew it: when
+        // that happens is timing, not either ctr.
+        let transcript = transcript.replace("\u{1b}[6n\r/ # \u{1b}[J", "\u{1b}[6n");
+        out.push(format!("transcript: {}", transcript.replace(&ns, "NS")));
+
+        let o = run(&[
+            "container",
+            "create",
+            image,
+            "demo",
+            "echo",
+            "hello",
+            "demo",
+        ]);
+        step(&mut out, "create demo", &o, stdout(&o));
+        let o = run(&["task", "start", "demo"]);
+        step(&mut out, "start demo", &o, stdout(&o));
+        let o = run(&["container", "ls", "-q"]);
+        step(&mut out, "container ls", &o, stdout(&o));
+        let o = run(&["task", "ls"]);
+        step(&mut out, "task ls", &o, stdout(&o));
+        seen.push(out);
+    }
+    let (theirs, ours) = (&seen[0], &seen[1]);
+    for (o, t) in ours.iter().zip(theirs) {
+        assert_eq!(o, t, "on {}", f.c.daemon.name());
+    }
+    assert_eq!(ours.len(), theirs.len());
+    assert!(
+        theirs[0].starts_with("pull busybox: exit Some(0)\ndone"),
+        "{theirs:?}"
+    );
+    // Every step worked (the comparison alone would pass two equal failures).
+    for l in theirs
+        .iter()
+        .filter(|l| l.contains(": exit ") && !l.starts_with("run -t"))
+    {
+        assert!(l.contains(": exit Some(0)\n"), "{l}");
+    }
+    assert!(
+        theirs
+            .iter()
+            .any(|l| l.starts_with("container info: exit Some(0)\n{\n  \"ID\": \"u2\"")),
+        "{theirs:?}"
+    );
+    assert!(
+        theirs
+            .iter()
+            .any(|l| l.starts_with("start demo: exit Some(0)\nhello demo\n")),
+        "{theirs:?}"
+    );
+    assert!(
+        theirs.iter().any(|l| l == "run -t: exit Some(3)"),
+        "{theirs:?}"
+    );
+}
+
+crate::both_daemons!(seed_walkthrough);

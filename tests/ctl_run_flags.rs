@@ -1,6 +1,6 @@
 //! ctr 1.6's `run` / `container create` flags and `task exec --user` through ocibox's ctr,
-//! beside Debian's ctr on the same private containerd 1.6 (containerd-shim-runc-v2 and
-//! Debian's runc run the containers): the spec each stores (`ctr container info`, read by
+//! beside Debian's ctr on the same daemon, once a private containerd 1.6 and once ociboxd
+//! (tests/common/daemons.rs; containerd-shim-runc-v2 and Debian's runc run the containers): the spec each stores (`ctr container info`, read by
 //! Debian's ctr for both), the errors and exit codes, and what the flags do in a running
 //! container (seccomp denies `unshare`, a dropped capability leaves CapEff, a device node
 //! appears, a uid map maps, a log URI gets the output, CNI gives an address and takes it
@@ -14,32 +14,32 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::containerd::{text, Containerd, Runtime, IMAGE};
+use common::containerd::{text, IMAGE};
+use common::daemons::{daemon, Case, Which};
 use serde_json::Value;
 
-/// A private containerd with the busybox image in two namespaces: one for ocibox's ctr,
-/// one for Debian's.
+/// A case on a shared daemon with the busybox image in two namespaces: one for ocibox's
+/// ctr, one for Debian's.
 struct Fixture {
-    c: Containerd,
+    c: Case,
 }
 
 const OWN: &str = "own";
 const REAL: &str = "real";
 
 impl Fixture {
-    fn start() -> Fixture {
-        let c = Containerd::start(Runtime::RuncShimRunc);
-        let f = Fixture { c };
-        let tar = f.c.dir.join("busybox.tar");
+    fn start(which: Which, tag: &str) -> Fixture {
+        let f = Fixture {
+            c: daemon(which).case(tag),
+        };
         for which in [OWN, REAL] {
-            let out = f.ctr(which, &["image", "import", tar.to_str().unwrap()], false);
-            assert!(out.status.success(), "import: {}", text(&out));
+            f.c.import_busybox(&f.ns(which));
         }
         f
     }
 
     fn ns(&self, which: &str) -> String {
-        format!("{}-{which}", self.c.namespace)
+        self.c.sub(which)
     }
 
     fn cmd(&self, which: &str, args: &[&str], own_ctl: bool) -> Command {
@@ -101,41 +101,6 @@ impl Fixture {
     }
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        for which in [OWN, REAL] {
-            let ns = self.ns(which);
-            let ids = self.ctr(which, &["task", "ls", "-q"], false);
-            for id in String::from_utf8_lossy(&ids.stdout).lines() {
-                let _ = self.ctr(
-                    which,
-                    &["task", "kill", "-a", "-s", "KILL", id.trim()],
-                    false,
-                );
-                std::thread::sleep(Duration::from_millis(200));
-                let _ = self.ctr(which, &["task", "delete", "-f", id.trim()], false);
-            }
-            let ids = self.ctr(which, &["container", "ls", "-q"], false);
-            for id in String::from_utf8_lossy(&ids.stdout).lines() {
-                let _ = self.ctr(which, &["container", "rm", id.trim()], false);
-            }
-            let _ = std::fs::remove_dir_all(Path::new("/run/containerd/runc").join(&ns));
-            // runc removes a container's own cgroup; the namespace's parent stays.
-            if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-                for e in rd.flatten() {
-                    let cg = e.path().join(&ns);
-                    if let Ok(inner) = std::fs::read_dir(&cg) {
-                        for c in inner.flatten().filter(|c| c.path().is_dir()) {
-                            let _ = std::fs::remove_dir(c.path());
-                        }
-                    }
-                    let _ = std::fs::remove_dir(&cg);
-                }
-            }
-        }
-    }
-}
-
 /// stderr with ctr's random temporary mount directory numbers blanked.
 fn stderr(o: &Output) -> String {
     let s = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -178,9 +143,10 @@ fn same_error((own, real): &(Output, Output), what: &str) {
     assert_eq!(stderr(own), stderr(real), "{what}");
 }
 
-#[test]
-fn container_create_specs_and_errors_match_ctr() {
-    let f = Fixture::start();
+crate::both_daemons!(container_create_specs_and_errors_match_ctr);
+
+fn container_create_specs_and_errors_match_ctr(which: Which) {
+    let f = Fixture::start(which, "create");
     let scratch = common::TempDir::new("ocibox-ctl-run-flags");
     let profile = scratch.path().join("seccomp.json");
     std::fs::write(
@@ -355,9 +321,10 @@ fn container_create_specs_and_errors_match_ctr() {
     }
 }
 
-#[test]
-fn run_specs_and_errors_match_ctr() {
-    let f = Fixture::start();
+crate::both_daemons!(run_specs_and_errors_match_ctr);
+
+fn run_specs_and_errors_match_ctr(which: Which) {
+    let f = Fixture::start(which, "runspec");
     let fifo = f.fifo_dir();
     let run = |flags: &[&str], id: &str| -> Vec<String> {
         let mut a: Vec<String> = vec!["run".into(), "--fifo-dir".into(), fifo.clone()];
@@ -446,9 +413,10 @@ fn run_specs_and_errors_match_ctr() {
     }
 }
 
-#[test]
-fn flags_take_effect_in_running_containers_as_with_ctr() {
-    let f = Fixture::start();
+crate::both_daemons!(flags_take_effect_in_running_containers_as_with_ctr);
+
+fn flags_take_effect_in_running_containers_as_with_ctr(which: Which) {
+    let f = Fixture::start(which, "effect");
     let fifo = f.fifo_dir();
     let run = |flags: &[&str], id: &str, cmd: &str| -> (Output, Output) {
         let mut a: Vec<&str> = vec!["run", "--rm", "--fifo-dir", &fifo];
@@ -555,9 +523,10 @@ fn flags_take_effect_in_running_containers_as_with_ctr() {
     assert_eq!(f.info(OWN, "unknown-cap"), f.info(REAL, "unknown-cap"));
 }
 
-#[test]
-fn task_exec_user_matches_ctr() {
-    let f = Fixture::start();
+crate::both_daemons!(task_exec_user_matches_ctr);
+
+fn task_exec_user_matches_ctr(which: Which) {
+    let f = Fixture::start(which, "execuser");
     let fifo = f.fifo_dir();
     for (which, own_ctl) in [(OWN, true), (REAL, false)] {
         let o = f.ctr(
@@ -642,13 +611,14 @@ impl Drop for CniGuard {
     }
 }
 
-#[test]
-fn cni_run_gets_an_address_and_gives_it_back_as_ctr() {
+crate::both_daemons!(cni_run_gets_an_address_and_gives_it_back_as_ctr);
+
+fn cni_run_gets_an_address_and_gives_it_back_as_ctr(which: Which) {
     let Some(net) = cni_network() else {
         eprintln!("skipped: no CNI network config in /etc/cni/net.d or its plugins missing");
         return;
     };
-    let f = Fixture::start();
+    let f = Fixture::start(which, "cni");
     let ids: Vec<String> = [OWN, REAL]
         .iter()
         .map(|w| format!("{}-cni", f.ns(w)))

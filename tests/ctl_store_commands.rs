@@ -1,4 +1,5 @@
-//! ocibox's ctl against Debian's real ctr, on the same private containerd 1.6: every store
+//! ocibox's ctl against Debian's real ctr on the same daemon, once on a private containerd
+//! 1.6 and once on ociboxd (tests/common/daemons.rs, a namespace per case): every store
 //! command (version, namespaces, plugins, leases, content, snapshots, images, containers,
 //! events), its help page and its bad input give the same stdout, stderr and exit code,
 //! after normalising only times, ages, ids and Go's random map order.
@@ -8,7 +9,8 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::containerd::{text, Containerd, Runtime, IMAGE};
+use common::containerd::{text, IMAGE};
+use common::daemons::{daemon, Case, Which};
 
 /// What one run printed and how it ended, normalised for comparison.
 #[derive(Debug, PartialEq)]
@@ -63,7 +65,7 @@ fn real(address: &str, namespace: &str, args: &[&str]) -> Output {
 }
 
 /// Both clients, one command; returns ours after asserting they agree under `norm`.
-fn same_with(c: &Containerd, args: &[&str], norm: fn(&str) -> String) -> Output {
+fn same_with(c: &Case, args: &[&str], norm: impl Fn(&str) -> String) -> Output {
     let theirs = real(&c.address, &c.namespace, args);
     let ours = own(&c.address, &c.namespace, args);
     let (mut t, mut o) = (seen(&theirs), seen(&ours));
@@ -79,7 +81,7 @@ fn same_with(c: &Containerd, args: &[&str], norm: fn(&str) -> String) -> Output 
     ours
 }
 
-fn same(c: &Containerd, args: &[&str]) -> Output {
+fn same(c: &Case, args: &[&str]) -> Output {
     same_with(c, args, |s| s.to_string())
 }
 
@@ -281,9 +283,25 @@ fn unreachable_daemon_fails_as_ctr() {
     );
 }
 
-#[test]
-fn store_commands_match_ctr() {
-    let c = Containerd::start(Runtime::Own);
+/// `ns ls` with the header and only this case's namespaces: the daemon is shared with
+/// cases running beside it.
+fn mine(c: &Case) -> impl Fn(&str) -> String + '_ {
+    move |s: &str| {
+        s.lines()
+            .enumerate()
+            .filter(|(i, l)| *i == 0 || l.starts_with(&c.namespace))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect()
+    }
+}
+
+crate::both_daemons!(store_commands);
+
+fn store_commands(which: Which) {
+    let c = daemon(which).case("store");
+    c.import_busybox(&c.namespace);
+    let ctl_ns = c.sub("ns");
+    let ctl_ns = ctl_ns.as_str();
 
     // version: the server half is the same (the client half is ocibox's own).
     let v = ok(&own(&c.address, &c.namespace, &["version"]));
@@ -296,35 +314,35 @@ fn store_commands_match_ctr() {
     )));
 
     // namespaces
-    same(&c, &["namespaces", "ls"]);
-    same(&c, &["ns", "ls", "-q"]);
+    same_with(&c, &["namespaces", "ls"], mine(&c));
+    same_with(&c, &["ns", "ls", "-q"], mine(&c));
     same(&c, &["ns", "create"]);
     same(&c, &["ns", "label"]);
     assert_eq!(
         ok(&own(
             &c.address,
             &c.namespace,
-            &["ns", "create", "ctl-ns", "a=b", "flag"]
+            &["ns", "create", ctl_ns, "a=b", "flag"]
         )),
         ""
     );
-    same(&c, &["ns", "ls"]);
+    same_with(&c, &["ns", "ls"], mine(&c));
     assert_eq!(
         ok(&own(
             &c.address,
             &c.namespace,
-            &["ns", "label", "ctl-ns", "a=", "c=d"]
+            &["ns", "label", ctl_ns, "a=", "c=d"]
         )),
         ""
     );
-    same(&c, &["ns", "ls"]);
-    same(&c, &["ns", "create", "ctl-ns"]);
+    same_with(&c, &["ns", "ls"], mine(&c));
+    same(&c, &["ns", "create", ctl_ns]);
     same(&c, &["ns", "rm", "no-such-ns"]);
     assert_eq!(
-        ok(&own(&c.address, &c.namespace, &["ns", "rm", "ctl-ns"])),
-        "ctl-ns\n"
+        ok(&own(&c.address, &c.namespace, &["ns", "rm", ctl_ns])),
+        format!("{ctl_ns}\n")
     );
-    same(&c, &["ns", "ls", "-q"]);
+    same_with(&c, &["ns", "ls", "-q"], mine(&c));
 
     // plugins
     same(&c, &["plugins", "ls"]);
@@ -551,33 +569,39 @@ fn store_commands_match_ctr() {
     same(&c, &["containers", "rm", "ctl-c1"]);
 }
 
+crate::both_daemons!(events_match_ctr);
+
 /// `ctr events` lines: the same events, the same JSON, from both clients subscribed side
 /// by side while the store changes.
-#[test]
-fn events_match_ctr() {
-    let c = Containerd::start(Runtime::Own);
+fn events_match_ctr(which: Which) {
+    let c = daemon(which).case("events");
+    c.import_busybox(&c.namespace);
+    // Only this case's events: the daemon is shared.
+    let only = format!("namespace=={}", c.namespace);
+    let ev_ns = c.sub("ev");
+    let ev_ns = ev_ns.as_str();
     let mut theirs = Command::new("ctr")
-        .args(["-a", &c.address, "events"])
+        .args(["-a", &c.address, "events", &only])
         .stdout(Stdio::piped())
         .spawn()
         .expect("ctr events");
     let mut ours = Command::new(env!("CARGO_BIN_EXE_ocibox"))
-        .args(["ctr", "-a", &c.address, "events"])
+        .args(["ctr", "-a", &c.address, "events", &only])
         .stdout(Stdio::piped())
         .spawn()
         .expect("ocibox ctr events");
     std::thread::sleep(Duration::from_millis(700));
     let ns = c.namespace.as_str();
     for args in [
-        vec!["ns", "create", "ctl-ev", "x=y"],
-        vec!["ns", "label", "ctl-ev", "x=<z>"],
+        vec!["ns", "create", ev_ns, "x=y"],
+        vec!["ns", "label", ev_ns, "x=<z>"],
         vec!["containers", "create", IMAGE, "ctl-ev-c"],
         vec!["containers", "label", "ctl-ev-c", "q=r"],
         vec!["images", "tag", IMAGE, "ctl/ev:1"],
         vec!["images", "label", "ctl/ev:1", "a=b"],
         vec!["images", "rm", "ctl/ev:1"],
         vec!["containers", "rm", "ctl-ev-c"],
-        vec!["ns", "rm", "ctl-ev"],
+        vec!["ns", "rm", ev_ns],
     ] {
         ok(&real(&c.address, ns, &args));
     }
@@ -595,7 +619,9 @@ fn events_match_ctr() {
     };
     let (t, o) = (strip(&theirs), strip(&ours));
     assert!(
-        t.contains("/namespaces/create {\"name\":\"ctl-ev\",\"labels\":{\"x\":\"y\"}}"),
+        t.contains(&format!(
+            "/namespaces/create {{\"name\":\"{ev_ns}\",\"labels\":{{\"x\":\"y\"}}}}"
+        )),
         "{t}"
     );
     assert!(t.contains("\\u003cz\\u003e"), "{t}");

@@ -1272,3 +1272,57 @@ fn lease_resources_through_the_api() {
     });
     assert!(d.log().contains("garbage collected"), "{}", d.log());
 }
+
+/// A full replace (no mask) of a container that changes an immutable field: containerd's
+/// code and words, and with both the snapshotter and the runtime changed, the snapshotter
+/// named (containerd checks it first). Compared with a real containerd 1.6.
+#[test]
+fn container_update_refuses_immutable_fields_as_containerd() {
+    let d = Ociboxd::start();
+    let c = Containerd::start(Runtime::Own);
+    let mut seen = Vec::new();
+    for t in [&d as &dyn Ctr, &c as &dyn Ctr] {
+        let (addr, ns) = (t.address(), t.ns());
+        create_container(&addr, &ns, "imm");
+        let v = runtime().block_on(async {
+            let mut cl = containers_client(&addr).await;
+            let mut v = Vec::new();
+            let changes: [fn(&mut cs::Container); 3] = [
+                |k| k.snapshotter = "native".into(),
+                |k| k.runtime.as_mut().unwrap().name = "io.containerd.ocibox.v2".into(),
+                |k| {
+                    k.snapshotter = "native".into();
+                    k.runtime.as_mut().unwrap().name = "io.containerd.ocibox.v2".into();
+                },
+            ];
+            for change in changes {
+                let mut k = container("imm");
+                change(&mut k);
+                let e = cl
+                    .update(with_ns(
+                        cs::UpdateContainerRequest {
+                            container: Some(k),
+                            update_mask: None,
+                        },
+                        &ns,
+                    ))
+                    .await
+                    .unwrap_err();
+                v.push(format!("{:?}: {}", e.code(), e.message()));
+            }
+            cl.delete(with_ns(
+                cs::DeleteContainerRequest { id: "imm".into() },
+                &ns,
+            ))
+            .await
+            .unwrap();
+            v
+        });
+        seen.push(v);
+    }
+    assert_eq!(
+        seen[1][2],
+        "InvalidArgument: container.Snapshotter field is immutable: invalid argument"
+    );
+    assert_eq!(seen[0], seen[1]);
+}

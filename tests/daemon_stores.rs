@@ -848,3 +848,194 @@ fn api_subscribe(t: &Target) -> std::sync::mpsc::Receiver<String> {
     ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     rx
 }
+
+/// A request in namespace `ns`.
+fn in_ns<T>(msg: T, ns: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    ocibox::api::namespace::set(&mut r, ns).unwrap();
+    r
+}
+
+/// One Write session of `msgs` in `ns`: every answer (offset, total), or the error.
+async fn write_session(
+    cl: &mut ct::content_client::ContentClient<UnixChannel>,
+    ns: &str,
+    msgs: Vec<ct::WriteContentRequest>,
+) -> Result<Vec<(i64, i64)>, tonic::Status> {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    for m in msgs {
+        tx.send(m).await.unwrap();
+    }
+    drop(tx);
+    let mut resp = cl.write(in_ns(Feed(rx), ns)).await?.into_inner();
+    let mut seen = Vec::new();
+    while let Some(m) = resp.message().await? {
+        seen.push((m.offset, m.total));
+    }
+    Ok(seen)
+}
+
+/// Bytes one namespace committed, written again in a second namespace (containerd's
+/// shared content policy, its default): the second writer opens with nothing to write
+/// (a stat answers offset = size), and its commit adds the blob with the labels the
+/// commit names. Then Images Create and Update with targets containerd refuses, and its
+/// words for each, compared with a real containerd 1.6.
+#[test]
+fn shared_blobs_and_image_targets_as_containerd() {
+    use ocibox::api::services::images::v1 as im;
+    use ocibox::api::types::Descriptor;
+    let (d, c) = both();
+    let mut seen = Vec::new();
+    for t in [Target::of_ociboxd(&d), Target::of_containerd(&c)] {
+        let data = b"shared between namespaces".to_vec();
+        let dg = data_digest(&data);
+        let labels = |k: &str| std::collections::HashMap::from([(k.to_string(), "1".to_string())]);
+        let v = runtime().block_on(async {
+            let mut v = Vec::new();
+            let mut cl = client(&t.address).await;
+            let first = write_session(
+                &mut cl,
+                NS,
+                vec![ct::WriteContentRequest {
+                    data: data.clone(),
+                    total: data.len() as i64,
+                    expected: dg.clone(),
+                    labels: labels("first"),
+                    ..req(ct::WriteAction::Commit, "shared-1")
+                }],
+            )
+            .await;
+            v.push(format!("first commit: {:?}", first.map(|_| ())));
+            let second = write_session(
+                &mut cl,
+                "stores-test-b",
+                vec![
+                    ct::WriteContentRequest {
+                        total: data.len() as i64,
+                        expected: dg.clone(),
+                        ..req(ct::WriteAction::Stat, "shared-2")
+                    },
+                    // As ctr's content.Copy after that stat: nothing left to write, the
+                    // commit at the writer's offset.
+                    ct::WriteContentRequest {
+                        total: data.len() as i64,
+                        offset: data.len() as i64,
+                        expected: dg.clone(),
+                        labels: labels("second"),
+                        ..req(ct::WriteAction::Commit, "shared-2")
+                    },
+                ],
+            )
+            .await;
+            v.push(format!(
+                "second session: {:?}",
+                second.map(|s| s.first().copied())
+            ));
+            let info = cl
+                .info(in_ns(
+                    ct::InfoRequest { digest: dg.clone() },
+                    "stores-test-b",
+                ))
+                .await
+                .map(|i| {
+                    let mut l: Vec<String> =
+                        i.into_inner().info.unwrap().labels.into_keys().collect();
+                    l.sort();
+                    l
+                });
+            v.push(format!(
+                "labels in the second namespace: {:?}",
+                info.map_err(|s| s.code())
+            ));
+
+            let ch = UnixChannel::connect(Path::new(&t.address)).await.unwrap();
+            let mut images = im::images_client::ImagesClient::with_origin(ch, origin());
+            let good = Descriptor {
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                digest: dg.clone(),
+                size: data.len() as i64,
+                ..Default::default()
+            };
+            let targets = [
+                None,
+                Some(Descriptor::default()),
+                Some(Descriptor {
+                    digest: "sha256:abc".into(),
+                    ..good.clone()
+                }),
+                Some(Descriptor {
+                    digest: "md5:abc".into(),
+                    ..good.clone()
+                }),
+                Some(Descriptor {
+                    size: 0,
+                    ..good.clone()
+                }),
+                Some(Descriptor {
+                    media_type: String::new(),
+                    ..good.clone()
+                }),
+                Some(good.clone()),
+            ];
+            for target in targets {
+                let r = images
+                    .create(in_ns(
+                        im::CreateImageRequest {
+                            image: Some(im::Image {
+                                name: "validated:1".into(),
+                                target,
+                                ..Default::default()
+                            }),
+                            source_date_epoch: None,
+                        },
+                        NS,
+                    ))
+                    .await;
+                v.push(format!(
+                    "create: {:?}",
+                    r.map(|_| ())
+                        .map_err(|s| (s.code(), s.message().to_string()))
+                ));
+            }
+            for (name, target) in [("validated:1", None), ("nosuch:1", None)] {
+                let r = images
+                    .update(in_ns(
+                        im::UpdateImageRequest {
+                            image: Some(im::Image {
+                                name: name.into(),
+                                target,
+                                ..Default::default()
+                            }),
+                            update_mask: None,
+                            source_date_epoch: None,
+                        },
+                        NS,
+                    ))
+                    .await;
+                v.push(format!(
+                    "update {name}: {:?}",
+                    r.map(|_| ())
+                        .map_err(|s| (s.code(), s.message().to_string()))
+                ));
+            }
+            let _ = images
+                .delete(in_ns(
+                    im::DeleteImageRequest {
+                        name: "validated:1".into(),
+                        sync: false,
+                        target: None,
+                    },
+                    NS,
+                ))
+                .await;
+            v
+        });
+        seen.push((t.what, v));
+    }
+    let (ours, theirs) = (&seen[0].1, &seen[1].1);
+    assert!(
+        theirs.contains(&"labels in the second namespace: Ok([\"second\"])".to_string()),
+        "{theirs:#?}"
+    );
+    assert_eq!(ours, theirs);
+}

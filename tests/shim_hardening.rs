@@ -401,30 +401,9 @@ fn mounts_on(dir: &Path) -> usize {
         .count()
 }
 
-/// Processes started with `-namespace <ns>` (our namespaces are unique): the shims.
-fn pids_with_namespace(ns: &str) -> Vec<i32> {
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args
-            .windows(2)
-            .any(|w| w[0] == b"-namespace" && w[1] == ns.as_bytes())
-        {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
 impl HandShim {
     fn kill(&self) {
-        for p in pids_with_namespace(&self.namespace) {
+        for p in common::containerd::pids_with_namespace_flag(&self.namespace) {
             kill9(p);
         }
     }

@@ -172,25 +172,18 @@ fn event_json(a: &prost_types::Any) -> Option<Obj> {
         "containerd.events.NamespaceDelete" => {
             Obj::default().s("name", &dec!(ev::NamespaceDelete).name)
         }
+        // ctr 1.6's snapshot events have no `snapshotter` field (1.7 added it, and
+        // ociboxd sends it): ctr 1.6 drops it when it decodes them, and so does this.
         "containerd.events.SnapshotPrepare" => {
             let e = dec!(ev::SnapshotPrepare);
-            Obj::default()
-                .s("key", &e.key)
-                .s("parent", &e.parent)
-                .s("snapshotter", &e.snapshotter)
+            Obj::default().s("key", &e.key).s("parent", &e.parent)
         }
         "containerd.events.SnapshotCommit" => {
             let e = dec!(ev::SnapshotCommit);
-            Obj::default()
-                .s("key", &e.key)
-                .s("name", &e.name)
-                .s("snapshotter", &e.snapshotter)
+            Obj::default().s("key", &e.key).s("name", &e.name)
         }
         "containerd.events.SnapshotRemove" => {
-            let e = dec!(ev::SnapshotRemove);
-            Obj::default()
-                .s("key", &e.key)
-                .s("snapshotter", &e.snapshotter)
+            Obj::default().s("key", &dec!(ev::SnapshotRemove).key)
         }
         "containerd.events.TaskCreate" => {
             let e = dec!(ev::TaskCreate);

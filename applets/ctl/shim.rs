@@ -1,6 +1,6 @@
 //! `ctr shim --id X delete|exec|start|state`: a shim's task API over ttrpc.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use ocibox::ctl::cli::{Command, Flag, Parsed};
 use ocibox::ctl::out;
 use ocibox::ctl::shim_cmd::Shim;
@@ -58,27 +58,62 @@ fn state(p: &Parsed) -> Result<()> {
 }
 
 fn delete(p: &Parsed) -> Result<()> {
-    out(&connect(p)?.delete()?);
+    out(&connect(p)?.delete(p.first())?);
     Ok(())
 }
 
 fn start(p: &Parsed) -> Result<()> {
-    connect(p)?.start()
+    connect(p)?.start(p.first())
 }
 
+/// ctr 1.6's `shim exec`: the exec id first, then the stdio fifos made (and their ends
+/// held open, as ctr's prepareStdio does), the spec read, Exec and Start, the pid printed.
 fn exec(p: &Parsed) -> Result<()> {
     let shim = connect(p)?;
+    let exec_id = p.first().to_string();
+    if exec_id.is_empty() {
+        bail!("exec id must be provided");
+    }
+    let tty = p.bool("tty");
+    let (stdin, stdout, stderr) = (p.string("stdin"), p.string("stdout"), p.string("stderr"));
+    let _held = [
+        open_fifo(&stdin, libc::O_WRONLY)?,
+        open_fifo(&stdout, libc::O_RDONLY)?,
+        if tty {
+            None
+        } else {
+            open_fifo(&stderr, libc::O_RDONLY)?
+        },
+    ];
     let spec_path = p.string("spec");
-    let spec = std::fs::read(&spec_path).with_context(|| format!("open {spec_path}"))?;
+    let spec = std::fs::read(&spec_path)
+        .map_err(|e| anyhow::anyhow!("open {spec_path}: {}", super::archive::go_io(&e)))?;
     if p.bool("attach") {
         bail!("--attach: not supported by ocibox's ctr yet");
     }
-    // ctr's exec id for a shim exec is the first argument.
-    let exec_id = p.first().to_string();
-    shim.exec(
-        &exec_id,
-        &spec,
-        (&p.string("stdin"), &p.string("stdout"), &p.string("stderr")),
-        p.bool("tty"),
-    )
+    let pid = shim.exec(&exec_id, &spec, (&stdin, &stdout, &stderr), tty)?;
+    out(&format!("exec running with pid {pid}\n"));
+    Ok(())
+}
+
+/// The Go fifo package's `OpenFifo(path, mode|O_CREAT|O_NONBLOCK, 0700)`: made if missing
+/// (its error words), then opened without blocking; a write end with no reader yet is
+/// opened read-write instead, which never blocks (the Go package opens it later).
+fn open_fifo(path: &str, mode: i32) -> Result<Option<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !std::path::Path::new(path).exists() {
+        let made = nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o700));
+        match made {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => bail!("error creating fifo {path}: {}", e.desc().to_lowercase()),
+        }
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.custom_flags(libc::O_NONBLOCK);
+    if mode == libc::O_WRONLY {
+        o.read(true).write(true);
+    } else {
+        o.read(true);
+    }
+    Ok(o.open(path).ok())
 }

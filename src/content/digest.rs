@@ -6,6 +6,44 @@ use sha2::{Digest as _, Sha256};
 use std::fmt;
 use std::str::FromStr;
 
+/// go-digest's `Digest.Validate` of any algorithm it knows (sha256, sha384, sha512): the
+/// words of its error ("invalid checksum digest format", "invalid checksum digest length",
+/// "unsupported digest algorithm"), which containerd and ctr print.
+pub fn go_validate(s: &str) -> Result<(), &'static str> {
+    const FORMAT: &str = "invalid checksum digest format";
+    let Some(i) = s.find(':').filter(|&i| i > 0 && i + 1 < s.len()) else {
+        return Err(FORMAT);
+    };
+    let (alg, enc) = (&s[..i], &s[i + 1..]);
+    let size = match alg {
+        "sha256" => 32,
+        "sha384" => 48,
+        "sha512" => 64,
+        _ => {
+            let alg_ok = alg.split(['+', '.', '_', '-']).all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            });
+            let enc_ok = enc
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '=' | '_' | '-'));
+            return Err(if alg_ok && enc_ok {
+                "unsupported digest algorithm"
+            } else {
+                FORMAT
+            });
+        }
+    };
+    if enc.len() != size * 2 {
+        return Err("invalid checksum digest length");
+    }
+    if !enc.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
+        return Err(FORMAT);
+    }
+    Ok(())
+}
+
 /// A validated sha256 content digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest([u8; 32]);

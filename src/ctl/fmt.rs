@@ -25,37 +25,7 @@ pub fn label_pairs(labels: &HashMap<String, String>) -> Vec<String> {
 /// go-digest's `Parse`: the digest, or its error's words ("invalid checksum digest
 /// format", "... length", "unsupported digest algorithm"), as ctr prints them.
 pub fn parse_digest(s: &str) -> anyhow::Result<String> {
-    let fail = |m: &str| Err(anyhow::anyhow!("{m}"));
-    let Some(i) = s.find(':').filter(|&i| i > 0 && i + 1 < s.len()) else {
-        return fail("invalid checksum digest format");
-    };
-    let (alg, enc) = (&s[..i], &s[i + 1..]);
-    let size = match alg {
-        "sha256" => 32,
-        "sha384" => 48,
-        "sha512" => 64,
-        _ => {
-            let alg_ok = alg.split(['+', '.', '_', '-']).all(|p| {
-                !p.is_empty()
-                    && p.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            });
-            let enc_ok = enc
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '=' | '_' | '-'));
-            return fail(if alg_ok && enc_ok {
-                "unsupported digest algorithm"
-            } else {
-                "invalid checksum digest format"
-            });
-        }
-    };
-    if enc.len() != size * 2 {
-        return fail("invalid checksum digest length");
-    }
-    if !enc.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
-        return fail("invalid checksum digest format");
-    }
+    crate::content::digest::go_validate(s).map_err(|m| anyhow::anyhow!("{m}"))?;
     Ok(s.to_string())
 }
 

@@ -62,10 +62,11 @@ impl Shim {
         Ok(super::go_json::to_string_indent(&r, "    ") + "\n")
     }
 
-    /// `ctr shim delete`: ctr's line.
-    pub fn delete(&self) -> Result<String> {
+    /// `ctr shim delete ID`: ctr's line. As ctr 1.6 does, the request names the argument
+    /// (not `--id`, which only finds the shim's socket): none names no task.
+    pub fn delete(&self, id: &str) -> Result<String> {
         let mut req = shim_api::DeleteRequest::new();
-        req.id = self.id.clone();
+        req.id = id.to_string();
         let r = self.client.delete(self.ctx(), &req).map_err(ttrpc_err)?;
         Ok(format!(
             "container deleted and returned exit status {}\n",
@@ -73,23 +74,25 @@ impl Shim {
         ))
     }
 
-    /// `ctr shim start`.
-    pub fn start(&self) -> Result<()> {
+    /// `ctr shim start ID` (the argument names the task, as for delete).
+    pub fn start(&self, id: &str) -> Result<()> {
         let mut req = shim_api::StartRequest::new();
-        req.id = self.id.clone();
+        req.id = id.to_string();
         self.client.start(self.ctx(), &req).map_err(ttrpc_err)?;
         Ok(())
     }
 
-    /// `ctr shim exec`: a process from a runtime-spec Process JSON (`--spec`), with the
-    /// given stdio paths, as exec id `exec_id`.
+    /// `ctr shim exec`: a process from a runtime-spec Process JSON (`--spec`) with the
+    /// given stdio paths, as exec `exec_id` of the task, then started; its pid. (ctr 1.6
+    /// panics before it sends anything: its TypeURL of the Process is refused; ctr 1.6's
+    /// code would name the exec id as the task, which no shim has.)
     pub fn exec(
         &self,
         exec_id: &str,
         process_json: &[u8],
         stdio: (&str, &str, &str),
         terminal: bool,
-    ) -> Result<()> {
+    ) -> Result<u32> {
         let mut req = shim_api::ExecProcessRequest::new();
         req.id = self.id.clone();
         req.exec_id = exec_id.to_string();
@@ -102,14 +105,44 @@ impl Shim {
         any.value = process_json.to_vec();
         req.spec = containerd_shim_protos::protobuf::MessageField::some(any);
         self.client.exec(self.ctx(), &req).map_err(ttrpc_err)?;
-        Ok(())
+        let mut start = shim_api::StartRequest::new();
+        start.id = self.id.clone();
+        start.exec_id = exec_id.to_string();
+        let r = self.client.start(self.ctx(), &start).map_err(ttrpc_err)?;
+        Ok(r.pid)
     }
 }
 
-/// A ttrpc error as containerd's client words it (the status message for a status).
+/// A ttrpc error as ctr prints it: a status as Go's gRPC status error reads
+/// (`rpc error: code = NotFound desc = …`), anything else as it is.
 fn ttrpc_err(e: containerd_shim_protos::ttrpc::Error) -> anyhow::Error {
     match e {
-        containerd_shim_protos::ttrpc::Error::RpcStatus(s) => anyhow!("{}", s.message),
+        containerd_shim_protos::ttrpc::Error::RpcStatus(s) => {
+            let code = format!("{:?}", s.code());
+            anyhow!(
+                "rpc error: code = {} desc = {}",
+                go_code_name(&code),
+                s.message
+            )
+        }
         other => anyhow!("{other}"),
+    }
+}
+
+/// gRPC's code name as Go's `codes.Code.String()` spells it, from the protobuf enum's
+/// (`NOT_FOUND` → `NotFound`; `CANCELLED` → `Canceled`).
+fn go_code_name(proto: &str) -> String {
+    match proto {
+        "OK" => "OK".into(),
+        "CANCELLED" => "Canceled".into(),
+        _ => proto
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_string() + &c.as_str().to_lowercase())
+                    .unwrap_or_default()
+            })
+            .collect(),
     }
 }

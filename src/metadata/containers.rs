@@ -162,16 +162,17 @@ pub fn update(tx: &Tx, ns: &str, c: Container, paths: &[&str]) -> anyhow::Result
     };
     let all = ["labels", "spec", "extensions", "image", "snapshotkey"];
     let paths: &[&str] = if paths.is_empty() {
-        if c.runtime.name != cur.runtime.name {
-            return Err(err(
-                ErrorKind::InvalidArgument,
-                "container.Runtime.Name field is immutable",
-            ));
-        }
+        // containerd checks the snapshotter first: a change of both reads as its.
         if c.snapshotter != cur.snapshotter {
             return Err(err(
                 ErrorKind::InvalidArgument,
                 "container.Snapshotter field is immutable",
+            ));
+        }
+        if c.runtime.name != cur.runtime.name {
+            return Err(err(
+                ErrorKind::InvalidArgument,
+                "container.Runtime.Name field is immutable",
             ));
         }
         &all

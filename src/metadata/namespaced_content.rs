@@ -104,6 +104,35 @@ impl NamespacedContent<'_> {
         }
     }
 
+    /// The size of `expected` when its bytes are on disk (of `total` bytes, or any size
+    /// when `total` is 0) but the namespace holds no record of it: containerd's shared
+    /// content policy (its default) then opens a writer without an ingest, at offset =
+    /// size, whose commit adds the blob with the commit's labels ([`Self::adopt`]).
+    pub fn shared_elsewhere(&self, expected: &Digest, total: u64) -> Option<u64> {
+        if self
+            .db
+            .view(|v| content::info(v, &self.ns, expected))
+            .is_ok()
+        {
+            return None;
+        }
+        let on_disk = self.store.info(expected).ok()?;
+        (total == 0 || total == on_disk.size).then_some(on_disk.size)
+    }
+
+    /// Record the bytes of `d` already on disk in the namespace with `labels` (and in the
+    /// lease): the commit of a writer opened on shared content. AlreadyExists when the
+    /// namespace holds it already.
+    pub fn adopt(&self, d: Digest, labels: Labels) -> anyhow::Result<u64> {
+        let _gc = self.db.gc_shared();
+        if self.db.view(|v| content::info(v, &self.ns, &d)).is_ok() {
+            return Err(err(ErrorKind::AlreadyExists, format!("content {d}")));
+        }
+        let on_disk = self.store.info(&d)?;
+        self.record(d, on_disk.size, labels)?;
+        Ok(on_disk.size)
+    }
+
     /// Commit a writer opened here, recording the blob (with `labels`) in the namespace.
     /// AlreadyExists when the namespace already holds it.
     pub fn commit(

@@ -178,6 +178,17 @@ impl Snapshotter {
                 match self.driver {
                     Driver::Overlay { .. } => {
                         std::fs::create_dir_all(tmp.join("fs"))?;
+                        // The merged root's owner is the upper dir's: it takes the parent's
+                        // (containerd does; a remapped image's root stays its mapped root's).
+                        if let Some(&p) = parent_ids.first() {
+                            use std::os::unix::fs::MetadataExt;
+                            let st = std::fs::metadata(self.fs_dir(p))?;
+                            std::os::unix::fs::lchown(
+                                tmp.join("fs"),
+                                Some(st.uid()),
+                                Some(st.gid()),
+                            )?;
+                        }
                         if kind == Kind::Active {
                             std::fs::create_dir_all(tmp.join("work"))?;
                         }

@@ -268,26 +268,7 @@ impl Containerd {
     }
 
     fn pids_with_namespace_flag(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        let Ok(rd) = std::fs::read_dir("/proc") else {
-            return pids;
-        };
-        for e in rd.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
-                continue;
-            };
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            if args
-                .windows(2)
-                .any(|w| w[0] == b"-namespace" && w[1] == self.namespace.as_bytes())
-            {
-                pids.push(pid);
-            }
-        }
-        pids
+        pids_with_namespace_flag(&self.namespace)
     }
 
     /// Moves containerd into its own pids cgroup (v1, `/sys/fs/cgroup/pids/<namespace>/
@@ -354,6 +335,31 @@ impl Containerd {
     }
 }
 
+/// The processes started with `-namespace NS` (the shims of a namespace, whoever started
+/// them: containerd-shim-runc-v2 1.6 writes no `shim.pid`).
+pub fn pids_with_namespace_flag(namespace: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args
+            .windows(2)
+            .any(|w| w[0] == b"-namespace" && w[1] == namespace.as_bytes())
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 /// Runs a command, killing it after `limit`.
 pub fn with_timeout(cmd: &mut Command, limit: Duration) -> Output {
     let child = cmd
@@ -390,7 +396,7 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-fn kill9(pid: i32) {
+pub fn kill9(pid: i32) {
     // SAFETY: plain kill(2) of a pid we found for our own test's processes.
     unsafe { libc::kill(pid, libc::SIGKILL) };
 }
@@ -426,6 +432,29 @@ fn kill_cgroup_members(group: &str) {
     }
 }
 
+/// What a namespace's containers leave outside the daemon's directories: the shims'
+/// runtime state (`/run/containerd/{ocibox,runc}/NS`) and the cgroups named after it, whose
+/// remaining members (a shim killed before its container) are thawed and killed first.
+pub fn remove_namespace_leftovers(namespace: &str) {
+    for root in ["/run/containerd/ocibox", "/run/containerd/runc"] {
+        let _ = std::fs::remove_dir_all(Path::new(root).join(namespace));
+    }
+    kill_cgroup_members(namespace);
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            let cg = e.path().join(namespace);
+            if let Ok(inner) = std::fs::read_dir(&cg) {
+                for c in inner.flatten() {
+                    if c.path().is_dir() {
+                        let _ = std::fs::remove_dir(c.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(&cg);
+        }
+    }
+}
+
 impl Drop for Containerd {
     fn drop(&mut self) {
         // Containers first (runc's state knows their pids), then shims, then containerd.
@@ -454,25 +483,7 @@ impl Drop for Containerd {
         for m in mounts {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
-        // Runtime state and cgroups named after our namespace.
-        for root in ["/run/containerd/ocibox", "/run/containerd/runc"] {
-            let _ = std::fs::remove_dir_all(Path::new(root).join(&self.namespace));
-        }
-        // Anything still in our cgroups (a shim killed before its container): thaw, kill.
-        kill_cgroup_members(&self.namespace);
-        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in rd.flatten() {
-                let cg = e.path().join(&self.namespace);
-                if let Ok(inner) = std::fs::read_dir(&cg) {
-                    for c in inner.flatten() {
-                        if c.path().is_dir() {
-                            let _ = std::fs::remove_dir(c.path());
-                        }
-                    }
-                }
-                let _ = std::fs::remove_dir(&cg);
-            }
-        }
+        remove_namespace_leftovers(&self.namespace);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

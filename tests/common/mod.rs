@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod containerd;
+#[cfg(feature = "daemon")]
+pub mod daemons;
 #[cfg(feature = "images")]
 pub mod hostile_registry;
 #[cfg(feature = "daemon")]
@@ -287,4 +289,19 @@ pub fn remove_cgroup_everywhere(rel: &str) {
             let _ = std::fs::remove_dir(c.path().join(rel));
         }
     }
+}
+
+/// `s` with every sha256 digest replaced by `sha256:D`.
+pub fn no_digests(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("sha256:") {
+        out.push_str(&rest[..i + 7]);
+        let after = &rest[i + 7..];
+        let n = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push('D');
+        rest = &after[n..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -34,6 +34,35 @@ fn mkdir(p: &Path, mode: u32, recursive: bool) -> Result<()> {
         .with_context(|| format!("mkdir {}", p.display()))
 }
 
+/// The host gid the container's gid 0 maps to, when the spec maps gids (a user namespace).
+fn remapped_root_gid(spec: &[u8]) -> Result<Option<u32>> {
+    if spec.is_empty() {
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(spec).context("parse the spec")?;
+    Ok(v["linux"]["gidMappings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["containerID"].as_u64() == Some(0))
+        .and_then(|m| m["hostID"].as_u64())
+        .and_then(|g| u32::try_from(g).ok())
+        .filter(|&g| g != 0))
+}
+
+/// containerd's `prepareBundleDirectoryPermissions`: with a remapped root the bundle goes to
+/// that gid, mode 0710, so the container's root can reach its rootfs under it (runc mounts
+/// it from inside the user namespace: with the bundle 0700 root's that mount is refused).
+fn open_to_remapped_root(path: &Path, spec: &[u8]) -> Result<()> {
+    let Some(gid) = remapped_root_gid(spec)? else {
+        return Ok(());
+    };
+    std::os::unix::fs::chown(path, None, Some(gid))
+        .with_context(|| format!("chown {} to gid {gid}", path.display()))?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o710))
+        .with_context(|| format!("chmod {}", path.display()))
+}
+
 impl Bundle {
     /// The bundle of `ns`/`id` (made or not).
     pub fn at(config: &Config, ns: &str, id: &str) -> Bundle {
@@ -60,6 +89,7 @@ impl Bundle {
         }
         let made = || -> Result<()> {
             mkdir(&b.path, 0o700, false)?;
+            open_to_remapped_root(&b.path, spec)?;
             mkdir(&b.path.join("rootfs"), 0o711, false)?;
             let work = Self::work_dir(config, ns, id);
             if let Some(parent) = work.parent() {

@@ -294,6 +294,9 @@ struct Session {
     total: i64,
     expected: String,
     writer: Option<Writer>,
+    /// Opened on bytes another namespace holds (digest, size): no ingest until a write.
+    shared: Option<(Digest, u64)>,
+    opened_at: std::time::SystemTime,
 }
 
 async fn write_session(
@@ -321,6 +324,8 @@ async fn write_session(
         total: req.total,
         expected: req.expected.clone(),
         writer: None,
+        shared: None,
+        opened_at: std::time::SystemTime::now(),
     };
     let (back, opened) = run(sess, |s| s.open().map_err(|e| to_status(&e))).await?;
     sess = back;
@@ -377,9 +382,17 @@ impl Session {
         }
     }
 
-    /// Open (or resume) the ingest; the lock is held until the session ends.
+    /// Open (or resume) the ingest; the lock is held until the session ends. Bytes on disk
+    /// that the namespace does not hold yet open no ingest (containerd's shared policy):
+    /// the writer stands at their end, and its commit adopts them with the commit's labels.
     fn open(&mut self) -> anyhow::Result<()> {
         let exp = self.expected()?;
+        if let Some(d) = exp {
+            if let Some(size) = self.store().shared_elsewhere(&d, self.total.max(0) as u64) {
+                self.shared = Some((d, size));
+                return Ok(());
+            }
+        }
         let w = self
             .store()
             .writer(&self.ref_, self.total.max(0) as u64, exp)?;
@@ -387,8 +400,92 @@ impl Session {
         Ok(())
     }
 
+    /// One message on a writer opened on shared bytes (at offset = size): a stat reports
+    /// them whole, a commit at that offset adopts them with its labels. As containerd's
+    /// namespaced writer: a write or commit at offset 0 truncates, i.e. starts a real ingest
+    /// from nothing; data at the end copies the bytes into a real ingest first.
+    fn step_shared(
+        &mut self,
+        req: WriteContentRequest,
+        d: Digest,
+        size: u64,
+    ) -> Result<(WriteContentResponse, bool), Status> {
+        let action = WriteAction::try_from(req.action).map_err(|_| {
+            Status::invalid_argument(format!("unknown write action {}", req.action))
+        })?;
+        if action != WriteAction::Stat {
+            if req.offset > 0 && req.offset as u64 != size {
+                return Err(Status::out_of_range(format!(
+                    "write @{} must occur at current offset {size}",
+                    req.offset
+                )));
+            }
+            if req.offset == 0 || !req.data.is_empty() {
+                self.shared = None;
+                let mut w = self
+                    .store()
+                    .writer(&self.ref_, self.total.max(0) as u64, None)
+                    .map_err(|e| to_status(&e))?;
+                if req.offset > 0 {
+                    let copied = self
+                        .d
+                        .content
+                        .reader(&d)
+                        .and_then(|r| Ok(r.stream_from(0)?))
+                        .and_then(|mut f| Ok(std::io::copy(&mut f, &mut w)?));
+                    copied.map_err(|e| to_status(&e.context("copy the shared blob")))?;
+                }
+                self.writer = Some(w);
+                return self.step(req);
+            }
+        }
+        let stat = action == WriteAction::Stat;
+        let msg = WriteContentResponse {
+            action: req.action,
+            offset: size as i64,
+            total: if stat { size as i64 } else { 0 },
+            digest: d.to_string(),
+            started_at: stat.then(|| timestamp(self.opened_at)),
+            updated_at: stat.then(|| timestamp(self.opened_at)),
+        };
+        if action != WriteAction::Commit {
+            return Ok((msg, false));
+        }
+        if req.total != 0 && req.total as u64 != size {
+            return Err(Status::unknown(format!(
+                "{:?} failed size validation: {size} != {}",
+                self.ref_, req.total
+            )));
+        }
+        if !req.expected.is_empty() && req.expected != d.to_string() {
+            return Err(Status::unknown(format!(
+                "{:?} unexpected digest",
+                self.ref_
+            )));
+        }
+        self.store()
+            .adopt(d, labels_in(&req.labels))
+            .map_err(|e| to_status(&e))?;
+        self.published_create(d, size as i64);
+        Ok((msg, true))
+    }
+
+    fn published_create(&self, dg: Digest, size: i64) {
+        self.d.events.publish(
+            &self.ns,
+            "/content/create",
+            &ContentCreate {
+                digest: dg.to_string(),
+                size,
+            },
+        );
+    }
+
     /// One message: its answer, and whether the session is done (committed).
     fn step(&mut self, req: WriteContentRequest) -> Result<(WriteContentResponse, bool), Status> {
+        if let Some((d, size)) = self.shared {
+            return self.step_shared(req, d, size);
+        }
         let st = self
             .writer
             .as_ref()
@@ -457,14 +554,7 @@ impl Session {
                         .store()
                         .commit(w, size, exp, labels_in(&req.labels))
                         .map_err(|e| to_status(&e))?;
-                    self.d.events.publish(
-                        &self.ns,
-                        "/content/create",
-                        &ContentCreate {
-                            digest: dg.to_string(),
-                            size: msg.offset,
-                        },
-                    );
+                    self.published_create(dg, msg.offset);
                     msg.digest = dg.to_string();
                     done = true;
                 } else {

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use tonic::{Request, Response, Status};
 
 use crate::api::namespace;
@@ -15,12 +16,14 @@ use crate::api::services::images::v1::{
     UpdateImageRequest, UpdateImageResponse,
 };
 use crate::api::status::IntoStatus;
+use crate::content::digest::go_validate;
 use crate::daemon::context::Daemon;
 use crate::daemon::services::convert::{
     descriptor_in, descriptor_out, labels_in, labels_out, timestamp_nanos,
 };
 use crate::daemon::services::plumbing::blocking;
 use crate::errdefs::{err, ErrorKind};
+use crate::metadata::encoding::validate_labels;
 use crate::metadata::images;
 
 pub struct ImagesService {
@@ -41,24 +44,39 @@ fn image_out(i: &images::Image) -> Image {
     }
 }
 
+/// The image of a Create (or of an Update that replaces the target), checked as
+/// containerd's `validateImage` checks it, in its order and words: the name, the labels,
+/// then the target's digest, size and media type.
 fn image_in(i: Option<Image>) -> anyhow::Result<images::Image> {
     let i = i.unwrap_or_default();
     if i.name.is_empty() {
         return Err(ErrorKind::InvalidArgument.err("Image.Name required"));
     }
-    let target = match &i.target {
-        Some(t) => descriptor_in(t)?,
-        None => {
-            return Err(err(
-                ErrorKind::InvalidArgument,
-                "image Target.MediaType must not be empty",
-            ))
-        }
-    };
+    let labels = labels_in(&i.labels);
+    validate_labels(&labels).context("image.Labels")?;
+    let t = i.target.unwrap_or_default();
+    if let Err(why) = go_validate(&t.digest) {
+        return Err(err(
+            ErrorKind::InvalidArgument,
+            format!("Target.Digest {:?} invalid: {why}", t.digest),
+        ));
+    }
+    if t.size <= 0 {
+        return Err(err(
+            ErrorKind::InvalidArgument,
+            "Target.Size must be greater than zero",
+        ));
+    }
+    if t.media_type.is_empty() {
+        return Err(err(
+            ErrorKind::InvalidArgument,
+            "Target.MediaType must be set",
+        ));
+    }
     Ok(images::Image {
         name: i.name,
-        target,
-        labels: labels_in(&i.labels),
+        target: descriptor_in(&t)?,
+        labels,
         created_at: 0,
         updated_at: 0,
     })
@@ -137,20 +155,19 @@ impl Images for ImagesService {
             // not used (ctr sends an empty one, as Go's non-nullable field): the image's own
             // stands in for it, annotations from the request.
             let needs_target = paths.is_empty() || paths.contains(&"target");
-            let i = match image {
-                Some(mut i) if !needs_target => {
-                    if i.name.is_empty() {
-                        return Err(ErrorKind::InvalidArgument.err("Image.Name required"));
-                    }
-                    let cur = d.db.view(|v| images::get(v, &ns, &i.name))?;
-                    let annotations = i.target.take().map(|t| t.annotations).unwrap_or_default();
-                    let mut t = descriptor_out(&cur.target);
-                    t.annotations = annotations;
-                    i.target = Some(t);
-                    image_in(Some(i))?
-                }
-                other => image_in(other)?,
-            };
+            let mut i = image.unwrap_or_default();
+            if i.name.is_empty() {
+                return Err(ErrorKind::InvalidArgument.err("Image.Name required"));
+            }
+            // An unknown image is NotFound before anything is validated (containerd).
+            let cur = d.db.view(|v| images::get(v, &ns, &i.name))?;
+            if !needs_target {
+                let annotations = i.target.take().map(|t| t.annotations).unwrap_or_default();
+                let mut t = descriptor_out(&cur.target);
+                t.annotations = annotations;
+                i.target = Some(t);
+            }
+            let i = image_in(Some(i))?;
             let i = d.db.update(|tx| images::update(tx, &ns, i, &paths))?;
             d.events.publish(
                 &ns,

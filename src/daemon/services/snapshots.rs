@@ -114,11 +114,14 @@ impl Snapshots for SnapshotsService {
         let d = self.d.clone();
         let r = req.into_inner();
         let mounts = blocking(move || {
+            // The lease takes the snapshot before the GC hold is let go: a collection
+            // between the two would sweep it (nothing else refers to it yet).
             let m = {
                 let c = d.snapshotters.change(&ns, &r.snapshotter)?;
-                c.sn.prepare(&r.key, &r.parent, labels_in(&r.labels))?
+                let m = c.sn.prepare(&r.key, &r.parent, labels_in(&r.labels))?;
+                lease_add(&d, &ns, &lease, &r.snapshotter, &r.key)?;
+                m
             };
-            lease_add(&d, &ns, &lease, &r.snapshotter, &r.key)?;
             d.events.publish(
                 &ns,
                 "/snapshot/prepare",
@@ -145,11 +148,14 @@ impl Snapshots for SnapshotsService {
         let d = self.d.clone();
         let r = req.into_inner();
         let mounts = blocking(move || {
+            // The lease takes the snapshot before the GC hold is let go: a collection
+            // between the two would sweep it (nothing else refers to it yet).
             let m = {
                 let c = d.snapshotters.change(&ns, &r.snapshotter)?;
-                c.sn.view(&r.key, &r.parent, labels_in(&r.labels))?
+                let m = c.sn.view(&r.key, &r.parent, labels_in(&r.labels))?;
+                lease_add(&d, &ns, &lease, &r.snapshotter, &r.key)?;
+                m
             };
-            lease_add(&d, &ns, &lease, &r.snapshotter, &r.key)?;
             Ok(m)
         })
         .await?;
@@ -181,8 +187,8 @@ impl Snapshots for SnapshotsService {
             {
                 let c = d.snapshotters.change(&ns, &r.snapshotter)?;
                 c.sn.commit(&r.name, &r.key, labels_in(&r.labels))?;
+                lease_add(&d, &ns, &lease, &r.snapshotter, &r.name)?;
             }
-            lease_add(&d, &ns, &lease, &r.snapshotter, &r.name)?;
             d.events.publish(
                 &ns,
                 "/snapshot/commit",
