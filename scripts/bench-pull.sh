@@ -8,9 +8,11 @@
 # ru_maxrss: the daemon pulls, the client draws progress). As root. Prints Markdown.
 #
 # Fair by construction: a warm-up round each first (the registry's files into the page
-# cache); `sync` before every timed pull, so neither pays for the other's writeback; the
-# unpacked trees are kept until the pull is timed and counted (both sides must have made
-# the same number of files), then removed and synced away outside the clock.
+# cache); `sync` before every timed pull, so neither pays for the other's writeback; every
+# unpacked tree is kept until all rounds are done (both sides must have made the same
+# number of entries), so no pull runs just after another's tree was removed: ext4 skips
+# inodes freed in the last 30 s when it allocates (`recently_deleted`), and that scan was
+# over a third of a pull's CPU time when each round removed its tree.
 # ARMS=ocibox or ARMS=containerd runs one side only (for profiling); KEEP=1 keeps the work
 # directory; OCIBOX_BASE=path adds a third side, another ocibox binary (a before/after
 # comparison in the same run). The image tarball and its OCI layout are cached under /var/cache/ocibox-bench
@@ -116,7 +118,7 @@ if [ -n "${OCIBOX_BASE:-}" ]; then
 fi
 export WORK="$work" REF="$ref" OCIBOX OCIBOX_BASE="${OCIBOX_BASE:-}" N ARMS="${ARMS:-ocibox containerd}$base_arm"
 python3 - "$layer_mb" "$tar_mb" <<'PY'
-import os, sys, time, shutil, subprocess, statistics
+import os, sys, time, subprocess, statistics
 
 work, ref, ocibox, n = os.environ["WORK"], os.environ["REF"], os.environ["OCIBOX"], int(os.environ["N"])
 arms = os.environ["ARMS"].split()
@@ -193,8 +195,6 @@ def round_(side, r):
     files = count_files(f"{d}/root/{sn_dir}")
     daemon.terminate()
     daemon.wait()
-    if not os.environ.get("KEEP"):
-        shutil.rmtree(d)
     subprocess.run(["sync"], check=True)
     return dict(t=t, rss=daemon_rss + client_rss, daemon_rss=daemon_rss, client_rss=client_rss,
                 cpu=daemon_cpu + client_cpu, files=files)
