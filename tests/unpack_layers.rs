@@ -209,7 +209,7 @@ fn zstd_gzip_and_plain_blobs_digest_right() {
             ..Default::default()
         };
         let info = unpack_layer(Cursor::new(blob), &dest, &o).unwrap();
-        assert_eq!(info.digest, sha256(blob));
+        assert_eq!(info.digest, Some(sha256(blob)));
         assert_eq!(info.size, blob.len() as u64);
         assert_eq!(std::fs::read(dest.join("d/f")).unwrap().len(), 300_000);
     }
@@ -593,4 +593,169 @@ fn gnu_sparse_entries_stay_sparse() {
     assert!(a == b, "content differs");
     let m = std::fs::metadata(dest.join("holes")).unwrap();
     assert!(m.blocks() * 512 < 1 << 20, "{} blocks", m.blocks());
+}
+
+/// GNU tar's extraction of `tar` into a new directory `dest` (as root: owners, modes).
+fn gnu_extract(tar: &[u8], dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    let tarball = dest.with_extension("tar");
+    std::fs::write(&tarball, tar).unwrap();
+    sh(&format!(
+        "tar --numeric-owner --same-owner -p -xf {} -C {}",
+        tarball.display(),
+        dest.display()
+    ));
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn duplicate_entries_the_last_one_wins() {
+    let t = TempDir::new("ocibox-unpack-dups");
+    let outside = t.path().join("outside");
+    std::fs::write(&outside, "untouched").unwrap();
+    let big = vec![7u8; 300_000];
+    let tar = TarBuilder::new()
+        // A small file twice (both go to the writer threads).
+        .file("a", 0o644, b"first")
+        .file("a", 0o600, b"second")
+        // A big file (written in line) replaced by a small one, and the other way round.
+        .file("big", 0o644, &big)
+        .file("big", 0o644, b"small now")
+        .file("grow", 0o644, b"small")
+        .file("grow", 0o644, &big)
+        // A file replaced by a directory, a directory (with a file in it, its fd cached)
+        // replaced by a file.
+        .file("m", 0o644, b"file")
+        .dir("m", 0o711)
+        .dir("d", 0o755)
+        .file("d/f", 0o644, b"in d")
+        .file("d", 0o644, b"d is a file now")
+        .dir("e", 0o755)
+        .file("e/inner", 0o644, b"x")
+        .symlink("e", "a")
+        // A symlink to outside the target, replaced by a file: the file is made, not
+        // written through the link.
+        .symlink("l", &outside.display().to_string())
+        .file("l", 0o644, b"mine")
+        .finish();
+    let dest = t.path().join("ours");
+    unpack_layer(Cursor::new(&tar), &dest, &UnpackOptions::default()).unwrap();
+    assert_eq!(read(&dest.join("a")), "second");
+    assert_eq!(
+        std::fs::metadata(dest.join("a")).unwrap().mode() & 0o7777,
+        0o600
+    );
+    assert_eq!(read(&dest.join("big")), "small now");
+    assert_eq!(std::fs::read(dest.join("grow")).unwrap(), big);
+    assert!(dest.join("m").is_dir());
+    assert_eq!(read(&dest.join("d")), "d is a file now");
+    assert_eq!(
+        std::fs::read_link(dest.join("e")).unwrap(),
+        PathBuf::from("a")
+    );
+    assert_eq!(read(&dest.join("l")), "mine");
+    assert!(!dest.join("l").is_symlink());
+    assert_eq!(read(&outside), "untouched");
+    // GNU tar makes the same tree of the entries it can replace (it refuses to replace a
+    // non-empty directory by a file or a link, so `d` and `e` are left out there).
+    let mut tar_gnu = TarBuilder::new();
+    tar_gnu
+        .file("a", 0o644, b"first")
+        .file("a", 0o600, b"second")
+        .file("big", 0o644, &big)
+        .file("big", 0o644, b"small now")
+        .file("grow", 0o644, b"small")
+        .file("grow", 0o644, &big)
+        .file("m", 0o644, b"file")
+        .dir("m", 0o711)
+        .symlink("l", &outside.display().to_string())
+        .file("l", 0o644, b"mine");
+    let tar_gnu = tar_gnu.finish();
+    let (ours, theirs) = (t.path().join("ours2"), t.path().join("theirs"));
+    unpack_layer(Cursor::new(&tar_gnu), &ours, &UnpackOptions::default()).unwrap();
+    gnu_extract(&tar_gnu, &theirs);
+    assert_eq!(describe(&ours), describe(&theirs));
+    assert_eq!(read(&outside), "untouched");
+}
+
+#[test]
+fn hardlink_to_a_later_replaced_file() {
+    let t = TempDir::new("ocibox-unpack-relink");
+    let big = vec![9u8; 300_000];
+    let tar = TarBuilder::new()
+        // The link's target is a small file a writer thread may still be writing.
+        .file("f", 0o644, b"old")
+        .hardlink("h", "f")
+        .file("f", 0o644, b"new")
+        // The same with a big file, and a link made again to the replacement.
+        .file("g", 0o644, &big)
+        .hardlink("h1", "g")
+        .file("g", 0o644, b"g replaced")
+        .hardlink("h2", "g")
+        .finish();
+    let (ours, theirs) = (t.path().join("ours"), t.path().join("theirs"));
+    unpack_layer(Cursor::new(&tar), &ours, &UnpackOptions::default()).unwrap();
+    assert_eq!(read(&ours.join("h")), "old", "the link keeps the old inode");
+    assert_eq!(read(&ours.join("f")), "new");
+    assert_eq!(std::fs::metadata(ours.join("f")).unwrap().nlink(), 1);
+    assert_eq!(std::fs::read(ours.join("h1")).unwrap(), big);
+    assert_eq!(read(&ours.join("h2")), "g replaced");
+    assert_eq!(
+        std::fs::metadata(ours.join("g")).unwrap().ino(),
+        std::fs::metadata(ours.join("h2")).unwrap().ino()
+    );
+    gnu_extract(&tar, &theirs);
+    assert_eq!(describe(&ours), describe(&theirs));
+}
+
+/// What the daemon's Diff service does for a client-side pull (ctr 1.6's): a layer applied
+/// into a directory that holds something already (the snapshot of an active mount).
+#[test]
+fn unpack_onto_a_non_empty_dir() {
+    use ocibox::unpack::layer::unpack_into;
+    let t = TempDir::new("ocibox-unpack-nonempty");
+    let dest = t.path().join("snap");
+    let outside = t.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    sh(&format!(
+        "set -e; mkdir -p {d}/etc {d}/var/sub/deep {d}/usr/bin; cd {d}; echo old > etc/old; \
+         echo before > etc/replace; echo x > var/sub/deep/x; ln -s usr/bin bin; \
+         ln -s {o} out",
+        d = dest.display(),
+        o = outside.display()
+    ));
+    let tar = TarBuilder::new()
+        .dir("etc", 0o750)
+        .file("etc/replace", 0o644, b"after")
+        .file("etc/new", 0o644, b"new")
+        .file("var", 0o644, b"a file over a tree")
+        .file("usr/bin/tool", 0o755, b"t")
+        .dir("etc", 0o750)
+        .file("etc/last", 0o644, b"last")
+        .finish();
+    let info = unpack_into(Cursor::new(&tar), &dest, &UnpackOptions::default()).unwrap();
+    assert_eq!(info.entries, 7);
+    assert_eq!(read(&dest.join("etc/old")), "old\n", "what was there stays");
+    assert_eq!(read(&dest.join("etc/replace")), "after");
+    assert_eq!(read(&dest.join("etc/new")), "new");
+    assert_eq!(read(&dest.join("etc/last")), "last");
+    assert_eq!(
+        std::fs::metadata(dest.join("etc")).unwrap().mode() & 0o7777,
+        0o750
+    );
+    assert_eq!(read(&dest.join("var")), "a file over a tree");
+    assert_eq!(read(&dest.join("usr/bin/tool")), "t");
+    // An existing symlink is never written through, whether it points inside or out.
+    for (name, wrote) in [
+        ("bin/x", dest.join("usr/bin/x")),
+        ("out/x", outside.join("x")),
+    ] {
+        let tar = TarBuilder::new().file(name, 0o644, b"x").finish();
+        let e = unpack_into(Cursor::new(&tar), &dest, &UnpackOptions::default()).unwrap_err();
+        assert!(format!("{e:#}").contains("a symlink"), "{name}: {e:#}");
+        assert!(!wrote.exists(), "{name} was written through the link");
+    }
 }

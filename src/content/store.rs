@@ -259,6 +259,7 @@ impl Store {
             digester,
             started_at,
             updated_at,
+            writeback_from: offset,
             _lock: lock,
         })
     }

@@ -15,13 +15,15 @@ use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::sys::stat::{
-    fchmodat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags,
+    fchmod, fchmodat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags,
 };
 use nix::sys::time::TimeSpec;
-use nix::unistd::{fchownat, linkat, symlinkat, Gid, Uid};
+use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
 use tar::EntryType;
 
-use super::file_writers::{create_file, FileJob, FileMeta, FileWriters, Pool, QUEUE, SMALL_FILE};
+use super::file_writers::{
+    create_file, FileData, FileJob, FileMeta, FileWriters, Pool, QUEUE, SMALL_FILE,
+};
 use super::limits::Limits;
 use super::safe_dir::{clean_path, kind_at, remove_at, set_xattr, SafeDir};
 
@@ -222,7 +224,7 @@ fn apply_one<R: Read>(
                     meta,
                 })?;
             } else {
-                create_file(pfd, name, entry, size, &meta)?;
+                create_file(pfd, name, FileData::Stream(entry, size), &meta)?;
             }
             return Ok(None);
         }
@@ -327,6 +329,14 @@ pub(crate) fn set_owner_mode(
     Ok(())
 }
 
+/// [`set_owner_mode`] on an open regular file.
+pub(crate) fn set_owner_mode_fd(fd: RawFd, uid: u64, gid: u64, mode: u32) -> Result<()> {
+    let uid = u32::try_from(uid).context("uid out of range")?;
+    let gid = u32::try_from(gid).context("gid out of range")?;
+    fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).context("chown")?;
+    fchmod(fd, Mode::from_bits_truncate(mode)).context("chmod")
+}
+
 fn set_times_at(dir: &SafeDir, rel: &Path, t: TimeSpec) -> Result<()> {
     let (fd, name) = if rel.as_os_str().is_empty() {
         (std::sync::Arc::new(dir.dir(rel, false)?), ".".into())
@@ -401,7 +411,6 @@ fn xattrs_of<R: Read>(
 /// files stay sparse, and a run of zeros costs no disk), then set the length. Runs of
 /// non-zero blocks go out in one write each.
 pub(crate) fn write_sparse(src: &mut impl Read, file: &std::fs::File, size: u64) -> Result<()> {
-    use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; usize::try_from(size.min(64 * 1024)).unwrap_or(64 * 1024)];
     let mut off = 0u64;
     // Where the bytes written so far end: the length needs setting only after a hole.
@@ -416,27 +425,8 @@ pub(crate) fn write_sparse(src: &mut impl Read, file: &std::fs::File, size: u64)
             }
             got += n;
         }
-        let mut run: Option<usize> = None;
-        let blocks = buf[..got].chunks(SPARSE_BLOCK).enumerate();
-        let nblocks = got.div_ceil(SPARSE_BLOCK);
-        for (i, block) in blocks {
-            let zero = block.iter().all(|&b| b == 0);
-            if !zero && run.is_none() {
-                run = Some(i * SPARSE_BLOCK);
-            }
-            if let Some(start) = run {
-                let end = if zero {
-                    i * SPARSE_BLOCK
-                } else {
-                    (i * SPARSE_BLOCK + block.len()).min(got)
-                };
-                if zero || i + 1 == nblocks {
-                    file.write_all_at(&buf[start..end], off + start as u64)
-                        .context("write file data")?;
-                    written_to = off + end as u64;
-                    run = None;
-                }
-            }
+        if let Some(end) = write_runs(file, &buf[..got], off)? {
+            written_to = end;
         }
         off += got as u64;
     }
@@ -444,4 +434,43 @@ pub(crate) fn write_sparse(src: &mut impl Read, file: &std::fs::File, size: u64)
         file.set_len(size).context("set file length")?;
     }
     Ok(())
+}
+
+/// [`write_sparse`] of bytes in memory (a small file read whole): written from where they
+/// are, not copied through a buffer again.
+pub(crate) fn write_sparse_from(data: &[u8], file: &std::fs::File) -> Result<()> {
+    let written_to = write_runs(file, data, 0)?.unwrap_or(0);
+    if written_to != data.len() as u64 {
+        file.set_len(data.len() as u64).context("set file length")?;
+    }
+    Ok(())
+}
+
+/// Write the runs of non-zero [`SPARSE_BLOCK`]s of `buf` at `off` onwards; where the last
+/// write ended, if any.
+fn write_runs(file: &std::fs::File, buf: &[u8], off: u64) -> Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let mut written_to = None;
+    let mut run: Option<usize> = None;
+    let nblocks = buf.len().div_ceil(SPARSE_BLOCK);
+    for (i, block) in buf.chunks(SPARSE_BLOCK).enumerate() {
+        let zero = block.iter().all(|&b| b == 0);
+        if !zero && run.is_none() {
+            run = Some(i * SPARSE_BLOCK);
+        }
+        if let Some(start) = run {
+            let end = if zero {
+                i * SPARSE_BLOCK
+            } else {
+                i * SPARSE_BLOCK + block.len()
+            };
+            if zero || i + 1 == nblocks {
+                file.write_all_at(&buf[start..end], off + start as u64)
+                    .context("write file data")?;
+                written_to = Some(off + end as u64);
+                run = None;
+            }
+        }
+    }
+    Ok(written_to)
 }

@@ -20,11 +20,11 @@ use std::sync::{Condvar, Mutex};
 
 use anyhow::{anyhow, Context, Result};
 use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{utimensat, Mode, UtimensatFlags};
+use nix::sys::stat::{futimens, Mode};
 use nix::sys::time::TimeSpec;
 
-use super::apply::{set_owner_mode, write_sparse};
-use super::safe_dir::set_xattr;
+use super::apply::{set_owner_mode_fd, write_sparse, write_sparse_from};
+use super::safe_dir::set_xattr_fd;
 
 /// Files up to this size go to a worker (read into memory first).
 pub const SMALL_FILE: u64 = 256 << 10;
@@ -50,13 +50,20 @@ pub struct FileJob {
     pub meta: FileMeta,
 }
 
-/// Make the regular file `name` in `dir` with the bytes of `src` (`size` of them, zero
-/// blocks left as holes), its owner, mode, xattrs and mtime.
-pub fn create_file(
+/// Where a file's bytes come from.
+pub enum FileData<'a, R> {
+    /// `size` bytes of a stream (the tar entry).
+    Stream(&'a mut R, u64),
+    /// Bytes read already (a small file handed to a worker).
+    Memory(&'a [u8]),
+}
+
+/// Make the regular file `name` in `dir` with the bytes of `data` (zero blocks left as
+/// holes), its owner, mode, xattrs and mtime.
+pub fn create_file<R: Read>(
     dir: RawFd,
     name: &OsStr,
-    src: &mut impl Read,
-    size: u64,
+    data: FileData<'_, R>,
     meta: &FileMeta,
 ) -> Result<()> {
     let fd = openat(
@@ -68,19 +75,17 @@ pub fn create_file(
     .context("create file")?;
     // SAFETY: openat returned a new fd that nothing else owns.
     let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    write_sparse(src, &file, size)?;
-    set_owner_mode(dir, name, meta.uid, meta.gid, Some(meta.mode))?;
-    for (k, v) in &meta.xattrs {
-        set_xattr(dir, name, k, v)?;
+    match data {
+        FileData::Stream(src, size) => write_sparse(src, &file, size)?,
+        FileData::Memory(bytes) => write_sparse_from(bytes, &file)?,
     }
-    utimensat(
-        Some(dir),
-        name,
-        &meta.mtime,
-        &meta.mtime,
-        UtimensatFlags::NoFollowSymlink,
-    )
-    .context("set mtime")?;
+    // Through the open fd: no second lookup of the name, and surely the file just made.
+    let fd = file.as_raw_fd();
+    set_owner_mode_fd(fd, meta.uid, meta.gid, meta.mode)?;
+    for (k, v) in &meta.xattrs {
+        set_xattr_fd(fd, name, k, v)?;
+    }
+    futimens(fd, &meta.mtime, &meta.mtime).context("set mtime")?;
     Ok(())
 }
 
@@ -109,11 +114,10 @@ impl Pool {
                 Ok(j) => j,
                 Err(_) => return,
             };
-            let r = create_file(
+            let r = create_file::<&[u8]>(
                 job.parent.as_raw_fd(),
                 &job.name,
-                &mut job.data.as_slice(),
-                job.data.len() as u64,
+                FileData::Memory(&job.data),
                 &job.meta,
             );
             let mut st = self.lock();

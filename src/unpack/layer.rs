@@ -25,6 +25,12 @@ pub struct UnpackOptions {
     pub expected_diff_id: Option<Digest>,
     /// The blob digest from the manifest, when the caller has not verified it already.
     pub expected_digest: Option<Digest>,
+    /// Digest the blob as it is read (always, when `expected_digest` is set). Off where
+    /// someone else hashes the same bytes already, so they are not hashed twice: a download
+    /// tee'd into its ingest (the content store's writer digests what it writes and checks
+    /// it at commit), or a blob read from the content store (its name was checked when it
+    /// was committed). Then [`LayerInfo::digest`] is None.
+    pub digest_blob: bool,
     pub limits: Limits,
 }
 
@@ -34,6 +40,7 @@ impl Default for UnpackOptions {
             compression: Compression::Auto,
             expected_diff_id: None,
             expected_digest: None,
+            digest_blob: true,
             limits: Limits::default(),
         }
     }
@@ -42,8 +49,9 @@ impl Default for UnpackOptions {
 /// What one unpack found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerInfo {
-    /// Digest and size of the blob as read (compressed).
-    pub digest: Digest,
+    /// Digest (unless [`UnpackOptions::digest_blob`] is off) and size of the blob as read
+    /// (compressed).
+    pub digest: Option<Digest>,
     pub size: u64,
     /// Digest and size of the uncompressed tar stream.
     pub diff_id: Digest,
@@ -101,6 +109,7 @@ pub fn unpack_into<R: Read + Send>(
     let dir = SafeDir::open(target)?;
     let (entries, decoded) = decode_beside(
         blob,
+        opts.digest_blob || opts.expected_digest.is_some(),
         opts.compression,
         opts.limits.max_uncompressed_bytes,
         |stream| {
@@ -123,8 +132,8 @@ pub fn unpack_into<R: Read + Send>(
         uncompressed_size,
     } = decoded;
 
-    if let Some(want) = &opts.expected_digest {
-        if *want != digest {
+    if let (Some(want), Some(digest)) = (&opts.expected_digest, &digest) {
+        if want != digest {
             bail!("unexpected commit digest {digest}, expected {want}: failed precondition");
         }
     }

@@ -21,10 +21,14 @@ use crate::content::Digest;
 const CHUNK: usize = 256 << 10;
 /// Chunks in flight.
 const QUEUE: usize = 8;
+/// Bytes of blob per read from the source (the network, the ingest, a store blob): big
+/// reads mean few syscalls and few trips through the tee's bookkeeping.
+const BLOB_READ: usize = 256 << 10;
 
 /// What the decompressing side measured.
 pub struct Decoded {
-    pub digest: Digest,
+    /// None when the blob was only counted.
+    pub digest: Option<Digest>,
     pub size: u64,
     pub diff_id: Digest,
     pub uncompressed_size: u64,
@@ -65,9 +69,11 @@ impl Read for ChunkReader {
 }
 
 /// Decompress `blob` on a new thread while `consume` reads the tar stream on this one.
-/// `max_uncompressed` bounds the tar stream. `consume` should read the stream to its end.
+/// The blob is digested when `digest_blob` is set (else only counted); `max_uncompressed`
+/// bounds the tar stream. `consume` should read the stream to its end.
 pub fn decode_beside<R, T>(
     blob: R,
+    digest_blob: bool,
     compression: Compression,
     max_uncompressed: u64,
     consume: impl FnOnce(&mut ChunkReader) -> Result<T>,
@@ -79,7 +85,9 @@ where
     std::thread::scope(|s| {
         let producer = std::thread::Builder::new()
             .name("decompress".into())
-            .spawn_scoped(s, move || produce(blob, compression, max_uncompressed, tx))
+            .spawn_scoped(s, move || {
+                produce(blob, digest_blob, compression, max_uncompressed, tx)
+            })
             .map_err(|e| anyhow!("spawn decompress thread: {e}"))?;
         let mut reader = ChunkReader {
             rx,
@@ -101,6 +109,7 @@ where
 
 fn produce<R: Read>(
     blob: R,
+    digest_blob: bool,
     compression: Compression,
     max_uncompressed: u64,
     tx: SyncSender<io::Result<Vec<u8>>>,
@@ -109,7 +118,11 @@ fn produce<R: Read>(
         let _ = tx.send(Err(io::Error::other(format!("{e:#}"))));
         e
     };
-    let mut buffered = BufReader::with_capacity(64 * 1024, HashingReader::new(blob));
+    let blob = match digest_blob {
+        true => HashingReader::new(blob),
+        false => HashingReader::counting(blob),
+    };
+    let mut buffered = BufReader::with_capacity(BLOB_READ, blob);
     let compression = compression.sniff(&mut buffered).map_err(|e| fail(&tx, e))?;
     let decoder = Decompressor::new(compression, buffered).map_err(|e| fail(&tx, e))?;
     let mut stream = HashingReader::new(decoder).with_limit(max_uncompressed, "uncompressed layer");
@@ -146,7 +159,7 @@ fn produce<R: Read>(
     let (digest, size, _) = buffered.into_inner().finish();
     drop(tx);
     Ok(Decoded {
-        digest,
+        digest: digest_blob.then_some(digest),
         size,
         diff_id,
         uncompressed_size,

@@ -4,6 +4,7 @@
 //! refused before any lookup. Nothing here takes a path string to the kernel whole.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -33,13 +34,18 @@ pub fn clean_path(raw: &[u8]) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Directories [`SafeDir`] keeps open at most (O_PATH fds; the cache starts over when full).
+const CACHED_DIRS: usize = 256;
+
 pub struct SafeDir {
     root: OwnedFd,
     path: PathBuf,
-    /// The last parent directory [`SafeDir::parent_of`] walked to, by its path: tar entries
-    /// come directory by directory, so most entries skip the walk. Forgotten whenever a
-    /// directory is removed ([`SafeDir::forget_cached`]), as it may be that one or above it.
-    last_parent: RefCell<Option<(PathBuf, Arc<OwnedFd>)>>,
+    /// Directories [`SafeDir::parent_of`] walked to, by their paths: an entry's parent, or
+    /// its nearest ancestor, is usually open already (a layer's tar holds a directory's
+    /// entries together, but comes back to a directory after its subdirectories), so a
+    /// lookup walks from there, not from the root. Forgotten whenever a directory is removed
+    /// ([`SafeDir::forget_cached`]), as it may be one of them or above them.
+    dirs: RefCell<HashMap<PathBuf, Arc<OwnedFd>>>,
 }
 
 impl SafeDir {
@@ -55,7 +61,7 @@ impl SafeDir {
             // SAFETY: openat returned a new fd that nothing else owns.
             root: unsafe { OwnedFd::from_raw_fd(fd) },
             path: path.to_path_buf(),
-            last_parent: RefCell::new(None),
+            dirs: RefCell::new(HashMap::new()),
         })
     }
 
@@ -71,23 +77,45 @@ impl SafeDir {
             bail!("the target directory itself has no parent");
         };
         let parent = rel.parent().unwrap_or(Path::new(""));
-        if let Some((p, fd)) = &*self.last_parent.borrow() {
-            if p == parent {
-                return Ok((fd.clone(), name.to_os_string()));
-            }
+        if let Some(fd) = self.dirs.borrow().get(parent) {
+            return Ok((fd.clone(), name.to_os_string()));
         }
-        let mut dir = dup(self.root.as_raw_fd())?;
-        for part in parent.iter() {
-            dir = self.step(&dir, part, create, rel)?;
+        // Walk from the nearest open ancestor (the root at worst), keeping each level.
+        let open = {
+            let dirs = self.dirs.borrow();
+            parent
+                .ancestors()
+                .skip(1)
+                .find_map(|a| dirs.get(a).map(|fd| (fd.clone(), a.to_path_buf())))
+        };
+        let (mut dir, mut at) = match open {
+            Some(found) => found,
+            None => (Arc::new(dup(self.root.as_raw_fd())?), PathBuf::new()),
+        };
+        let rest = parent.strip_prefix(&at).unwrap_or(parent).to_path_buf();
+        for part in rest.iter() {
+            dir = Arc::new(self.step(&dir, part, create, rel)?);
+            at.push(part);
+            self.keep(&at, &dir);
         }
-        let dir = Arc::new(dir);
-        *self.last_parent.borrow_mut() = Some((parent.to_path_buf(), dir.clone()));
+        if rest.as_os_str().is_empty() {
+            // The root itself.
+            self.keep(&at, &dir);
+        }
         Ok((dir, name.to_os_string()))
     }
 
-    /// Drop the cached parent (call before removing any directory).
+    fn keep(&self, path: &Path, fd: &Arc<OwnedFd>) {
+        let mut dirs = self.dirs.borrow_mut();
+        if dirs.len() >= CACHED_DIRS {
+            dirs.clear();
+        }
+        dirs.insert(path.to_path_buf(), fd.clone());
+    }
+
+    /// Drop the cached directories (call before removing any directory).
     pub fn forget_cached(&self) {
-        *self.last_parent.borrow_mut() = None;
+        self.dirs.borrow_mut().clear();
     }
 
     /// The directory `rel` itself (the target for ""), opened O_PATH.
@@ -196,6 +224,19 @@ pub fn set_xattr(dir: RawFd, name: &OsStr, key: &[u8], value: &[u8]) -> Result<(
             0,
         )
     };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("set xattr {} on {name:?}", String::from_utf8_lossy(key)));
+    }
+    Ok(())
+}
+
+/// Set an extended attribute on an open file (`name` is for the error only).
+pub fn set_xattr_fd(fd: RawFd, name: &OsStr, key: &[u8], value: &[u8]) -> Result<()> {
+    let key_c = CString::new(key).context("xattr name with a NUL byte")?;
+    // SAFETY: the name is NUL-terminated and the value pointer/length describe a live
+    // slice; fsetxattr only reads them.
+    let rc = unsafe { libc::fsetxattr(fd, key_c.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
     if rc != 0 {
         return Err(std::io::Error::last_os_error())
             .with_context(|| format!("set xattr {} on {name:?}", String::from_utf8_lossy(key)));

@@ -131,7 +131,8 @@ fn unpack_manifest(
             let opts = UnpackOptions {
                 compression: Compression::from_media_type(&layer.media_type)?,
                 expected_diff_id: Some(diffs[i]),
-                expected_digest: Some(layer.digest),
+                // A store blob: its name was checked when it was committed.
+                digest_blob: false,
                 ..UnpackOptions::default()
             };
             let blob = content.reader(&layer.digest)?.stream_from(0)?;
