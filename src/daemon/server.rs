@@ -69,6 +69,9 @@ pub fn run(config: Config) -> Result<()> {
         std_listener.set_nonblocking(true)?;
         let listener = tokio::net::UnixListener::from_std(std_listener)?;
         tokio::spawn(crate::daemon::idle::run(gc_daemon.activity.clone()));
+        tokio::spawn(crate::daemon::runtime_v2::manager::reap_closed(
+            gc_daemon.clone(),
+        ));
         tokio::spawn(crate::daemon::gc::run(gc_daemon));
         let serving = crate::api::serve::serve(listener, router, max_message, |peer| {
             if let Some((pid, uid, gid)) = peer {
