@@ -543,12 +543,97 @@ fn a_shim_killed_under_a_running_daemon_is_reaped() {
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
     assert!(c.list().is_empty());
     eventually("its container to be stopped", || !alive(pid));
-    assert!(!bundle_dir(&d, "k1").exists());
+    // The cleanup may be the one the closed connection started, still finishing.
+    eventually("its bundle to be removed", || {
+        !bundle_dir(&d, "k1").exists()
+    });
     assert!(
         d.log().contains("publish exit of dead shim's task id=k1"),
         "{}",
         d.log()
     );
+}
+
+/// The pid of the serving shim of task `id` (the one whose command line names the
+/// daemon's socket, the namespace and the id).
+fn shim_pid_of(d: &Ociboxd, id: &str) -> Option<i32> {
+    let want = [
+        "-namespace",
+        d.namespace.as_str(),
+        "-id",
+        id,
+        "-address",
+        &d.address.display().to_string(),
+    ]
+    .join("\0");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd);
+        (cmd.contains(&want) && !cmd.contains("\0start") && !cmd.contains("\0delete"))
+            .then_some(pid)
+    })
+}
+
+/// A shim killed -9 is cleaned up as soon as its connection closes, with no task call to
+/// find it (containerd's on-close `cleanupAfterDeadShim`): its container stopped, its
+/// bundle removed, `/tasks/exit` and `/tasks/delete` published to a `ctr events` watching,
+/// and the task gone from `ctr task ls`. Both shims.
+fn dead_shim_cleaned_at_once(runtime: &str) {
+    let mut d = Ociboxd::start();
+    let fx = ctr_fixture(&["sleep", "1000"]);
+    put_containers(&mut d, &[("k2", runtime, &fx)]);
+    let mut events = d
+        .ctr_cmd(&["events"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ctr events");
+    std::thread::sleep(Duration::from_millis(300));
+    ctr_ok(&d, &["task", "start", "-d", "k2"]);
+    ctr_wait_status(&d, "k2", "RUNNING");
+    let pid: u32 = ctr_ok(&d, &["task", "ls"])
+        .lines()
+        .find(|l| l.starts_with("k2 "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .expect("k2's pid in ctr task ls");
+    let bundle = bundle_dir(&d, "k2");
+    let shim_pid = shim_pid_of(&d, "k2").expect("k2's shim process");
+    // SAFETY: kill(2) of the shim this test started, by its recorded pid.
+    unsafe { libc::kill(shim_pid, libc::SIGKILL) };
+    // No task call from here on until the cleanup is seen: the daemon must notice alone.
+    eventually("the dead shim's bundle to be removed", || !bundle.exists());
+    eventually("its container to be stopped", || !alive(pid));
+    assert!(
+        d.log().contains("publish exit of dead shim's task id=k2"),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("ctr events output");
+    assert_eq!(
+        ctr_topics(&common::stdout(&out)),
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "events:\n{}",
+        common::stdout(&out)
+    );
+    assert_eq!(ctr_status(&d, "k2"), None);
+}
+
+#[test]
+fn a_dead_own_shim_is_cleaned_up_at_once() {
+    dead_shim_cleaned_at_once(OWN);
+}
+
+#[test]
+fn a_dead_runc_shim_is_cleaned_up_at_once() {
+    dead_shim_cleaned_at_once(RUNC);
 }
 
 /// `ociboxd publish`, the publish binary shims are given: the event (a protobuf Any on

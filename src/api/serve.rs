@@ -23,6 +23,8 @@ type Handler = Box<dyn Fn(Request<Incoming>) -> ResponseFuture + Send + Sync>;
 #[derive(Default)]
 pub struct Router {
     routes: HashMap<&'static str, Handler>,
+    /// Called as each request comes in (the daemon's idle tracking).
+    on_request: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Router {
@@ -56,6 +58,12 @@ impl Router {
         self
     }
 
+    /// Call `f` as each request comes in, before it is dispatched.
+    pub fn on_request(mut self, f: impl Fn() + Send + Sync + 'static) -> Router {
+        self.on_request = Some(Box::new(f));
+        self
+    }
+
     /// The names served, for introspection.
     pub fn names(&self) -> Vec<&'static str> {
         let mut v: Vec<_> = self.routes.keys().copied().collect();
@@ -64,6 +72,9 @@ impl Router {
     }
 
     fn dispatch(&self, req: Request<Incoming>) -> ResponseFuture {
+        if let Some(f) = &self.on_request {
+            f();
+        }
         let service = service_of(req.uri().path());
         match service.and_then(|s| self.routes.get(s)) {
             Some(h) => h(req),

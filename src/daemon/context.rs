@@ -10,6 +10,7 @@ use crate::content::Store;
 use crate::daemon::config::Config;
 use crate::daemon::events::Exchange;
 use crate::daemon::gc::Gc;
+use crate::daemon::idle::Activity;
 use crate::daemon::runtime_v2::TaskManager;
 use crate::daemon::snapshotters::Snapshotters;
 use crate::metadata::db::Database;
@@ -33,6 +34,8 @@ pub struct Daemon {
     pub gc: Gc,
     /// The live tasks and their shims.
     pub tasks: TaskManager,
+    /// Requests and shim events as they come, for the idle trim.
+    pub activity: Arc<Activity>,
 }
 
 impl Daemon {
@@ -53,6 +56,7 @@ impl Daemon {
             events: Exchange::new(),
             snapshotters,
             gc: Gc::new(),
+            activity: Activity::new(),
         }))
     }
 }

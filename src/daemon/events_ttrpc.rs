@@ -62,6 +62,7 @@ pub fn start(d: &Arc<Daemon>) -> Result<()> {
     methods.insert(
         FORWARD.to_string(),
         unary(move |req: ForwardRequest| {
+            daemon.activity.mark();
             if let Some(env) = req.envelope.as_ref() {
                 daemon.events.forward(from_wire(env));
             }

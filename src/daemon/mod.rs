@@ -7,6 +7,7 @@
 //! - [`event_fields`]: the `event.*` fields subscription filters look into.
 //! - [`events`]: the exchange services publish to and Events.Subscribe reads.
 //! - [`gc`]: garbage collection scheduled after deletes.
+//! - [`idle`]: the trim once no request has come for a moment.
 //! - [`server`]: open the stores, bind the socket, serve until a signal.
 //! - [`services`]: one file per gRPC service.
 //! - [`log`]: containerd's (logrus text) log lines on stderr.
@@ -19,6 +20,7 @@ pub mod event_fields;
 pub mod events;
 pub mod events_ttrpc;
 pub mod gc;
+pub mod idle;
 pub mod log;
 pub mod publish;
 pub mod runtime_v2;

@@ -14,6 +14,7 @@ use crate::daemon::{log, services};
 
 /// Run the daemon with `config` until a signal stops it.
 pub fn run(config: Config) -> Result<()> {
+    crate::daemon::idle::limit_malloc_arenas();
     // The socket first: a second daemon on the same address stops before touching disk.
     let address = config.address.clone();
     let std_listener = bind(&address)?;
@@ -30,7 +31,8 @@ pub fn run(config: Config) -> Result<()> {
     daemon
         .gc
         .set_snapshot_collector(daemon.snapshotters.clone())?;
-    let router = Arc::new(services::router(&daemon));
+    let activity = daemon.activity.clone();
+    let router = Arc::new(services::router(&daemon).on_request(move || activity.mark()));
     let max_message = daemon
         .config
         .max_recv_message_size
@@ -44,6 +46,7 @@ pub fn run(config: Config) -> Result<()> {
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_keep_alive(crate::daemon::idle::BLOCKING_KEEP_ALIVE)
         .build()
         .context("start the tokio runtime")?;
     let ttrpc_address = daemon.config.ttrpc_address();
@@ -65,6 +68,10 @@ pub fn run(config: Config) -> Result<()> {
         }
         std_listener.set_nonblocking(true)?;
         let listener = tokio::net::UnixListener::from_std(std_listener)?;
+        tokio::spawn(crate::daemon::idle::run(gc_daemon.activity.clone()));
+        tokio::spawn(crate::daemon::runtime_v2::manager::reap_closed(
+            gc_daemon.clone(),
+        ));
         tokio::spawn(crate::daemon::gc::run(gc_daemon));
         let serving = crate::api::serve::serve(listener, router, max_message, |peer| {
             if let Some((pid, uid, gid)) = peer {

@@ -43,6 +43,9 @@ pub(crate) fn db_err(e: impl Into<redb::Error>) -> anyhow::Error {
     anyhow::Error::new(e.into()).context("metadata database")
 }
 
+/// What redb may keep cached of the file (read pages and the write buffer).
+const CACHE_BYTES: usize = 8 << 20;
+
 /// The open database.
 pub struct Database {
     db: redb::Database,
@@ -65,7 +68,12 @@ impl Database {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         }
-        let db = match redb::Database::create(path) {
+        // redb caches up to 1 GiB of pages by default, kept for the daemon's life; the
+        // metadata of even a big host is a few MiB.
+        let db = match redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+        {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(err(

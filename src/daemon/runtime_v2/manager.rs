@@ -18,9 +18,10 @@ use containerd_shim_protos::protobuf::MessageField;
 
 use super::binary::{resolve, ShimBinary, ShimCall, SHIM_BINARY_FILE};
 use super::bundle::Bundle;
-use super::shim_client::{ShimClient, ShimError, QUERY_TIMEOUT};
+use super::shim_client::{ShimClient, ShimError, ShimTask, QUERY_TIMEOUT};
 use super::shim_log::{follow, ShimLog};
 use crate::daemon::config::Config;
+use crate::daemon::context::Daemon;
 use crate::daemon::events::Exchange;
 use crate::daemon::log;
 use crate::errdefs::ErrorKind;
@@ -60,6 +61,9 @@ pub struct TaskManager {
     tasks: Mutex<HashMap<Key, Arc<Task>>>,
     /// Ids being created: a second Create of one is AlreadyExists while the first runs.
     creating: Mutex<HashSet<Key>>,
+    /// Tasks whose shim connection ended, for [`reap_closed`].
+    closed_tx: tokio::sync::mpsc::UnboundedSender<Arc<Task>>,
+    closed_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Arc<Task>>>>,
 }
 
 /// What the daemon names as `-publish-binary`: the binary it was started as (argv[0] when
@@ -110,13 +114,41 @@ impl Drop for Reserved<'_> {
 
 impl TaskManager {
     pub fn new(config: &Config) -> TaskManager {
+        let (closed_tx, closed_rx) = tokio::sync::mpsc::unbounded_channel();
         TaskManager {
             config: config.clone(),
             ttrpc_address: config.ttrpc_address(),
             publish_binary: publish_binary(),
             tasks: Mutex::new(HashMap::new()),
             creating: Mutex::new(HashSet::new()),
+            closed_tx,
+            closed_rx: Mutex::new(Some(closed_rx)),
         }
+    }
+
+    /// Hands `task` to [`reap_closed`] when its shim connection ends (containerd's ttrpc
+    /// on-close callback). Must be called with the daemon's runtime entered.
+    fn watch(&self, task: &Arc<Task>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let closed = task.client.closed();
+        let task = Arc::downgrade(task);
+        let tx = self.closed_tx.clone();
+        rt.spawn(async move {
+            closed.await;
+            // Gone already: it was deleted (which closed the connection).
+            if let Some(t) = task.upgrade() {
+                let _ = tx.send(t);
+            }
+        });
+    }
+
+    /// Whether `task` is the one listed under its id (not deleted or replaced).
+    fn is_listed(&self, task: &Arc<Task>) -> bool {
+        lock(&self.tasks)
+            .get(&(task.namespace.clone(), task.id.clone()))
+            .is_some_and(|t| Arc::ptr_eq(t, task))
     }
 
     pub fn config(&self) -> &Config {
@@ -170,7 +202,8 @@ impl TaskManager {
             client,
             _log: log,
         });
-        lock(&self.tasks).insert((t.namespace.clone(), t.id.clone()), t);
+        lock(&self.tasks).insert((t.namespace.clone(), t.id.clone()), t.clone());
+        self.watch(&t);
     }
 
     /// Starts the shim of a new task and creates the task in it; the init's pid.
@@ -202,7 +235,10 @@ impl TaskManager {
             ..Default::default()
         };
         match task.client.call(None, |c, ctx| c.create(ctx, &req)) {
-            Ok(r) => Ok((task, r.pid)),
+            Ok(r) => {
+                self.watch(&task);
+                Ok((task, r.pid))
+            }
             Err(e) => {
                 lock(&self.tasks).remove(&key);
                 self.stop_shim(&task);
@@ -269,8 +305,10 @@ impl TaskManager {
             Err(ShimError::Answer(e)) if crate::errdefs::kind_of(&e) == ErrorKind::NotFound => None,
             Err(ShimError::Answer(e)) => return Err(e.context("failed to delete task")),
         };
-        self.stop_shim(&task);
+        // Unlisted before the shim goes, so its connection closing is not taken for a
+        // death.
         lock(&self.tasks).remove(&(ns.to_string(), id.to_string()));
+        self.stop_shim(&task);
         let resp = match resp {
             Some(r) => r,
             // The shim was gone: its binary's delete says how the task ended.
@@ -290,7 +328,7 @@ impl TaskManager {
         task: &Arc<Task>,
         timeout: Option<Duration>,
         f: impl Fn(
-            &containerd_shim_protos::TaskClient,
+            &ShimTask,
             containerd_shim_protos::ttrpc::context::Context,
         ) -> containerd_shim_protos::ttrpc::Result<T>,
     ) -> Result<T> {
@@ -334,6 +372,41 @@ impl TaskManager {
     /// as the task is gone with it, its delete), in that order.
     pub(super) fn reap(&self, events: &Exchange, task: &Task) -> Result<shim::DeleteResponse> {
         reap_bundle(self, events, &task.bundle, &task.binary)
+    }
+}
+
+/// Cleans up after every task whose shim connection ended while it was listed (the shim
+/// died: its exit is published now, not on the next call), as containerd's
+/// `cleanupAfterDeadShim` on its ttrpc client's close. A shim whose socket still answers
+/// only closed the connection: it is connected to again and watched on. Runs on the
+/// daemon's runtime until the daemon stops.
+pub async fn reap_closed(d: Arc<Daemon>) {
+    let Some(mut rx) = lock(&d.tasks.closed_rx).take() else {
+        return;
+    };
+    while let Some(task) = rx.recv().await {
+        let d = d.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let m = &d.tasks;
+            if !m.is_listed(&task) {
+                return;
+            }
+            let req = shim::ConnectRequest {
+                id: task.id.clone(),
+                ..Default::default()
+            };
+            let reconnected = task.client.answers()
+                && task
+                    .client
+                    .call(Some(QUERY_TIMEOUT), |c, ctx| c.connect(ctx, &req))
+                    .is_ok();
+            if reconnected {
+                m.watch(&task);
+            } else {
+                m.cleanup_dead(&d.events, &task);
+            }
+        })
+        .await;
     }
 }
 

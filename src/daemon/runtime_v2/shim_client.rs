@@ -2,16 +2,19 @@
 //! (`containerd-namespace-ttrpc`, as containerd's client sends it), an error status the shim
 //! answers becomes an error of the code's kind with the shim's message (containerd's
 //! `errdefs.FromGRPC`), and a connection that broke is opened again once — a shim whose
-//! socket no longer answers is [`ShimError::Gone`], so the manager can clean up after it
-//! (containerd notices that with its ttrpc client's on-close callback; the sync ttrpc
-//! client has none, so it is noticed on the next call instead).
+//! socket no longer answers is [`ShimError::Gone`], so the manager can clean up after it.
+//! The connection runs on the daemon's runtime ([`super::ttrpc_conn`]); [`ShimClient::closed`]
+//! resolves when it ends, so a shim that dies is noticed at once, as containerd notices it
+//! with its ttrpc client's on-close callback.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use containerd_shim_protos::api as shim;
 use containerd_shim_protos::ttrpc::{self, context::Context};
-use containerd_shim_protos::TaskClient;
+
+use super::ttrpc_conn::Connection;
 
 use crate::errdefs::ErrorKind;
 
@@ -44,7 +47,45 @@ pub struct ShimClient {
     /// `unix:///run/containerd/s/…`.
     address: String,
     namespace: String,
-    client: Mutex<Option<TaskClient>>,
+    rt: tokio::runtime::Handle,
+    client: Mutex<Option<Arc<ShimTask>>>,
+}
+
+/// The shim's task service (`containerd.task.v2.Task`) on one connection: the methods of
+/// the ttrpc crate's generated `TaskClient`, the daemon uses.
+pub struct ShimTask(Connection);
+
+const TASK_SERVICE: &str = "containerd.task.v2.Task";
+
+macro_rules! task_methods {
+    ($($name:ident: $method:literal, $req:ty => $resp:ty;)*) => {
+        impl ShimTask {
+            $(
+                pub fn $name(&self, ctx: Context, req: &$req) -> ttrpc::Result<$resp> {
+                    self.0.unary(ctx, TASK_SERVICE, $method, req)
+                }
+            )*
+        }
+    };
+}
+
+task_methods! {
+    state: "State", shim::StateRequest => shim::StateResponse;
+    create: "Create", shim::CreateTaskRequest => shim::CreateTaskResponse;
+    start: "Start", shim::StartRequest => shim::StartResponse;
+    delete: "Delete", shim::DeleteRequest => shim::DeleteResponse;
+    pids: "Pids", shim::PidsRequest => shim::PidsResponse;
+    pause: "Pause", shim::PauseRequest => shim::Empty;
+    resume: "Resume", shim::ResumeRequest => shim::Empty;
+    kill: "Kill", shim::KillRequest => shim::Empty;
+    exec: "Exec", shim::ExecProcessRequest => shim::Empty;
+    resize_pty: "ResizePty", shim::ResizePtyRequest => shim::Empty;
+    close_io: "CloseIO", shim::CloseIORequest => shim::Empty;
+    update: "Update", shim::UpdateTaskRequest => shim::Empty;
+    wait: "Wait", shim::WaitRequest => shim::WaitResponse;
+    stats: "Stats", shim::StatsRequest => shim::StatsResponse;
+    connect: "Connect", shim::ConnectRequest => shim::ConnectResponse;
+    shutdown: "Shutdown", shim::ShutdownRequest => shim::Empty;
 }
 
 /// The error kind of a ttrpc (= gRPC) status code.
@@ -65,12 +106,16 @@ fn is_transport(e: &ttrpc::Error) -> bool {
 
 impl ShimClient {
     /// A client of the shim at `address` (with or without `unix://`); connects now, so a
-    /// shim that is not there is `Gone` at once.
+    /// shim that is not there is `Gone` at once. Must be called with the daemon's runtime
+    /// entered (a service or a blocking task of it): the connection runs there.
     pub fn connect(address: &str, namespace: &str) -> Result<ShimClient, ShimError> {
         let path = address.strip_prefix("unix://").unwrap_or(address);
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|e| ShimError::Gone(format!("no runtime for the shim connection: {e}")))?;
         let c = ShimClient {
             address: format!("unix://{path}"),
             namespace: namespace.into(),
+            rt,
             client: Mutex::new(None),
         };
         c.client()?;
@@ -81,16 +126,39 @@ impl ShimClient {
         &self.address
     }
 
-    fn client(&self) -> Result<TaskClient, ShimError> {
+    fn client(&self) -> Result<Arc<ShimTask>, ShimError> {
         let mut g = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = g.as_ref() {
+        if let Some(c) = g.as_ref().filter(|c| !c.0.is_closed()) {
             return Ok(c.clone());
         }
-        let c = ttrpc::Client::connect(&self.address)
-            .map(TaskClient::new)
+        let path = self.address.trim_start_matches("unix://");
+        let c = Connection::connect(&self.rt, path)
+            .map(|c| Arc::new(ShimTask(c)))
             .map_err(|e| ShimError::Gone(format!("connect {}: {e}", self.address)))?;
         *g = Some(c.clone());
         Ok(c)
+    }
+
+    /// Resolves when the connection now open ends (at once when there is none): the shim
+    /// exited, or closed it.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let c = self
+            .client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|c| c.0.closed());
+        async move {
+            if let Some(c) = c {
+                c.await
+            }
+        }
+    }
+
+    /// Whether the shim's socket still takes connections (a shim that closed an idle
+    /// connection is alive; a dead one's socket refuses).
+    pub fn answers(&self) -> bool {
+        std::os::unix::net::UnixStream::connect(self.address.trim_start_matches("unix://")).is_ok()
     }
 
     fn forget(&self) {
@@ -110,7 +178,7 @@ impl ShimClient {
     pub fn call<T>(
         &self,
         timeout: Option<Duration>,
-        f: impl Fn(&TaskClient, Context) -> ttrpc::Result<T>,
+        f: impl Fn(&ShimTask, Context) -> ttrpc::Result<T>,
     ) -> Result<T, ShimError> {
         let mut last = String::new();
         for _ in 0..2 {
