@@ -12,7 +12,9 @@
 # unpacked tree is kept until all rounds are done (both sides must have made the same
 # number of entries), so no pull runs just after another's tree was removed: ext4 skips
 # inodes freed in the last 30 s when it allocates (`recently_deleted`), and that scan was
-# over a third of a pull's CPU time when each round removed its tree.
+# over a third of a pull's CPU time when each round removed its tree. For the same reason
+# start a run half a minute after anything removed big trees on that filesystem (the last
+# run's cleanup included).
 # ARMS=ocibox or ARMS=containerd runs one side only (for profiling); KEEP=1 keeps the work
 # directory; OCIBOX_BASE=path adds a third side, another ocibox binary (a before/after
 # comparison in the same run). The image tarball and its OCI layout are cached under /var/cache/ocibox-bench

@@ -660,7 +660,9 @@ fn duplicate_entries_the_last_one_wins() {
     assert!(!dest.join("l").is_symlink());
     assert_eq!(read(&outside), "untouched");
     // GNU tar makes the same tree of the entries it can replace (it refuses to replace a
-    // non-empty directory by a file or a link, so `d` and `e` are left out there).
+    // non-empty directory by a file or a link, so `d` and `e` are left out there; and it
+    // makes a symlink to an absolute target last, over a placeholder file, which a later
+    // file of the same name may or may not be taken for, so `l` is left out too).
     let mut tar_gnu = TarBuilder::new();
     tar_gnu
         .file("a", 0o644, b"first")
@@ -670,15 +672,12 @@ fn duplicate_entries_the_last_one_wins() {
         .file("grow", 0o644, b"small")
         .file("grow", 0o644, &big)
         .file("m", 0o644, b"file")
-        .dir("m", 0o711)
-        .symlink("l", &outside.display().to_string())
-        .file("l", 0o644, b"mine");
+        .dir("m", 0o711);
     let tar_gnu = tar_gnu.finish();
     let (ours, theirs) = (t.path().join("ours2"), t.path().join("theirs"));
     unpack_layer(Cursor::new(&tar_gnu), &ours, &UnpackOptions::default()).unwrap();
     gnu_extract(&tar_gnu, &theirs);
     assert_eq!(describe(&ours), describe(&theirs));
-    assert_eq!(read(&outside), "untouched");
 }
 
 #[test]
