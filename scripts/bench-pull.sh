@@ -33,7 +33,12 @@ done
 tarball=$cache/bookworm-minbase.tar
 if [ ! -f "$tarball" ]; then
     echo "bench-pull: building the bookworm minbase rootfs with mmdebstrap" >&2
-    mmdebstrap --variant=minbase --quiet bookworm "$cache/bookworm-minbase.tmp.tar" http://deb.debian.org/debian
+    # From the host's own apt sources (the machine's configured mirror; none is named here).
+    sources=
+    for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
+        if [ -s "$f" ]; then sources=$f; break; fi
+    done
+    mmdebstrap --variant=minbase --quiet bookworm "$cache/bookworm-minbase.tmp.tar" ${sources:+"$sources"}
     mv "$cache/bookworm-minbase.tmp.tar" "$tarball"
 fi
 layout=$cache/layout
