@@ -1060,3 +1060,33 @@ fn task_errors_read_as_containerds() {
     seen.push(v);
     assert_eq!(seen[0], seen[1]);
 }
+
+/// `ctr run --rm IMAGE id true` with the same id again and again, as scripts do: each run
+/// starts a shim on the socket the previous one (just shut down) served. Its name must be
+/// gone by the time Delete returns, or the new shim finds it live ("shim already exists").
+#[test]
+fn run_rm_with_the_same_id_back_to_back() {
+    let d = Ociboxd::start();
+    let _guard = CtrContainers(&d, vec!["again"]);
+    let work = common::TempDir::new("tasks-again");
+    let archive = work.path().join("busybox.tar");
+    let st = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/make-busybox-image.sh"
+    ))
+    .arg(&archive)
+    .status()
+    .unwrap();
+    assert!(st.success());
+    ctr_ok(&d, &["image", "import", archive.to_str().unwrap()]);
+    let image = "docker.io/library/busybox:latest";
+    let args = ["run", "--rm", "--runtime", OWN, image, "again", "true"];
+    for i in 0..10 {
+        let o = if i % 2 == 0 {
+            d.ctr(&args)
+        } else {
+            d.own_ctr(&args)
+        };
+        assert!(o.status.success(), "run {i}: {}", text(&o));
+    }
+}

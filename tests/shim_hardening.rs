@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use containerd_shim_protos::api::{CreateTaskRequest, Mount, StateRequest, StateResponse};
+use containerd_shim_protos::api::{
+    CreateTaskRequest, Mount, ShutdownRequest, StateRequest, StateResponse,
+};
 use containerd_shim_protos::protobuf::Message;
 
 use common::containerd::{text, with_timeout, Containerd, Runtime};
@@ -684,4 +686,31 @@ fn start_replaces_a_stale_socket_own() {
     let out = first.command("delete").output().unwrap();
     assert!(out.status.success(), "delete: {}", text(&out));
     assert!(!sock.exists(), "delete left the dead shim's socket");
+}
+
+/// Shutdown of a shim that serves no task: the reply comes back and the socket's name is
+/// already gone, so a shim started for the same id right after (`ctr run --rm X id` twice
+/// in a row) binds its own instead of finding this one live. Returns whether the name was
+/// gone when the reply arrived.
+fn socket_gone_at_shutdown_reply(binary: &Path) -> bool {
+    let shim = HandShim::start(binary, "shutdown");
+    let mut s = connect(&shim.sock);
+    let req = ShutdownRequest {
+        id: "shutdown".into(),
+        ..Default::default()
+    };
+    send_request(&mut s, 1, "Shutdown", req.write_to_bytes().unwrap());
+    let (stream, resp) = read_response(&mut s).expect("a Shutdown reply");
+    assert_eq!(stream, 1);
+    assert_eq!(resp.status.code.value(), 0, "{:?}", resp.status);
+    !shim.sock.exists()
+}
+
+#[test]
+fn shutdown_removes_the_socket_before_replying_own() {
+    for _ in 0..5 {
+        assert!(socket_gone_at_shutdown_reply(Path::new(env!(
+            "CARGO_BIN_EXE_ocibox"
+        ))));
+    }
 }

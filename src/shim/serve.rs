@@ -5,6 +5,8 @@
 use std::fs::OpenOptions;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -40,6 +42,26 @@ fn log_to_fifo() {
     }
 }
 
+/// The socket this shim serves on, until its name is removed (once: after that the name
+/// may already be another shim's).
+static SOCKET: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn unlink_socket() {
+    let taken = SOCKET.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(p) = taken {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Shutdown's callback: the socket's name goes before the reply leaves (the listener and
+/// open connections stay until exit), so a shim started for the same id right after
+/// Delete — `ctr run --rm X id` twice in a row — binds its own instead of finding this one
+/// still live ("shim already exists"); containerd's shims remove theirs at Shutdown too.
+fn shutdown_and_unlink() {
+    unlink_socket();
+    request_shutdown();
+}
+
 /// Serves until Shutdown.
 pub fn serve(args: &ShimArgs) -> Result<()> {
     log_to_fifo();
@@ -55,6 +77,8 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
     let reaper = Reaper::install()?;
     let publisher = Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), args.namespace.clone())?;
     let bundle = args.bundle_dir()?;
+    *SOCKET.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some(socket_path(&args.address, &args.namespace, &args.id));
     let svc = TaskService::new(
         ShimContext {
             id: args.id.clone(),
@@ -63,7 +87,7 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
         },
         reaper.clone(),
         publisher.clone(),
-        request_shutdown,
+        shutdown_and_unlink,
     );
     let activity = publisher.clone();
     let methods =
@@ -79,6 +103,6 @@ pub fn serve(args: &ShimArgs) -> Result<()> {
     reaper.reap_until_shutdown();
     // Let the Shutdown reply leave before the process goes.
     std::thread::sleep(Duration::from_millis(20));
-    let _ = std::fs::remove_file(socket_path(&args.address, &args.namespace, &args.id));
+    unlink_socket();
     std::process::exit(0);
 }
