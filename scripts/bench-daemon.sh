@@ -102,9 +102,14 @@ read -r o_idle_uss o_idle_pss o_idle_rss < <(mem "$opid")
 
 now() { date +%s%N; }
 declare -a t_c t_o t_own
+# Each timed command starts on a settled machine: the previous one's background work (the
+# daemon's GC scheduled 100 ms after a delete, a shim's exit, containerd's own GC) is over,
+# so no arm pays for its neighbour's. Default 0: back to back, as scripts run them; GAP=0.5 settles.
+gap=${GAP:-0}
 timed() { # array-name command… : appends the command's wall time in µs
     local arr=$1 s
     shift
+    sleep "$gap"
     s=$(now)
     "$@"
     eval "$arr+=($(( ($(now) - s) / 1000 )))"

@@ -18,6 +18,9 @@ use std::time::Duration;
 /// ([`BLOCKING_KEEP_ALIVE`]), so the threads a burst started have exited by then.
 pub const IDLE_AFTER: Duration = Duration::from_secs(2);
 
+/// How often the quiet spell is looked at before a trim.
+const IDLE_STEP: Duration = Duration::from_millis(250);
+
 /// How long an idle thread of the blocking pool waits for more work before it exits
 /// (tokio's default is 10 s: an exited thread gives its stack back).
 pub const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(1);
@@ -49,11 +52,16 @@ impl Activity {
 /// start-up, which touched the most). Runs on the daemon's runtime until it stops.
 pub async fn run(activity: Arc<Activity>) {
     loop {
-        // Quiet: nothing marked during a whole IDLE_AFTER.
+        // Quiet: nothing marked during a whole IDLE_AFTER, looked at every IDLE_STEP, so
+        // the trim comes at most IDLE_STEP after the quiet spell is long enough (a sleep
+        // of IDLE_AFTER per look would make that up to twice IDLE_AFTER).
+        let (mut seen, mut quiet_since) = (activity.count(), tokio::time::Instant::now());
         loop {
-            let before = activity.count();
-            tokio::time::sleep(IDLE_AFTER).await;
-            if activity.count() == before {
+            tokio::time::sleep(IDLE_STEP).await;
+            let now = activity.count();
+            if now != seen {
+                (seen, quiet_since) = (now, tokio::time::Instant::now());
+            } else if quiet_since.elapsed() >= IDLE_AFTER {
                 break;
             }
         }
