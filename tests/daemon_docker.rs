@@ -108,14 +108,7 @@ impl Drop for Dockerd {
 /// A docker-archive of the busybox fixture image, loadable with `docker load`.
 fn busybox_docker_archive(dir: &Path) -> PathBuf {
     let oci = dir.join("busybox-oci.tar");
-    let st = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/make-busybox-image.sh"
-    ))
-    .arg(&oci)
-    .status()
-    .unwrap();
-    assert!(st.success(), "make-busybox-image.sh");
+    common::make_busybox_image(&oci);
     let out = dir.join("busybox-docker.tar");
     let o = Command::new("skopeo")
         .arg("copy")

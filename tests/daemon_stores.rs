@@ -338,14 +338,7 @@ fn import_and_export_match_containerd() {
     let (d, c) = both();
     let work = TempDir::new("stores-import");
     let archive = work.path().join("busybox.tar");
-    let st = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/make-busybox-image.sh"
-    ))
-    .arg(&archive)
-    .status()
-    .unwrap();
-    assert!(st.success());
+    common::make_busybox_image(&archive);
     let mut seen = Vec::new();
     for t in [Target::of_ociboxd(&d), Target::of_containerd(&c)] {
         let out = t.ok(&["image", "import", archive.to_str().unwrap()]);
@@ -746,14 +739,7 @@ fn store_changes_publish_containerds_events() {
     let (d, c) = both();
     let work = TempDir::new("stores-events");
     let archive = work.path().join("busybox.tar");
-    let st = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/make-busybox-image.sh"
-    ))
-    .arg(&archive)
-    .status()
-    .unwrap();
-    assert!(st.success());
+    common::make_busybox_image(&archive);
     // ctr 1.6 cannot decode /content/create (containerd 1.7's event): a Rust subscriber
     // sees ociboxd's topics whole.
     let api_topics = api_subscribe(&Target::of_ociboxd(&d));

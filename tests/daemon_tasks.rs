@@ -583,12 +583,7 @@ fn dead_shim_cleaned_at_once(runtime: &str) {
     let mut d = Ociboxd::start();
     let fx = ctr_fixture(&["sleep", "1000"]);
     put_containers(&mut d, &[("k2", runtime, &fx)]);
-    let mut events = d
-        .ctr_cmd(&["events"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("ctr events");
-    std::thread::sleep(Duration::from_millis(300));
+    let mut events = ctr_events(&d);
     ctr_ok(&d, &["task", "start", "-d", "k2"]);
     ctr_wait_status(&d, "k2", "RUNNING");
     let pid: u32 = ctr_ok(&d, &["task", "ls"])
@@ -736,6 +731,17 @@ fn ctr_fixture(args: &[&str]) -> Fixture {
     fx
 }
 
+/// Debian's `ctr events` on `d`, subscribed (given 300 ms to be) before it returns.
+fn ctr_events(d: &Ociboxd) -> std::process::Child {
+    let events = d
+        .ctr_cmd(&["events"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ctr events");
+    std::thread::sleep(Duration::from_millis(300));
+    events
+}
+
 fn ctr_topics(events: &str) -> Vec<String> {
     events
         .lines()
@@ -748,12 +754,7 @@ fn ctr_walkthrough(runtime: &str) {
     let mut d = Ociboxd::start();
     let fx = ctr_fixture(&["sleep", "1000"]);
     put_containers(&mut d, &[("w1", runtime, &fx)]);
-    let mut events = d
-        .ctr_cmd(&["events"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("ctr events");
-    std::thread::sleep(Duration::from_millis(300));
+    let mut events = ctr_events(&d);
 
     ctr_ok(&d, &["task", "start", "-d", "w1"]);
     ctr_wait_status(&d, "w1", "RUNNING");
@@ -849,12 +850,7 @@ fn ctr_recovery_with_three_running_tasks() {
     for id in ["t1", "t2", "t3"] {
         ctr_wait_status(&d, id, "RUNNING");
     }
-    let mut events = d
-        .ctr_cmd(&["events"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("ctr events");
-    std::thread::sleep(Duration::from_millis(300));
+    let mut events = ctr_events(&d);
     let fifo = d.dir.join("fifo").display().to_string();
     for id in ["t1", "t2"] {
         let e = common::containerd::with_timeout(
@@ -912,14 +908,7 @@ fn ctr_run_from_an_image_on_both_shims() {
     let _guard = CtrContainers(&d, vec!["i1", "i2", "i3"]);
     let work = common::TempDir::new("tasks-import");
     let archive = work.path().join("busybox.tar");
-    let st = std::process::Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/make-busybox-image.sh"
-    ))
-    .arg(&archive)
-    .status()
-    .unwrap();
-    assert!(st.success());
+    common::make_busybox_image(&archive);
     ctr_ok(&d, &["image", "import", archive.to_str().unwrap()]);
     let image = "docker.io/library/busybox:latest";
     ctr_ok(
@@ -982,14 +971,7 @@ fn task_errors_read_as_containerds() {
     let c = common::containerd::Containerd::start(common::containerd::Runtime::Own);
     let work = common::TempDir::new("tasks-errors");
     let archive = work.path().join("busybox.tar");
-    let st = std::process::Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/make-busybox-image.sh"
-    ))
-    .arg(&archive)
-    .status()
-    .unwrap();
-    assert!(st.success());
+    common::make_busybox_image(&archive);
     ctr_ok(&d, &["image", "import", archive.to_str().unwrap()]);
     let image = "docker.io/library/busybox:latest";
     let mut seen: Vec<Vec<String>> = Vec::new();
@@ -1070,14 +1052,7 @@ fn run_rm_with_the_same_id_back_to_back() {
     let _guard = CtrContainers(&d, vec!["again"]);
     let work = common::TempDir::new("tasks-again");
     let archive = work.path().join("busybox.tar");
-    let st = std::process::Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/make-busybox-image.sh"
-    ))
-    .arg(&archive)
-    .status()
-    .unwrap();
-    assert!(st.success());
+    common::make_busybox_image(&archive);
     ctr_ok(&d, &["image", "import", archive.to_str().unwrap()]);
     let image = "docker.io/library/busybox:latest";
     let args = ["run", "--rm", "--runtime", OWN, image, "again", "true"];

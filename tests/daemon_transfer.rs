@@ -442,14 +442,7 @@ fn import_and_export_through_transfer_match_ctr() {
     let by_ctr = Ociboxd::start();
     let work = TempDir::new("transfer-import");
     let archive = work.path().join("busybox.tar");
-    let st = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/make-busybox-image.sh"
-    ))
-    .arg(&archive)
-    .status()
-    .unwrap();
-    assert!(st.success());
+    common::make_busybox_image(&archive);
     let day = ok(Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()

@@ -258,10 +258,7 @@ fn archives() -> Archives {
             "docker-archive:{}:busybox:latest",
             docker.display()
         )));
-    run(
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-busybox-image.sh"))
-            .arg(&script),
-    );
+    common::make_busybox_image(&script);
     let gnu_tar = tmp.path().join("gnu.tar");
     run(Command::new("tar")
         .arg("-C")

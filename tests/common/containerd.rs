@@ -85,11 +85,7 @@ impl Containerd {
         };
         c.spawn_daemon();
         let image = c.dir.join("busybox.tar");
-        let st = Command::new(repo().join("scripts/make-busybox-image.sh"))
-            .arg(&image)
-            .status()
-            .unwrap();
-        assert!(st.success(), "make-busybox-image.sh failed");
+        super::make_busybox_image(&image);
         let out = c.ctr(&["image", "import", image.to_str().unwrap()]);
         assert!(out.status.success(), "image import: {}", text(&out));
         c

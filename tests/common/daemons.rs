@@ -115,13 +115,7 @@ fn scratch() -> &'static Path {
 pub fn busybox_tar() -> &'static Path {
     BUSYBOX.get_or_init(|| {
         let tar = scratch().join("busybox.tar");
-        let st = Command::new(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-busybox-image.sh"),
-        )
-        .arg(&tar)
-        .status()
-        .unwrap();
-        assert!(st.success(), "make-busybox-image.sh failed");
+        super::make_busybox_image(&tar);
         tar
     })
 }

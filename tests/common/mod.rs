@@ -54,6 +54,21 @@ impl Drop for TempDir {
     }
 }
 
+/// scripts/make-busybox-image.sh: the busybox fixture image (every applet, from Debian's
+/// busybox-static) as an OCI archive at `archive`, named docker.io/library/busybox:latest.
+pub fn make_busybox_image(archive: &Path) {
+    let st =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-busybox-image.sh"))
+            .arg(archive)
+            .status()
+            .expect("run scripts/make-busybox-image.sh");
+    assert!(
+        st.success(),
+        "make-busybox-image.sh {} failed",
+        archive.display()
+    );
+}
+
 /// Make a busybox rootfs at `rootfs` from Debian's busybox-static.
 pub fn make_rootfs(rootfs: &Path) {
     for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
