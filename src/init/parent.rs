@@ -42,6 +42,11 @@ pub fn run_init(
     id_maps: Option<IdMaps>,
     cb: Callbacks,
 ) -> Result<i32> {
+    if cgroup.is_some() {
+        // The init's cgroup join is the slowest step of a create when the kernel's
+        // migration lock is cold; start that wait now, beside the init's exec.
+        crate::linux::cgroups::warmup::start();
+    }
     let (ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
     // Pass descriptors to the init without CLOEXEC; they are closed here after spawn.
     let child_sock = dup_inheritable(theirs.as_raw_fd())?;

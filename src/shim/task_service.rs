@@ -306,6 +306,9 @@ impl TaskService {
                 "restore from a checkpoint is not supported",
             ));
         }
+        // The init joins its cgroups once the runtime has started: warm the kernel's
+        // migration lock meanwhile (warmup.rs; the daemon may have begun this already).
+        crate::linux::cgroups::warmup::start();
         let pid = self.do_create(&req).map_err(to_status)?;
         Ok(CreateTaskResponse {
             pid,

@@ -135,6 +135,9 @@ impl Tasks for TasksService {
             ));
         }
         let id = r.container_id.clone();
+        // The new init's cgroup join comes a few ms from now, after the shim and the runtime
+        // have started: begin the kernel's wait for its migration lock now (warmup.rs).
+        crate::linux::cgroups::warmup::start();
         let pid = blocking(move || {
             let c = container(&d, &ns, &r.container_id)?;
             let Some(spec) = c.spec.as_ref() else {

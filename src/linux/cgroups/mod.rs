@@ -8,7 +8,8 @@
 //! Modules: `layout` (detection, mountinfo, /proc/self/cgroup), `cgroup_path` (cgroupsPath
 //! syntax), `v1` / `v2` (directories, joining, freezer, pids, removal), `v1_resources` /
 //! `v2_resources` (writing linux.resources), `convert` (v1↔v2 values), `device_rules` and `bpf`
-//! (devices: v1 lines, v2 eBPF program), `stats` (runc's events --stats shape), `oom`.
+//! (devices: v1 lines, v2 eBPF program), `stats` (runc's events --stats shape), `oom`,
+//! `warmup` (the kernel's migration lock warmed before a new init joins its cgroups).
 //!
 //! Not done (yet), on purpose and said plainly:
 //! - the systemd driver: `--systemd-cgroup` gives a clear error (no D-Bus client);
@@ -33,6 +34,7 @@ mod v1;
 mod v1_resources;
 mod v2;
 mod v2_resources;
+pub mod warmup;
 
 #[cfg(test)]
 mod tests_v1;
