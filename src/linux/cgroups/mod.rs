@@ -111,8 +111,16 @@ impl Manager {
     /// they are; nothing is created. v1 and hybrid hosts: every controller the process is in
     /// that is mounted here; v2: the one directory.
     pub fn for_pid(pid: u32) -> Result<Manager> {
-        let p = format!("/proc/{pid}/cgroup");
-        let text = std::fs::read_to_string(&p).with_context(|| format!("read {p}"))?;
+        Manager::from_proc_file(&format!("/proc/{pid}/cgroup"))
+    }
+
+    /// [`Manager::for_pid`] for the calling thread (`/proc/thread-self/cgroup`).
+    pub(super) fn for_this_thread() -> Result<Manager> {
+        Manager::from_proc_file("/proc/thread-self/cgroup")
+    }
+
+    fn from_proc_file(p: &str) -> Result<Manager> {
+        let text = std::fs::read_to_string(p).with_context(|| format!("read {p}"))?;
         let layout = detect_layout()?;
         let mounts = match layout {
             Layout::V2 => BTreeMap::new(),

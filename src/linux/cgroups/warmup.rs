@@ -28,7 +28,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::layout::{self, Layout, CGROUP_ROOT, UNIFIED_MOUNTPOINT};
+use super::Manager;
 
 /// One warm-up in flight per process is enough: a second one would only queue behind it.
 static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
@@ -53,30 +53,12 @@ pub fn start() {
 }
 
 /// The per-thread membership file of the cgroup the calling thread is in: in the unified
-/// hierarchy where there is one (v2, hybrid), else in the first v1 hierarchy whose mount
-/// shows the thread's cgroup.
+/// hierarchy where there is one (v2, hybrid), else in the first v1 hierarchy mounted here.
 fn own_thread_file() -> Option<PathBuf> {
-    let text = std::fs::read_to_string("/proc/thread-self/cgroup").ok()?;
-    let own = layout::parse_proc_cgroup(&text);
-    match layout::detect_layout().ok()? {
-        Layout::V2 => {
-            Some(layout::join_under(Path::new(CGROUP_ROOT), own.get("")?).join(V2_THREADS))
-        }
-        Layout::Hybrid => {
-            Some(layout::join_under(Path::new(UNIFIED_MOUNTPOINT), own.get("")?).join(V2_THREADS))
-        }
-        Layout::V1 => {
-            let mounts = layout::v1_mounts().ok()?;
-            own.iter().find_map(|(ctrl, path)| {
-                let m = mounts.get(ctrl)?;
-                let rel = if m.root == "/" {
-                    path.as_str()
-                } else {
-                    path.strip_prefix(m.root.as_str())?
-                };
-                Some(layout::join_under(&m.mountpoint, rel).join(V1_TASKS))
-            })
-        }
+    let dirs = Manager::for_this_thread().ok()?.paths();
+    match dirs.get("") {
+        Some(unified) => Some(unified.join(V2_THREADS)),
+        None => dirs.values().next().map(|d| d.join(V1_TASKS)),
     }
 }
 
