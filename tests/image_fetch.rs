@@ -560,6 +560,14 @@ fn peak_parallel(events: &[ProgressEvent]) -> usize {
     peak
 }
 
+/// A blob download's first event: config and layer lines, not the index or manifests.
+fn is_blob_start(e: &ProgressEvent) -> bool {
+    e.status == ProgressStatus::Downloading
+        && e.offset == 0
+        && !e.ref_.starts_with("index-")
+        && !e.ref_.starts_with("manifest-")
+}
+
 #[test]
 fn parallel_downloads_are_bounded_by_the_limit() {
     let reg = DockerRegistry::start(RegistryConfig::default());
@@ -568,14 +576,34 @@ fn parallel_downloads_are_bounded_by_the_limit() {
     skopeo_push(&image, &format!("{}/busybox:lim", reg.host()), &[]);
     let relay = SlowRelay::start(reg.port, 32 << 10, Duration::from_millis(5));
     let reference = format!("{}/busybox:lim", relay.host());
-    for (limit, want) in [(1, 1), (3, 3)] {
+    // Config and two layers: three blobs. How many run at once must not depend on how fast
+    // threads get scheduled (a tiny config can finish before a slow machine starts the
+    // third thread): each download, as it announces itself, waits (up to 20 s) until
+    // `limit` downloads have started. With the limit honoured exactly `limit` are then in
+    // flight together; one started past the limit shows as a higher peak.
+    for limit in [1, 3] {
         let s = Stores::new();
         let opts = FetchOptions {
             downloads: ocibox::registry::download_limit::DownloadLimit::new(limit),
             ..FetchOptions::default()
         };
-        let (res, events) = run_fetch(&s, &reference, &opts);
+        let started = (Mutex::new(0usize), std::sync::Condvar::new());
+        let events = Mutex::new(Vec::new());
+        let r = Reference::parse_docker_ref(&reference).unwrap();
+        let res = fetch(&client(), &s.content(), &r, &opts, &|e: &ProgressEvent| {
+            events.lock().unwrap().push(e.clone());
+            if is_blob_start(e) {
+                let mut n = started.0.lock().unwrap();
+                *n += 1;
+                started.1.notify_all();
+                let _ = started
+                    .1
+                    .wait_timeout_while(n, Duration::from_secs(20), |n| *n < limit);
+            }
+        });
         res.unwrap();
-        assert_eq!(peak_parallel(&events), want, "limit {limit}");
+        let events = events.into_inner().unwrap();
+        assert_eq!(peak_parallel(&events), limit, "limit {limit}");
+        assert_eq!(events.iter().filter(|e| is_blob_start(e)).count(), 3);
     }
 }
