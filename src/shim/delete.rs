@@ -24,7 +24,7 @@ pub fn delete(args: &ShimArgs) -> Result<Vec<u8>> {
     let reaper = Reaper::start()?;
     let runtime = Runtime::new(&opts, &args.namespace, &bundle, reaper)?;
     // Already gone is fine: delete is idempotent.
-    let _ = runtime.run("delete", &["delete", "--force", &args.id]);
+    let _ = runtime.delete(&args.id, true);
     unmount_rootfs(&bundle);
     // A shim killed with -9 left its socket: nobody listens there any more.
     let _ = remove_stale_socket(&socket_path(&args.address, &args.namespace, &args.id));

@@ -150,7 +150,7 @@ impl TaskService {
                 // Everything this Create made goes again: a container the runtime may have
                 // made before the failure (the pid file unreadable), every rootfs layer
                 // however many, the rootfs directory if made here, the pid file.
-                let _ = runtime.run("delete", &["delete", "--force", &req.id]);
+                let _ = runtime.delete(&req.id, true);
                 undo_rootfs(&bundle, made_rootfs);
                 let _ = std::fs::remove_file(&pid_file);
                 return Err(e);
@@ -198,7 +198,7 @@ impl TaskService {
         let p = &c.init;
         exit_routing::begin_start(p)?;
         let pid = p.pid();
-        let r = c.runtime.run("start", &["start", &c.id]).map(|_| pid);
+        let r = c.runtime.start(&c.id).map(|_| pid);
         exit_routing::finish_start(p, r, &self.reports(c))
     }
 
@@ -222,12 +222,9 @@ impl TaskService {
                 format!("cannot delete container {} while it is {st:?}", c.id),
             ));
         }
-        let mut args = vec!["delete"];
-        if st == Status::Created {
-            args.push("--force");
-        }
-        args.push(&c.id);
-        c.runtime.run("delete", &args).map_err(to_status)?;
+        c.runtime
+            .delete(&c.id, st == Status::Created)
+            .map_err(to_status)?;
         if st == Status::Created {
             // A forced delete kills the init; its exit is reported by the reaper, but the
             // delete must answer now.
