@@ -23,7 +23,6 @@ pub mod image;
 #[cfg(feature = "runtime")]
 pub mod init;
 pub mod linux;
-#[cfg(feature = "runtime")]
 pub mod logrus;
 #[cfg(feature = "images")]
 pub mod metadata;

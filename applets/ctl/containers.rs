@@ -16,7 +16,7 @@ use ocibox::api::services::tasks::v1::{DeleteTaskRequest, GetRequest as TaskGetR
 use ocibox::api::v1_types::Status as TaskStatus;
 use ocibox::ctl::cli::{Command, Flag, Parsed};
 use ocibox::ctl::client::{grpc, Client};
-use ocibox::ctl::fmt::{base64, go_time_string, label_args, label_pairs, log_error, time_of};
+use ocibox::ctl::fmt::{go_time_string, label_args, label_pairs, log_error, time_of};
 use ocibox::ctl::json;
 use ocibox::ctl::out;
 use ocibox::ctl::tabwriter::TabWriter;
@@ -136,7 +136,10 @@ fn any_json(a: &Option<prost_types::Any>) -> Value {
         m.insert("type_url".into(), Value::String(a.type_url.clone()));
     }
     if !a.value.is_empty() {
-        m.insert("value".into(), Value::String(base64(&a.value)));
+        m.insert(
+            "value".into(),
+            Value::String(ocibox::registry::base64::encode(&a.value)),
+        );
     }
     Value::Object(m)
 }

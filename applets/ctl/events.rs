@@ -13,7 +13,7 @@ use ocibox::api::services::images::v1 as img;
 use ocibox::api::types::Mount;
 use ocibox::ctl::cli::{Command, Parsed};
 use ocibox::ctl::client::{grpc, Client};
-use ocibox::ctl::fmt::{base64, go_time_string, log_warn, time_of};
+use ocibox::ctl::fmt::{go_time_string, log_warn, time_of};
 use ocibox::ctl::out;
 use prost::Message;
 use serde_json::{Map, Value};
@@ -87,7 +87,10 @@ fn any(a: &Option<prost_types::Any>) -> Option<Obj> {
     a.as_ref().map(|a| {
         let mut o = Obj::default().s("type_url", &a.type_url);
         if !a.value.is_empty() {
-            o.0.insert("value".into(), Value::String(base64(&a.value)));
+            o.0.insert(
+                "value".into(),
+                Value::String(ocibox::registry::base64::encode(&a.value)),
+            );
         }
         o
     })

@@ -134,13 +134,9 @@ pub fn unique_part() -> String {
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = f.read_exact(&mut b);
     }
-    format!(
-        "{}-{}",
-        now.subsec_nanos(),
-        crate::registry::base64::encode(&b)
-            .replace('+', "-")
-            .replace('/', "_")
-    )
+    use base64::Engine;
+    let part = base64::engine::general_purpose::URL_SAFE.encode(b);
+    format!("{}-{part}", now.subsec_nanos())
 }
 
 /// Create the pull's lease (`client.WithLease`: expires in 24h).

@@ -89,67 +89,25 @@ pub fn now_nanos() -> i64 {
     crate::timefmt::to_unix_nanos(std::time::SystemTime::now())
 }
 
-/// Standard base64 with padding, for bytes inside JSON records.
+/// Standard base64 with padding (canonical), for bytes inside JSON records.
 pub mod base64 {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    /// Encode.
-    pub fn encode(data: &[u8]) -> String {
-        let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-        for chunk in data.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    /// Decode; None on malformed input.
-    pub fn decode(s: &str) -> Option<Vec<u8>> {
-        let b = s.as_bytes();
-        if b.len() % 4 != 0 {
-            return None;
-        }
-        let val = |c: u8| ALPHABET.iter().position(|&a| a == c).map(|p| p as u32);
-        let mut out = Vec::with_capacity(b.len() / 4 * 3);
-        for (ci, chunk) in b.chunks(4).enumerate() {
-            let last = ci == b.len() / 4 - 1;
-            let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
-            if pad > 2 || (pad > 0 && !last) {
-                return None;
-            }
-            let mut n = 0u32;
-            for &c in &chunk[..4 - pad] {
-                n = n << 6 | val(c)?;
-            }
-            n <<= 6 * pad as u32;
-            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-            out.extend_from_slice(&bytes[..3 - pad]);
-        }
-        Some(out)
-    }
-
     /// serde helper: `#[serde(with = "base64::serde_bytes")]` on a `Vec<u8>`.
     pub mod serde_bytes {
+        use base64::engine::general_purpose::STANDARD;
+        use base64::Engine;
         use serde::{Deserialize, Deserializer, Serializer};
+
         /// Serialize as base64.
         pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_str(&super::encode(v))
+            s.serialize_str(&STANDARD.encode(v))
         }
+
         /// Deserialize from base64.
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
             let s = String::deserialize(d)?;
-            super::decode(&s).ok_or_else(|| serde::de::Error::custom("invalid base64"))
+            STANDARD
+                .decode(s)
+                .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
         }
     }
 }
@@ -218,6 +176,8 @@ mod tests {
 
     #[test]
     fn base64_round_trips() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct B(#[serde(with = "base64::serde_bytes")] Vec<u8>);
         for (raw, enc) in [
             ("", ""),
             ("f", "Zg=="),
@@ -225,13 +185,18 @@ mod tests {
             ("foo", "Zm9v"),
             ("foobar", "Zm9vYmFy"),
         ] {
-            assert_eq!(base64::encode(raw.as_bytes()), enc);
-            assert_eq!(base64::decode(enc).unwrap(), raw.as_bytes());
+            let json = format!("\"{enc}\"");
+            assert_eq!(serde_json::to_string(&B(raw.into())).unwrap(), json);
+            assert_eq!(serde_json::from_str::<B>(&json).unwrap().0, raw.as_bytes());
         }
-        let all: Vec<u8> = (0..=255).collect();
-        assert_eq!(base64::decode(&base64::encode(&all)).unwrap(), all);
+        let all = B((0..=255).collect());
+        let json = serde_json::to_string(&all).unwrap();
+        assert_eq!(serde_json::from_str::<B>(&json).unwrap(), all);
         for bad in ["Z", "Zg=", "Z===", "Zg==Zg==", "Zm9!"] {
-            assert!(base64::decode(bad).is_none(), "{bad}");
+            assert!(
+                serde_json::from_str::<B>(&format!("\"{bad}\"")).is_err(),
+                "{bad}"
+            );
         }
     }
 }
