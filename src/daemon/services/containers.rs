@@ -161,6 +161,9 @@ impl Containers for ContainersService {
         r: Request<CreateContainerRequest>,
     ) -> Result<Response<CreateContainerResponse>, Status> {
         let ns = crate::api::namespace::of(&r)?;
+        // A new container's task usually follows (Docker creates no lease first): warm the
+        // kernel's cgroup migration lock now (warmup.rs).
+        crate::linux::cgroups::warmup::start();
         let c = r
             .into_inner()
             .container

@@ -41,6 +41,10 @@ fn resource_in(r: Option<Resource>) -> Result<store::Resource, Status> {
 impl Leases for LeasesService {
     async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
         let ns = crate::api::namespace::of(&r)?;
+        // A client's lease is the first step of `ctr run` (and of a pull): a task's cgroup
+        // join may follow within milliseconds, so start the kernel's migration-lock wait
+        // now (warmup.rs; it is over before the snapshot and container records are).
+        crate::linux::cgroups::warmup::start();
         let r = r.into_inner();
         let db = self.d.db.clone();
         let labels = labels_in(r.labels);
