@@ -9,8 +9,8 @@
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, FromRawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -26,11 +26,34 @@ const ROUNDS: usize = 8;
 
 /// Set once a copy has ended (source at EOF and all of it written, or an error).
 #[derive(Clone, Default)]
-pub struct CopyDone(Arc<AtomicBool>);
+pub struct CopyDone(Arc<(Mutex<bool>, Condvar)>);
 
 impl CopyDone {
     pub fn is_finished(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        *lock(&self.0 .0)
+    }
+
+    /// Waits until the copy has ended or `deadline` passed; returns whether it ended.
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        let (m, cv) = &*self.0;
+        let mut ended = lock(m);
+        while !*ended {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            ended = cv
+                .wait_timeout(ended, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    fn set(&self) {
+        let (m, cv) = &*self.0;
+        *lock(m) = true;
+        cv.notify_all();
     }
 }
 
@@ -170,7 +193,7 @@ impl Copy {
         if let Some(after) = self.after.take() {
             after();
         }
-        self.done.0.store(true, Ordering::Release);
+        self.done.set();
     }
 }
 
@@ -259,10 +282,7 @@ mod tests {
     }
 
     fn wait_for(done: &CopyDone) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !done.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        assert!(done.wait_until(Instant::now() + Duration::from_secs(10)));
         assert!(done.is_finished());
     }
 

@@ -236,8 +236,10 @@ impl ProcessIo {
     pub fn wait_output(&self, limit: std::time::Duration) {
         let deadline = std::time::Instant::now() + limit;
         let mut copiers = lock(&self.copiers);
-        while copiers.iter().any(|c| !c.is_finished()) && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(5));
+        for c in copiers.iter() {
+            if !c.wait_until(deadline) {
+                break;
+            }
         }
         copiers.retain(|c| !c.is_finished());
     }
