@@ -262,7 +262,7 @@ fn run_rm_echo_hi(rt: Runtime) {
     }
     let ls = ctr(&c, &["container", "ls", "-q"]);
     assert_eq!(stdout(&ls), "", "{}", text(&ls));
-    assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
+    assert_eq!(c.shims_left(), Vec::<i32>::new(), "shims left");
 }
 
 #[test]

@@ -154,6 +154,27 @@ fn check_terminal_inside(screen: &mut Screen, rows: u16, cols: u16) {
     assert_eq!(screen.ask("stty size"), format!("{rows} {cols}"));
 }
 
+/// Waits until a process runs with exactly `args` as its command line (the shell has
+/// started the job and left its line editing).
+fn wait_for_process(args: &[&str]) {
+    let want: Vec<u8> = args
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let found = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want));
+        if found {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{args:?} never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn wait_status(rt: &Runtime, id: &str, want: &str) {
     let deadline = Instant::now() + TIMEOUT;
     while rt.status(id) != want {
@@ -393,8 +414,10 @@ fn run_in_the_foreground_relays_the_terminal() {
     wait_size(&mut screen, 40, 120);
     // Raw mode outside: a ^C typed goes to the container's terminal, which interrupts
     // the foreground job there instead of killing the runtime.
-    screen.type_line("sleep 100");
-    std::thread::sleep(Duration::from_millis(300));
+    // The ^C must come once the job runs: while the shell still reads its line, the
+    // terminal is in the shell's raw mode and a ^C there would be just a byte for the job.
+    screen.type_line("sleep 1733");
+    wait_for_process(&["sleep", "1733"]);
     nix::unistd::write(&outer.master, b"\x03").unwrap();
     assert_eq!(screen.ask("echo after-interrupt"), "after-interrupt");
     screen.type_line("exit 7");

@@ -30,7 +30,7 @@ fn run_rm_exit_status(rt: Runtime) {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(stdout(&out), "hi\n", "{}", text(&out));
     // The shim went away with the task.
-    assert!(c.shim_pids().is_empty());
+    assert_eq!(c.shims_left(), Vec::<i32>::new(), "shims left");
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn hooks_run_once(rt: Runtime) {
         assert_eq!(states[0]["id"], "hk1", "{seen}");
         assert_eq!(states[0]["status"], status, "{name}: {seen}");
     }
-    assert!(c.shim_pids().is_empty());
+    assert_eq!(c.shims_left(), Vec::<i32>::new(), "shims left");
 }
 
 #[test]

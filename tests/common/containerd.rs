@@ -247,6 +247,19 @@ impl Containerd {
     /// The pids of the shims serving this containerd's tasks: from `shim.pid` in their
     /// bundles (the ocibox shim), and any process started with `-namespace <ours>`
     /// (containerd-shim-runc-v2 1.6 writes no `shim.pid`; our namespace is unique).
+    /// The shims still running after up to 5 s: a shim exits just after it answered
+    /// Shutdown, so the client's command may return a moment before the process is gone.
+    pub fn shims_left(&self) -> Vec<i32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let pids = self.shim_pids();
+            if pids.is_empty() || std::time::Instant::now() >= deadline {
+                return pids;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn shim_pids(&self) -> Vec<i32> {
         let mut pids = self.pids_with_namespace_flag();
         if let Ok(rd) = std::fs::read_dir(self.task_dir()) {
