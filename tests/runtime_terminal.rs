@@ -154,23 +154,25 @@ fn check_terminal_inside(screen: &mut Screen, rows: u16, cols: u16) {
     assert_eq!(screen.ask("stty size"), format!("{rows} {cols}"));
 }
 
-/// Waits until a process runs with exactly `args` as its command line (the shell has
-/// started the job and left its line editing).
-fn wait_for_process(args: &[&str]) {
+/// Waits until a process with exactly `args` as its command line runs (`present`) or no
+/// longer runs (`!present`); whether that happened within `limit`.
+fn process_runs(args: &[&str], present: bool, limit: Duration) -> bool {
     let want: Vec<u8> = args
         .iter()
         .flat_map(|a| [a.as_bytes(), b"\0"].concat())
         .collect();
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + limit;
     loop {
         let found = std::fs::read_dir("/proc")
             .unwrap()
             .flatten()
             .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want));
-        if found {
-            return;
+        if found == present {
+            return true;
         }
-        assert!(Instant::now() < deadline, "{args:?} never started");
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -417,8 +419,26 @@ fn run_in_the_foreground_relays_the_terminal() {
     // The ^C must come once the job runs: while the shell still reads its line, the
     // terminal is in the shell's raw mode and a ^C there would be just a byte for the job.
     screen.type_line("sleep 1733");
-    wait_for_process(&["sleep", "1733"]);
-    nix::unistd::write(&outer.master, b"\x03").unwrap();
+    assert!(
+        process_runs(&["sleep", "1733"], true, TIMEOUT),
+        "the job never started"
+    );
+    // The job's process exists a moment before the shell made its group the terminal's
+    // foreground (a ^C then goes to the shell, which ignores it): type ^C again until the
+    // job is gone, as a user would.
+    let mut interrupted = false;
+    for _ in 0..5 {
+        nix::unistd::write(&outer.master, b"\x03").unwrap();
+        if process_runs(&["sleep", "1733"], false, Duration::from_secs(2)) {
+            interrupted = true;
+            break;
+        }
+    }
+    assert!(
+        interrupted,
+        "^C did not interrupt the job: {:?}",
+        screen.seen
+    );
     assert_eq!(screen.ask("echo after-interrupt"), "after-interrupt");
     screen.type_line("exit 7");
     let code = wait_exit(&mut child);
