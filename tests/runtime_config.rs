@@ -560,3 +560,28 @@ fn no_pivot_and_rootfs_propagation() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("moved\n") && stdout(&out).contains("bin\n"));
 }
+
+/// The container's process starts with every signal at its default action, as runc's do
+/// (Debian's runc 1.1.5 shows `SigIgn: 0000000000000000` for the same command even when
+/// its caller ignores SIGINT): neither the SIGPIPE this binary ignores nor a SIGINT or
+/// SIGQUIT ignored by whoever started the runtime reaches the container.
+#[test]
+fn the_container_process_ignores_no_signal() {
+    use std::os::unix::process::CommandExt;
+    let b = Bundle::new(&["grep", "SigIgn", "/proc/self/status"]);
+    let rt = Runtime::new();
+    let id = unique("sigign");
+    rt.track(&id);
+    let mut cmd = rt.command(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "SigIgn:\t0000000000000000\n");
+}

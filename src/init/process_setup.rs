@@ -53,8 +53,10 @@ pub fn run(chan: &mut Channel, b: Bootstrap, source_fds: SourceFds) -> Result<u8
     }
 
     sync_ready(chan)?;
-    // Before seccomp: a profile may deny close_range, fcntl or the /proc walk's syscalls.
+    // Before seccomp: a profile may deny close_range, fcntl or the /proc walk's syscalls
+    // (or rt_sigaction).
     fds::close_fds_above(2 + b.preserve_fds as RawFd)?;
+    reset_signal_dispositions();
     let seccomp_late = install_seccomp_early(chan, seccomp_program, nnp)?;
     become_container_user(chan, &b, process)?;
     let (program, args, env) = resolve_command(process, &b.extra_env)?;
@@ -486,6 +488,34 @@ fn wait_for_start(fifo: BorrowedFd) -> Result<OwnedFd> {
         .context("open exec fifo")?;
     nix::unistd::write(&fd, b"0").context("write to exec fifo")?;
     Ok(fd)
+}
+
+/// Every signal back to its default action before the user's process starts, as runc's
+/// container processes start: an ignored signal survives execve, and this binary ignores
+/// SIGPIPE (Rust's runtime does) while a caller may have ignored SIGINT and SIGQUIT (a
+/// background job of a shell), which would make `yes | head` or a terminal's ^C behave
+/// differently inside the container. Caught signals are reset by execve itself.
+fn reset_signal_dispositions() {
+    // The kernel's struct sigaction (handler, flags, restorer, mask): all zero is SIG_DFL
+    // with no flags. The raw call, because glibc's sigaction refuses the real-time signals
+    // it reserves (32, 33), which a caller may still have ignored.
+    let dfl = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `dfl` is a valid kernel sigaction for the call's duration and installs no
+        // handler; no old action is asked for; the mask size is the kernel's (8 bytes).
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+        }
+    }
 }
 
 fn exec(program: &Path, args: &[String], env: &[String]) -> Result<u8> {
