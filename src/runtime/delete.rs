@@ -42,12 +42,18 @@ pub fn delete(root: &Path, id: &ContainerId, force: bool) -> Result<()> {
             return intent::recover(root, id, true);
         }
     };
+    delete_loaded(root, &st, force)
+}
+
+/// [`delete`] of a container whose state the caller has loaded already.
+pub fn delete_loaded(root: &Path, st: &State, force: bool) -> Result<()> {
+    let id = &st.id;
     match st.status(root) {
-        Status::Stopped => destroy(root, &st),
+        Status::Stopped => destroy(root, st),
         Status::Created => {
-            super::kill::signal_all(&st, Signal::SIGKILL, Status::Created)?;
+            super::kill::signal_all(st, Signal::SIGKILL, Status::Created)?;
             super::kill::wait_gone(st.pid, Duration::from_secs(10));
-            destroy(root, &st)
+            destroy(root, st)
         }
         status @ (Status::Running | Status::Paused | Status::Creating) => {
             if !force {
@@ -58,11 +64,11 @@ pub fn delete(root: &Path, id: &ContainerId, force: bool) -> Result<()> {
                     let _ = cg.thaw();
                 }
             }
-            super::kill::signal_all(&st, Signal::SIGKILL, status)?;
+            super::kill::signal_all(st, Signal::SIGKILL, status)?;
             if !super::kill::wait_gone(st.pid, Duration::from_secs(10)) {
                 bail!("container init {} still alive after SIGKILL", st.pid);
             }
-            destroy(root, &st)
+            destroy(root, st)
         }
     }
 }

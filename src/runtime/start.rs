@@ -29,7 +29,11 @@ fn wait_for_exec(fifo: &OwnedFd) {
 }
 
 pub fn start(root: &Path, id: &ContainerId) -> Result<()> {
-    let st = State::load(root, id)?;
+    start_loaded(root, &State::load(root, id)?)
+}
+
+/// [`start`] of a container whose state the caller has loaded already.
+pub fn start_loaded(root: &Path, st: &State) -> Result<()> {
     match st.status(root) {
         Status::Created => {}
         Status::Stopped => bail!("cannot start a container that has stopped"),
@@ -68,7 +72,7 @@ pub fn start(root: &Path, id: &ContainerId) -> Result<()> {
     let state = serde_json::to_vec(&st.oci_state(Status::Running))?;
     if let Err(e) = hooks::run(st.config.hooks().as_ref(), Point::Poststart, &state) {
         // runc: a failing poststart hook kills the container.
-        let _ = super::kill::signal_init(&st, nix::sys::signal::Signal::SIGKILL);
+        let _ = super::kill::signal_init(st, nix::sys::signal::Signal::SIGKILL);
         return Err(e);
     }
     Ok(())

@@ -113,7 +113,7 @@ impl Runtime {
     /// `start`: lets a created container's init exec the user's process.
     pub fn start(&self, id: &str) -> Result<()> {
         match self.in_process(id) {
-            Some(id) => crate::runtime::start::start(&self.root, &id)
+            Some(st) => crate::runtime::start::start_loaded(&self.root, &st)
                 .map_err(|e| self.in_process_failure("start", e)),
             None => self.run("start", &["start", id]).map(|_| ()),
         }
@@ -122,23 +122,23 @@ impl Runtime {
     /// `delete [--force]`: removes a stopped container (with `force`, any container).
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         match self.in_process(id) {
-            Some(id) => crate::runtime::delete::delete(&self.root, &id, force)
+            Some(st) => crate::runtime::delete::delete_loaded(&self.root, &st, force)
                 .map_err(|e| self.in_process_failure("delete", e)),
             None if force => self.run("delete", &["delete", "--force", id]).map(|_| ()),
             None => self.run("delete", &["delete", id]).map(|_| ()),
         }
     }
 
-    /// The container's id when a command on it may run in this process (see the module
-    /// comment); `None` sends it to the runtime binary, which also reports what is wrong
-    /// with an id or state it cannot read.
-    fn in_process(&self, id: &str) -> Option<ContainerId> {
+    /// The container's state, loaded once, when a command on it may run in this process
+    /// (see the module comment); `None` sends it to the runtime binary, which also reports
+    /// what is wrong with an id or state it cannot read.
+    fn in_process(&self, id: &str) -> Option<State> {
         if self.binary.is_some() || self.systemd_cgroup {
             return None;
         }
         let id = ContainerId::parse(id).ok()?;
         let st = State::load(&self.root, &id).ok()?;
-        st.config.hooks().is_none().then_some(id)
+        st.config.hooks().is_none().then_some(st)
     }
 
     /// An in-process failure worded as the applet's would be read back from its log.
